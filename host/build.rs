@@ -1,1 +1,145 @@
-fn main() {}
+//! Builds the built-in steps (and the sandbox test fixtures) for `wasm32-wasip2` and generates
+//! `builtins.rs`, which embeds them, so the `kstep` binary is self-contained.
+//!
+//! The nested cargo uses its own target directory: sharing the outer one deadlocks on cargo's
+//! build lock. Its profile `component` (root Cargo.toml) optimises for size with LTO without
+//! slowing down host builds.
+
+use std::error::Error;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use sha2::{Digest, Sha256};
+
+/// (step name, crate, WIT world) of every built-in step.
+const BUILTINS: &[(&str, &str, &str)] = &[
+    ("dotenv", "kstep-dotenv", "dotenv-step"),
+    ("kubeconfig", "kstep-kubeconfig", "kubeconfig-step"),
+    ("manifest", "kstep-manifest", "manifest-step"),
+    ("traefik", "kstep-traefik", "traefik-step"),
+];
+
+/// Components that misbehave on purpose; built alongside, used only by tests.
+const FIXTURES: &[&str] = &["kstep-fixture-hostile", "kstep-fixture-forbidden-import"];
+
+const WASM_TARGET: &str = "wasm32-wasip2";
+const PROFILE: &str = "component";
+
+fn main() -> Result<(), Box<dyn Error>> {
+    let host_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR")?);
+    let root = host_dir
+        .parent()
+        .ok_or("host/ has no parent")?
+        .to_path_buf();
+    for watched in [
+        "components",
+        "wit",
+        "tests/fixtures",
+        "Cargo.toml",
+        "Cargo.lock",
+    ] {
+        println!("cargo:rerun-if-changed={}", root.join(watched).display());
+    }
+    println!("cargo:rerun-if-env-changed=KSTEP_WASM_TARGET_DIR");
+
+    println!(
+        "cargo:rustc-env=KSTEP_WASMTIME_VERSION={}",
+        locked_version(&root, "wasmtime")?
+    );
+
+    let target_dir = wasm_target_dir(&root);
+    build_components(&root, &target_dir)?;
+    let out_wasm = target_dir.join(WASM_TARGET).join(PROFILE);
+    println!("cargo:rustc-env=KSTEP_FIXTURES_DIR={}", out_wasm.display());
+
+    let mut code = String::from(
+        "/// Every built-in step, embedded at build time.\npub static BUILTINS: &[Builtin] = &[\n",
+    );
+    for (name, krate, world) in BUILTINS {
+        let path = out_wasm.join(format!("{}.wasm", krate.replace('-', "_")));
+        let bytes = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let sha256 = Sha256::digest(&bytes)
+            .iter()
+            .fold(String::new(), |mut s, b| {
+                let _ = write!(s, "{b:02x}");
+                s
+            });
+        writeln!(
+            code,
+            "    Builtin {{ name: {name:?}, world: \"kstep:steps/{world}@0.1.0\", sha256: {sha256:?}, \
+             wasm: include_bytes!({path:?}) }},",
+            path = path.display().to_string()
+        )?;
+    }
+    code.push_str("];\n");
+    let out = PathBuf::from(std::env::var("OUT_DIR")?).join("builtins.rs");
+    std::fs::write(out, code)?;
+    Ok(())
+}
+
+/// `$KSTEP_WASM_TARGET_DIR`, else `<cargo target dir>/wasm-components`: stable across host
+/// profiles (debug, release, clippy), so the components build once.
+fn wasm_target_dir(root: &Path) -> PathBuf {
+    if let Some(dir) = std::env::var_os("KSTEP_WASM_TARGET_DIR") {
+        return PathBuf::from(dir);
+    }
+    let outer =
+        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
+    let outer = if outer.is_relative() {
+        root.join(outer)
+    } else {
+        outer
+    };
+    outer.join("wasm-components")
+}
+
+fn build_components(root: &Path, target_dir: &Path) -> Result<(), Box<dyn Error>> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(root)
+        .args([
+            "build",
+            "--quiet",
+            "--target",
+            WASM_TARGET,
+            "--profile",
+            PROFILE,
+        ])
+        .env("CARGO_TARGET_DIR", target_dir);
+    for krate in BUILTINS.iter().map(|(_, krate, _)| krate).chain(FIXTURES) {
+        cmd.args(["-p", krate]);
+    }
+    // Flags and wrappers meant for the host build (clippy, coverage, sanitizers) must not leak
+    // into the wasm build, or every host build would rebuild the components.
+    for var in [
+        "CARGO_ENCODED_RUSTFLAGS",
+        "RUSTFLAGS",
+        "RUSTC_WRAPPER",
+        "RUSTC_WORKSPACE_WRAPPER",
+        "CARGO_BUILD_TARGET",
+    ] {
+        cmd.env_remove(var);
+    }
+    let status = cmd.status()?;
+    if !status.success() {
+        return Err(format!(
+            "building the built-in steps for {WASM_TARGET} failed ({status}); \
+             is the target installed? `rustup target add {WASM_TARGET}`"
+        )
+        .into());
+    }
+    Ok(())
+}
+
+/// The version of `package` recorded in Cargo.lock.
+fn locked_version(root: &Path, package: &str) -> Result<String, Box<dyn Error>> {
+    let lock = std::fs::read_to_string(root.join("Cargo.lock"))?;
+    let needle = format!("name = \"{package}\"\nversion = \"");
+    let start = lock
+        .find(&needle)
+        .ok_or_else(|| format!("{package} is not in Cargo.lock"))?
+        + needle.len();
+    let len = lock[start..].find('"').ok_or("malformed Cargo.lock")?;
+    Ok(lock[start..start + len].to_owned())
+}

@@ -42,21 +42,46 @@ pub fn parse(bytes: &[u8]) -> Result<Vec<Entry>, Vec<ParseError>> {
     for (index, line) in text.split_inclusive('\n').enumerate() {
         let number = u32::try_from(index + 1).unwrap_or(u32::MAX);
         let Some((key, value)) = line.split_once('=') else {
-            errors.push(ParseError { line: number, column: 1, message: "Invalid Format: no `=`".into() });
+            errors.push(ParseError {
+                line: number,
+                column: 1,
+                message: "Invalid Format: no `=`".into(),
+            });
             continue;
         };
         let key = key.trim();
-        if key.is_empty() || key.len() > 255 || !key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
-            errors.push(ParseError { line: number, column: 1, message: format!("invalid key `{key}`") });
+        if key.is_empty()
+            || key.len() > 255
+            || !key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        {
+            errors.push(ParseError {
+                line: number,
+                column: 1,
+                message: format!("invalid key `{key}`"),
+            });
             continue;
         }
         let value = value.trim().to_owned();
         match entries.iter_mut().find(|e| e.key == key) {
-            Some(existing) => *existing = Entry { key: key.to_owned(), value, line: number },
-            None => entries.push(Entry { key: key.to_owned(), value, line: number }),
+            Some(existing) => {
+                *existing = Entry {
+                    key: key.to_owned(),
+                    value,
+                    line: number,
+                }
+            }
+            None => entries.push(Entry {
+                key: key.to_owned(),
+                value,
+                line: number,
+            }),
         }
     }
-    if errors.is_empty() { Ok(entries) } else { Err(errors) }
+    if errors.is_empty() {
+        Ok(entries)
+    } else {
+        Err(errors)
+    }
 }
 
 #[cfg(test)]
@@ -69,6 +94,9 @@ mod tests {
         assert_eq!(entries[0].value, "\"x\"");
         assert_eq!(entries[1].value, "y # z");
         let errors = parse(b"# c\nA=b\n\n").unwrap_err();
-        assert_eq!(errors.iter().map(|e| e.line).collect::<Vec<_>>(), vec![1, 3]);
+        assert_eq!(
+            errors.iter().map(|e| e.line).collect::<Vec<_>>(),
+            vec![1, 3]
+        );
     }
 }

@@ -24,7 +24,11 @@ impl Guest for Step {
                 .map(|entries| {
                     entries
                         .into_iter()
-                        .map(|e| Entry { key: e.key, value: e.value, line: e.line })
+                        .map(|e| Entry {
+                            key: e.key,
+                            value: e.value,
+                            line: e.line,
+                        })
                         .collect()
                 })
                 .map_err(|errors| errors.into_iter().map(diagnostic).collect()),

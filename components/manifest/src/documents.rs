@@ -30,7 +30,10 @@ mod tests {
 
     #[test]
     fn canonical_and_positioned() {
-        assert_eq!(parse_json("{ \"kind\" : \"Pod\" }").unwrap(), r#"{"kind":"Pod"}"#);
+        assert_eq!(
+            parse_json("{ \"kind\" : \"Pod\" }").unwrap(),
+            r#"{"kind":"Pod"}"#
+        );
         let e = parse_json("{\n  \"a\": ,\n}").unwrap_err();
         assert_eq!((e.line, e.column), (2, 8));
     }

@@ -19,7 +19,11 @@ impl Guest for Step {
         let mut errors = Vec::new();
         for source in sources {
             match crate::documents::parse_json(&source.text) {
-                Ok(json) => out.push(Document { json, source: source.name, index: 1 }),
+                Ok(json) => out.push(Document {
+                    json,
+                    source: source.name,
+                    index: 1,
+                }),
                 Err(e) => errors.push(Diagnostic {
                     severity: Severity::Error,
                     message: e.message,
@@ -29,6 +33,10 @@ impl Guest for Step {
                 }),
             }
         }
-        if errors.is_empty() { Ok(out) } else { Err(errors) }
+        if errors.is_empty() {
+            Ok(out)
+        } else {
+            Err(errors)
+        }
     }
 }

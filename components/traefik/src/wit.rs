@@ -16,7 +16,13 @@ struct Step;
 impl Guest for Step {
     fn render(values: String) -> Result<String, Vec<Diagnostic>> {
         crate::render::render(&values).map_err(|e| {
-            vec![Diagnostic { severity: Severity::Error, message: e, source: None, line: 0, column: 0 }]
+            vec![Diagnostic {
+                severity: Severity::Error,
+                message: e,
+                source: None,
+                line: 0,
+                column: 0,
+            }]
         })
     }
 }

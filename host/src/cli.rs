@@ -1,0 +1,201 @@
+//! The command line: argument definitions, dispatch, exit codes and error reporting.
+//!
+//! Exit codes: 0 success, 1 runtime failure, 2 usage or invalid input, 3 failed rollout.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+
+use crate::{commands, output};
+
+/// kstep: deploy from GitLab CI to Kubernetes with sandboxed WebAssembly steps.
+#[derive(Debug, Parser)]
+#[command(
+    name = "kstep",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Print kstep's version, the wasmtime version and every embedded step.
+    Version(commands::info::VersionArgs),
+    /// List the embedded steps with their WIT world, size and sha256.
+    Components(commands::info::VersionArgs),
+    /// Precompile the embedded steps into the compile cache (for runner images).
+    Warm,
+    /// Call one export of a component inside the sandbox (for step developers and tests).
+    #[command(hide = true)]
+    Call(commands::call::Args),
+}
+
+/// A failure with the exit code it maps to.
+#[derive(Debug, thiserror::Error)]
+#[error("{error:#}")]
+pub struct CliError {
+    code: u8,
+    error: anyhow::Error,
+}
+
+impl CliError {
+    /// Exit code 2: the user's input (arguments, files) is wrong.
+    pub fn invalid(error: impl Into<anyhow::Error>) -> Self {
+        Self {
+            code: 2,
+            error: error.into(),
+        }
+    }
+
+    /// Exit code 2 with nothing more to print: diagnostics were already reported.
+    pub fn reported_invalid() -> Self {
+        Self {
+            code: 2,
+            error: anyhow::Error::msg(String::new()),
+        }
+    }
+
+    /// Exit code 3: a rollout failed.
+    pub fn rollout(error: impl Into<anyhow::Error>) -> Self {
+        Self {
+            code: 3,
+            error: error.into(),
+        }
+    }
+}
+
+impl From<anyhow::Error> for CliError {
+    fn from(error: anyhow::Error) -> Self {
+        Self { code: 1, error }
+    }
+}
+
+impl From<crate::runtime::StepError> for CliError {
+    fn from(error: crate::runtime::StepError) -> Self {
+        Self {
+            code: 1,
+            error: error.into(),
+        }
+    }
+}
+
+/// What a command returns.
+pub type CliResult = Result<(), CliError>;
+
+/// Parses the arguments, runs the command and reports any error (masked) on stderr.
+pub fn main() -> ExitCode {
+    install_panic_hook();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let message = e.to_string();
+            if !message.is_empty() {
+                output::stderr_line(&format!("error: {message}"));
+            }
+            ExitCode::from(e.code)
+        }
+    }
+}
+
+fn run(cli: Cli) -> CliResult {
+    match cli.command {
+        Command::Version(args) => commands::info::version(&args),
+        Command::Components(args) => commands::info::components(&args),
+        Command::Warm => commands::info::warm(),
+        Command::Call(args) => commands::call::run(&args),
+    }
+}
+
+/// Panic messages can carry data; they go through the masker like everything else.
+fn install_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        output::stderr_line(&format!("kstep panicked (this is a bug): {info}"));
+    }));
+}
+
+/// Parses `2s`, `500ms`, `5m`, `1h` (a bare number is seconds).
+///
+/// # Errors
+/// A message naming the accepted units.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration like 2s, 500ms, 5m"))?;
+    let d = match unit {
+        "ms" => Duration::from_millis(n),
+        "" | "s" => Duration::from_secs(n),
+        "m" => Duration::from_secs(n * 60),
+        "h" => Duration::from_secs(n * 3600),
+        _ => {
+            return Err(format!(
+                "`{text}`: unknown unit `{unit}` (use ms, s, m or h)"
+            ));
+        }
+    };
+    if d.is_zero() {
+        return Err(format!("`{text}`: a duration must be positive"));
+    }
+    Ok(d)
+}
+
+/// Parses `128MiB`, `1GiB`, `512KiB` or a number of bytes.
+///
+/// # Errors
+/// A message naming the accepted units.
+pub fn parse_size(text: &str) -> Result<usize, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let n: usize = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a size like 128MiB"))?;
+    let shift = match unit {
+        "" | "B" => 0,
+        "KiB" => 10,
+        "MiB" => 20,
+        "GiB" => 30,
+        _ => {
+            return Err(format!(
+                "`{text}`: unknown unit `{unit}` (use KiB, MiB or GiB)"
+            ));
+        }
+    };
+    n.checked_shl(shift)
+        .filter(|v| *v > 0)
+        .ok_or_else(|| format!("`{text}`: out of range"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_and_sizes() {
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
+        assert!(parse_duration("5 parsecs").is_err());
+        assert!(parse_duration("0s").is_err());
+        assert_eq!(parse_size("128MiB"), Ok(128 << 20));
+        assert!(parse_size("1TB").is_err());
+    }
+}

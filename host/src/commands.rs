@@ -1,0 +1,4 @@
+//! One module per `kstep` subcommand (or group of subcommands).
+
+pub mod call;
+pub mod info;

@@ -1,0 +1,124 @@
+//! `kstep version`, `kstep components` and `kstep warm`: what is embedded, and warming its cache.
+
+use std::time::Instant;
+
+use serde::Serialize;
+
+use crate::builtins::BUILTINS;
+use crate::cli::CliResult;
+use crate::output;
+use crate::runtime::{Runtime, cache::Warmed};
+
+/// Options of `kstep version` and `kstep components`.
+#[derive(Debug, clap::Args)]
+pub struct VersionArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    output: Format,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Format {
+    Text,
+    Json,
+}
+
+#[derive(Serialize)]
+struct Component {
+    name: &'static str,
+    world: &'static str,
+    size: usize,
+    sha256: &'static str,
+}
+
+fn components_list() -> Vec<Component> {
+    BUILTINS
+        .iter()
+        .map(|b| Component {
+            name: b.name,
+            world: b.world,
+            size: b.wasm.len(),
+            sha256: b.sha256,
+        })
+        .collect()
+}
+
+/// `kstep version`.
+///
+/// # Errors
+/// Never, in practice (JSON serialisation of plain data).
+pub fn version(args: &VersionArgs) -> CliResult {
+    let kstep = env!("CARGO_PKG_VERSION");
+    match args.output {
+        Format::Json => {
+            let value = serde_json::json!({
+                "kstep": kstep,
+                "wasmtime": crate::WASMTIME_VERSION,
+                "components": components_list(),
+            });
+            output::stdout(&format!(
+                "{}\n",
+                serde_json::to_string_pretty(&value).map_err(anyhow::Error::from)?
+            ));
+        }
+        Format::Text => {
+            let mut text = format!("kstep {kstep}\nwasmtime {}\n", crate::WASMTIME_VERSION);
+            for c in components_list() {
+                text.push_str(&format!(
+                    "{:<11} {:<36} sha256:{}\n",
+                    c.name, c.world, c.sha256
+                ));
+            }
+            output::stdout(&text);
+        }
+    }
+    Ok(())
+}
+
+/// `kstep components`.
+///
+/// # Errors
+/// Never, in practice.
+pub fn components(args: &VersionArgs) -> CliResult {
+    let list = components_list();
+    match args.output {
+        Format::Json => {
+            output::stdout(&format!(
+                "{}\n",
+                serde_json::to_string_pretty(&list).map_err(anyhow::Error::from)?
+            ));
+        }
+        Format::Text => {
+            let mut text = format!("{:<11} {:<36} {:>9}  SHA256\n", "NAME", "WORLD", "SIZE");
+            for c in list {
+                text.push_str(&format!(
+                    "{:<11} {:<36} {:>9}  {}\n",
+                    c.name, c.world, c.size, c.sha256
+                ));
+            }
+            output::stdout(&text);
+        }
+    }
+    Ok(())
+}
+
+/// `kstep warm`: compiles every embedded step into the compile cache.
+///
+/// # Errors
+/// When a component does not compile or the cache cannot be written.
+pub fn warm() -> CliResult {
+    let runtime = Runtime::new()?;
+    for b in BUILTINS {
+        let started = Instant::now();
+        let what = match runtime.warm(b.wasm)? {
+            Warmed::Hit => "already cached",
+            Warmed::Compiled => "compiled",
+        };
+        output::stdout(&format!(
+            "{:<11} {what} in {} ms\n",
+            b.name,
+            started.elapsed().as_millis()
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,16 @@
+//! kstep: deploy from GitLab CI to Kubernetes with sandboxed WebAssembly steps.
+//!
+//! - [`runtime`]: component loading and the sandbox policy;
+//! - [`output`]: everything the user sees, with secret masking;
+//! - [`builtins`] and [`steps`]: the embedded steps and typed calls into them;
+//! - [`cli`] and [`commands`]: the command line.
+
+pub mod builtins;
+pub mod cli;
+pub mod commands;
+pub mod output;
+pub mod runtime;
+pub mod steps;
+
+/// The wasmtime release kstep embeds (read from Cargo.lock at build time).
+pub const WASMTIME_VERSION: &str = env!("KSTEP_WASMTIME_VERSION");

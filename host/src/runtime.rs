@@ -1,0 +1,418 @@
+//! Component loading and the sandbox every step runs in.
+//!
+//! One [`Runtime`] per process holds the wasmtime [`Engine`], the [`Linker`] with exactly the
+//! WASI interfaces a step may import ([`policy`]), the compile cache ([`cache`]) and the epoch
+//! ticker. Each call gets a fresh [`Store`]: no preopened directories, no environment, no
+//! arguments, no sockets, stdout/stderr captured in memory, an epoch deadline, a memory cap and a
+//! cap on what the guest can make the host allocate.
+//!
+//! Calls run on a dedicated OS thread with a known stack size: the synchronous WASI bindings
+//! panic when called from a tokio worker thread (wasmtime#11339), and wasm needs more host stack
+//! than its own `max_wasm_stack`. A scoped thread gives both guarantees whatever the caller is,
+//! for about 20 µs per call.
+
+pub mod cache;
+pub mod policy;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use wasmtime::component::{Component, Instance, InstancePre, Linker, ResourceTable};
+use wasmtime::{Config, Engine, Store, StoreLimits, StoreLimitsBuilder, Trap};
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use crate::output;
+
+/// How often the epoch advances; the CPU budget is counted in these ticks.
+const EPOCH_TICK: Duration = Duration::from_millis(10);
+/// The deepest wasm stack a guest may use.
+const MAX_WASM_STACK: usize = 1 << 20;
+/// Stack of the thread a call runs on: well above [`MAX_WASM_STACK`] plus host frames.
+const CALL_THREAD_STACK: usize = 16 << 20;
+/// Bytes of stdout/stderr kept per stream and call; a guest that writes more gets a write error.
+const CAPTURE_LIMIT: usize = 1 << 20;
+
+/// Resource limits of one step call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Time the guest may run (wall-clock time spent in wasm, counted in epoch ticks).
+    pub cpu: Duration,
+    /// Linear memory the guest may grow to, in bytes.
+    pub memory: usize,
+    /// Bytes the guest may make the host allocate in one call (strings, lists it returns).
+    pub hostcall: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            cpu: Duration::from_secs(2),
+            memory: 128 << 20,
+            hostcall: 64 << 20,
+        }
+    }
+}
+
+/// Why a step could not be loaded or did not complete.
+#[derive(Debug, thiserror::Error)]
+pub enum StepError {
+    /// The guest ran past its CPU budget.
+    #[error("step `{step}` exceeded its {} CPU budget", human_duration(*budget))]
+    CpuBudget {
+        /// The step's name.
+        step: String,
+        /// The budget it had.
+        budget: Duration,
+    },
+    /// The guest tried to grow its memory past the cap.
+    #[error("step `{step}` exceeded its {} MiB memory limit", limit >> 20)]
+    MemoryLimit {
+        /// The step's name.
+        step: String,
+        /// The cap, in bytes.
+        limit: usize,
+    },
+    /// The guest trapped (panic, stack overflow, unreachable, bad memory access…).
+    #[error("step `{step}` trapped: {reason}")]
+    Trapped {
+        /// The step's name.
+        step: String,
+        /// What the trap says, with the guest's last words on stderr when it left any.
+        reason: String,
+    },
+    /// The component imports something kstep does not grant.
+    #[error("step `{step}` is refused: it imports `{import}`, which kstep does not grant to steps")]
+    ForbiddenImport {
+        /// The step's name.
+        step: String,
+        /// The import, as the component names it.
+        import: String,
+    },
+    /// The component does not export what the caller needs, or is not a valid component.
+    #[error("step `{step}` could not be loaded: {reason}")]
+    Load {
+        /// The step's name.
+        step: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// The state of one call's [`Store`].
+pub struct StepState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    limits: StoreLimits,
+}
+
+impl WasiView for StepState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+/// A loaded, import-checked, pre-linked component.
+pub struct LoadedStep {
+    name: String,
+    pre: InstancePre<StepState>,
+}
+
+impl LoadedStep {
+    /// The name the step is reported under.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The component, for callers that inspect its types.
+    pub fn component(&self) -> &Component {
+        self.pre.component()
+    }
+}
+
+/// What a guest wrote on its stdout and stderr during one call.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Captured {
+    /// Guest stdout.
+    pub stdout: Vec<u8>,
+    /// Guest stderr.
+    pub stderr: Vec<u8>,
+}
+
+/// The engine, linker, compile cache and epoch ticker shared by every call in a process.
+pub struct Runtime {
+    engine: Engine,
+    linker: Linker<StepState>,
+    cache: Option<cache::CompileCache>,
+    ticker_stop: Arc<AtomicBool>,
+    builtins: Mutex<HashMap<&'static str, Arc<LoadedStep>>>,
+}
+
+impl Runtime {
+    /// Creates the runtime with the compile cache in its default place
+    /// ([`cache::CompileCache::default_dir`]); caching is skipped when no place is writable.
+    ///
+    /// # Errors
+    /// When the engine or linker cannot be configured (a bug, not a user error).
+    pub fn new() -> anyhow::Result<Self> {
+        Self::with_cache(cache::CompileCache::default_dir().map(cache::CompileCache::new))
+    }
+
+    /// Creates the runtime with an explicit compile cache (or none).
+    ///
+    /// # Errors
+    /// When the engine or linker cannot be configured.
+    pub fn with_cache(cache: Option<cache::CompileCache>) -> anyhow::Result<Self> {
+        let mut config = Config::new();
+        config
+            .epoch_interruption(true)
+            .max_wasm_stack(MAX_WASM_STACK)
+            .wasm_component_model(true);
+        let engine = Engine::new(&config)?;
+        let mut linker = Linker::new(&engine);
+        policy::link_allowed(&mut linker)?;
+        let ticker_stop = Arc::new(AtomicBool::new(false));
+        spawn_ticker(&engine, Arc::clone(&ticker_stop))?;
+        Ok(Self {
+            engine,
+            linker,
+            cache,
+            ticker_stop,
+            builtins: Mutex::default(),
+        })
+    }
+
+    /// The engine, for precompilation and type inspection.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Compiles (or loads from the cache) `wasm`, checks its imports against the policy and
+    /// pre-links it.
+    ///
+    /// # Errors
+    /// [`StepError::ForbiddenImport`] naming the first import outside the allow-list, or
+    /// [`StepError::Load`] when the bytes are not a component wasmtime accepts.
+    pub fn load(&self, name: &str, wasm: &[u8]) -> Result<LoadedStep, StepError> {
+        let load_error = |reason: String| StepError::Load {
+            step: name.to_owned(),
+            reason,
+        };
+        let component = match &self.cache {
+            Some(cache) => cache.load(&self.engine, wasm),
+            None => Component::new(&self.engine, wasm).map_err(anyhow::Error::from),
+        }
+        .map_err(|e| load_error(format!("{e:#}")))?;
+        policy::check_imports(&self.engine, &component).map_err(|import| {
+            StepError::ForbiddenImport {
+                step: name.to_owned(),
+                import,
+            }
+        })?;
+        let pre = self
+            .linker
+            .instantiate_pre(&component)
+            .map_err(|e| load_error(format!("{e:#}")))?;
+        Ok(LoadedStep {
+            name: name.to_owned(),
+            pre,
+        })
+    }
+
+    /// The embedded step called `name`, loaded once per runtime.
+    ///
+    /// # Errors
+    /// [`StepError::Load`] for an unknown name or a component that fails to load.
+    pub fn builtin(&self, name: &str) -> Result<Arc<LoadedStep>, StepError> {
+        let builtin = crate::builtins::get(name).ok_or_else(|| StepError::Load {
+            step: name.to_owned(),
+            reason: "no such built-in step".into(),
+        })?;
+        let mut loaded = self
+            .builtins
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(step) = loaded.get(builtin.name) {
+            return Ok(Arc::clone(step));
+        }
+        let step = Arc::new(self.load(builtin.name, builtin.wasm)?);
+        loaded.insert(builtin.name, Arc::clone(&step));
+        Ok(step)
+    }
+
+    /// Compiles `wasm` into the cache without instantiating it (for `kstep warm`).
+    ///
+    /// # Errors
+    /// When compilation or the cache write fails.
+    pub fn warm(&self, wasm: &[u8]) -> anyhow::Result<cache::Warmed> {
+        match &self.cache {
+            Some(cache) => cache.warm(&self.engine, wasm),
+            None => anyhow::bail!("no compile cache directory is available (set KSTEP_CACHE_DIR)"),
+        }
+    }
+
+    /// Instantiates `step` in a fresh sandboxed store and runs `f` against the instance on a
+    /// dedicated thread. Whatever the guest printed is forwarded, masked, to stderr.
+    ///
+    /// # Errors
+    /// Traps, exhausted budgets and host errors from `f`, as [`StepError`].
+    pub fn call<T: Send>(
+        &self,
+        step: &LoadedStep,
+        limits: &Limits,
+        f: impl FnOnce(&mut Store<StepState>, &Instance) -> wasmtime::Result<T> + Send,
+    ) -> Result<T, StepError> {
+        let (result, captured) = self.call_captured(step, limits, f)?;
+        output::guest_output(&step.name, &captured.stdout);
+        output::guest_output(&step.name, &captured.stderr);
+        result.map_err(|e| classify(&step.name, limits, &e, &captured.stderr))
+    }
+
+    /// Like [`Runtime::call`] but hands back what the guest printed instead of forwarding it.
+    /// The outer error is a failure to start the call thread; the inner result is the call's.
+    ///
+    /// # Errors
+    /// When the call thread cannot be spawned or panics.
+    pub fn call_captured<T: Send>(
+        &self,
+        step: &LoadedStep,
+        limits: &Limits,
+        f: impl FnOnce(&mut Store<StepState>, &Instance) -> wasmtime::Result<T> + Send,
+    ) -> Result<(wasmtime::Result<T>, Captured), StepError> {
+        let stdout = MemoryOutputPipe::new(CAPTURE_LIMIT);
+        let stderr = MemoryOutputPipe::new(CAPTURE_LIMIT);
+        let wasi = WasiCtx::builder()
+            .stdout(stdout.clone())
+            .stderr(stderr.clone())
+            .build();
+        let state = StepState {
+            wasi,
+            table: ResourceTable::new(),
+            limits: StoreLimitsBuilder::new()
+                .memory_size(limits.memory)
+                .instances(64)
+                .tables(64)
+                .memories(16)
+                .trap_on_grow_failure(true)
+                .build(),
+        };
+        let ticks = limits
+            .cpu
+            .as_millis()
+            .div_ceil(EPOCH_TICK.as_millis())
+            .max(1);
+        let ticks = u64::try_from(ticks).unwrap_or(u64::MAX);
+        let run = move || {
+            let mut store = Store::new(&self.engine, state);
+            store.limiter(|s| &mut s.limits);
+            store.set_epoch_deadline(ticks);
+            store.epoch_deadline_trap();
+            store.set_hostcall_fuel(limits.hostcall);
+            let instance = step.pre.instantiate(&mut store)?;
+            f(&mut store, &instance)
+        };
+        let result = std::thread::scope(|scope| {
+            std::thread::Builder::new()
+                .name(format!("step-{}", step.name))
+                .stack_size(CALL_THREAD_STACK)
+                .spawn_scoped(scope, run)
+                .map(|handle| handle.join())
+        });
+        let result = match result {
+            Ok(Ok(result)) => result,
+            Ok(Err(_panic)) => {
+                return Err(StepError::Trapped {
+                    step: step.name.clone(),
+                    reason: "the host panicked while running it".into(),
+                });
+            }
+            Err(e) => {
+                return Err(StepError::Trapped {
+                    step: step.name.clone(),
+                    reason: format!("could not start its thread: {e}"),
+                });
+            }
+        };
+        let captured = Captured {
+            stdout: stdout.contents().to_vec(),
+            stderr: stderr.contents().to_vec(),
+        };
+        Ok((result, captured))
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        self.ticker_stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Advances the engine's epoch every [`EPOCH_TICK`] until the runtime is dropped. The thread
+/// holds only a weak reference so it never keeps an engine alive.
+fn spawn_ticker(engine: &Engine, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
+    let weak = engine.weak();
+    std::thread::Builder::new()
+        .name("epoch-ticker".into())
+        .spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                std::thread::sleep(EPOCH_TICK);
+                match weak.upgrade() {
+                    Some(engine) => engine.increment_epoch(),
+                    None => break,
+                }
+            }
+        })?;
+    Ok(())
+}
+
+/// Turns a wasmtime error into the message a user should see: the trap or the root cause,
+/// without wasm backtraces (they name internal function indices, useless to a user).
+fn classify(step: &str, limits: &Limits, error: &wasmtime::Error, stderr: &[u8]) -> StepError {
+    let step = step.to_owned();
+    let chain = format!("{error:#}");
+    // The limiter's refusal surfaces as a trap whose context names the growth.
+    if chain.contains("forcing trap when growing memory")
+        || chain.contains("forcing a memory growth failure")
+    {
+        return StepError::MemoryLimit {
+            step,
+            limit: limits.memory,
+        };
+    }
+    let reason = match error.downcast_ref::<Trap>() {
+        Some(Trap::Interrupt) => {
+            return StepError::CpuBudget {
+                step,
+                budget: limits.cpu,
+            };
+        }
+        Some(trap) => trap.to_string(),
+        None => error.root_cause().to_string(),
+    };
+    StepError::Trapped {
+        step,
+        reason: with_last_words(reason, stderr),
+    }
+}
+
+/// Appends the last line a guest wrote on stderr (a Rust panic message, typically).
+fn with_last_words(reason: String, stderr: &[u8]) -> String {
+    let text = String::from_utf8_lossy(stderr);
+    match text.lines().rev().find(|l| !l.trim().is_empty()) {
+        Some(last) => format!("{reason} ({})", last.trim()),
+        None => reason,
+    }
+}
+
+fn human_duration(d: Duration) -> String {
+    if d.subsec_millis() == 0 {
+        format!("{}s", d.as_secs())
+    } else {
+        format!("{}ms", d.as_millis())
+    }
+}

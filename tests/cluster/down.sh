@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# Stops the test control plane that tests/cluster/up.sh started: exactly the
+# processes it recorded (TERM, then KILL after a grace period), the network
+# device / address / route it recorded as added by itself, and its state under
+# target/test-cluster/. Safe to call when nothing runs; always exits 0 unless
+# a recorded process survives SIGKILL.
+#
+#   KSTEP_KEEP_LOGS=1   keep target/test-cluster/logs/ (everything else goes)
+set -uo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+REPO_ROOT="$(cd "$HERE/../.." && pwd)"
+STATE="$REPO_ROOT/target/test-cluster"
+GRACE_SECONDS="${KSTEP_CLUSTER_STOP_GRACE_SECONDS:-10}"
+
+log() { printf '[down.sh] %s\n' "$*" >&2; }
+
+# The pid is still the process up.sh started (not a recycled pid).
+ours() {
+  local pid="$1" exe="$2"
+  local actual
+  actual="$(readlink "/proc/$pid/exe" 2>/dev/null)" || return 1
+  # "(deleted)": the binary was rebuilt while the cluster ran.
+  [[ "$actual" == "$exe" || "$actual" == "$exe (deleted)" ]]
+}
+
+rc=0
+if [[ -f "$STATE/pids" ]]; then
+  declare -a names=() pids=() exes=()
+  while read -r name pid exe; do
+    [[ -n "${pid:-}" ]] || continue
+    names+=("$name"); pids+=("$pid"); exes+=("$exe")
+  done <"$STATE/pids"
+
+  # Stop in reverse start order: kwok and the controllers before the
+  # apiserver, etcd last.
+  for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
+    if ours "${pids[i]}" "${exes[i]}"; then
+      kill -TERM "${pids[i]}" 2>/dev/null && log "stopping ${names[i]} (pid ${pids[i]})"
+    fi
+  done
+  deadline=$((SECONDS + GRACE_SECONDS))
+  for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
+    while ours "${pids[i]}" "${exes[i]}" && ((SECONDS < deadline)); do
+      sleep 0.1
+    done
+    if ours "${pids[i]}" "${exes[i]}"; then
+      log "${names[i]} (pid ${pids[i]}) ignored SIGTERM; sending SIGKILL"
+      kill -KILL "${pids[i]}" 2>/dev/null
+      for _ in 1 2 3 4 5 6 7 8 9 10; do
+        ours "${pids[i]}" "${exes[i]}" || break
+        sleep 0.1
+      done
+      if ours "${pids[i]}" "${exes[i]}"; then
+        log "ERROR: ${names[i]} (pid ${pids[i]}) survived SIGKILL"
+        rc=1
+      fi
+    fi
+  done
+fi
+
+# Undo exactly what up.sh recorded as added by itself, newest first.
+if [[ -f "$STATE/network" ]]; then
+  tac "$STATE/network" | while read -r kind a b _; do
+    case "$kind" in
+      route) ip route del default dev "$b" 2>/dev/null && log "removed default route via $b" ;;
+      addr) ip addr del "$a" dev "$b" 2>/dev/null && log "removed address $a from $b" ;;
+      link) ip link del "$a" 2>/dev/null && log "removed network device $a" ;;
+    esac
+  done
+fi
+
+if [[ -d "$STATE" ]]; then
+  if [[ "${KSTEP_KEEP_LOGS:-0}" == 1 ]]; then
+    find "$STATE" -mindepth 1 -maxdepth 1 ! -name logs -exec rm -rf {} +
+    log "kept logs in $STATE/logs"
+  else
+    rm -rf "$STATE"
+  fi
+fi
+exit "$rc"
