@@ -94,7 +94,7 @@ k8s_wrapper() {
   mkdir -p "$dir"
   [[ -f "$dir/go.mod.done" ]] && return 0
   local gomod staging_ver c
-  gomod="$(cd "$dir" && go mod download -json "k8s.io/kubernetes@${K8S_VERSION}" | jq -r .GoMod)"
+  gomod="$(cd "$dir" && go mod download -json "k8s.io/kubernetes@${K8S_VERSION}" | python3 -c 'import json, sys; print(json.load(sys.stdin)["GoMod"])')"
   [[ -f "$gomod" ]] || die "could not download k8s.io/kubernetes@${K8S_VERSION}"
   # v1.X.Y pairs with v0.X.Y for every staging module.
   staging_ver="v0.${K8S_VERSION#v1.}"

@@ -32,30 +32,31 @@ if [[ -f "$STATE/pids" ]]; then
     names+=("$name"); pids+=("$pid"); exes+=("$exe")
   done <"$STATE/pids"
 
-  # Stop in reverse start order: kwok and the controllers before the
-  # apiserver, etcd last.
+  # Stop one at a time in reverse start order: kwok and the controllers
+  # first, then the apiserver while etcd still answers (it hangs in its
+  # graceful shutdown otherwise), etcd last.
   for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
-    if ours "${pids[i]}" "${exes[i]}"; then
-      kill -TERM "${pids[i]}" 2>/dev/null && log "stopping ${names[i]} (pid ${pids[i]})"
-    fi
-  done
-  deadline=$((SECONDS + GRACE_SECONDS))
-  for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
+    ours "${pids[i]}" "${exes[i]}" || continue
+    t0=$(date +%s.%N)
+    kill -TERM "${pids[i]}" 2>/dev/null
+    deadline=$((SECONDS + GRACE_SECONDS))
     while ours "${pids[i]}" "${exes[i]}" && ((SECONDS < deadline)); do
-      sleep 0.1
+      sleep 0.05
     done
     if ours "${pids[i]}" "${exes[i]}"; then
-      log "${names[i]} (pid ${pids[i]}) ignored SIGTERM; sending SIGKILL"
+      log "${names[i]} (pid ${pids[i]}) ignored SIGTERM for ${GRACE_SECONDS}s; sending SIGKILL"
       kill -KILL "${pids[i]}" 2>/dev/null
-      for _ in 1 2 3 4 5 6 7 8 9 10; do
+      for _ in $(seq 50); do
         ours "${pids[i]}" "${exes[i]}" || break
         sleep 0.1
       done
       if ours "${pids[i]}" "${exes[i]}"; then
         log "ERROR: ${names[i]} (pid ${pids[i]}) survived SIGKILL"
         rc=1
+        continue
       fi
     fi
+    log "stopped ${names[i]} (pid ${pids[i]}) in $(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }') s"
   done
 fi
 

@@ -29,7 +29,7 @@ k_code() { k -o /dev/null -w '%{http_code}' "$@"; }
 # code_is CODE ARGS...: a request as cluster-admin returns HTTP status CODE.
 code_is() { local want="$1"; shift; [[ "$(k_code "$@")" == "$want" ]]; }
 # py EXPR: evaluates EXPR with d = the JSON document on stdin, prints the result.
-py() { python3 -c 'import json, sys; d = json.load(sys.stdin); print(eval(sys.argv[1]))' "$1"; }
+py() { python3 -c 'import json, sys; d = json.load(sys.stdin); print(eval("(" + sys.argv[1] + ")"))' "$1"; }
 
 # eventually SECONDS DESCRIPTION COMMAND...: retries COMMAND until it succeeds.
 eventually() {

@@ -46,7 +46,8 @@ STAGES="$(dirname "$BIN")/kwok-stages"
 [[ -d "$STAGES" ]] || { log "ERROR: $STAGES missing (run tests/cluster/build.sh)"; exit 1; }
 
 rm -rf "$STATE"
-mkdir -p "$LOGS" "$PKI" "$STATE/etcd"
+mkdir -p "$LOGS" "$PKI"
+mkdir -m 700 "$STATE/etcd"
 chmod 700 "$STATE"
 : >"$STATE/pids"
 
