@@ -1,1 +1,8 @@
+//! kstep's integration tests: one binary (it links once), one module per area.
+//!
+//! Tests that need the real Kubernetes control plane are `#[ignore = "needs a cluster …"]`;
+//! `.ci/run` starts the cluster and runs them with `--include-ignored`.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+mod sandbox;
+mod support;

@@ -1,0 +1,173 @@
+//! The sandbox: every embedded step loads and runs; hostile components are contained and the
+//! host survives each with the right exit code and message.
+
+use std::time::{Duration, Instant};
+
+use kstep::builtins::BUILTINS;
+use kstep::runtime::{Limits, Runtime, StepError, cache::CompileCache};
+
+use crate::support::{cache_dir, fixture, kstep};
+
+const PROBE: &str = "kstep-test:probe/probe";
+
+fn probe(function: &str, args: &[&str]) -> crate::support::Run {
+    let export = format!("{PROBE}#{function}");
+    let path = fixture("kstep-fixture-hostile");
+    let mut argv = vec!["call", path.to_str().unwrap(), export.as_str()];
+    argv.extend_from_slice(args);
+    kstep(&argv, &[], None)
+}
+
+fn runtime() -> Runtime {
+    Runtime::with_cache(Some(CompileCache::new(cache_dir()))).unwrap()
+}
+
+#[test]
+fn every_builtin_loads_with_only_allowed_imports_and_runs() {
+    let rt = runtime();
+    for b in BUILTINS {
+        let step = rt.builtin(b.name).unwrap_or_else(|e| panic!("{}: {e}", b.name));
+        let imports: Vec<String> =
+            step.component().component_type().imports(rt.engine()).map(|(n, _)| n.to_owned()).collect();
+        assert!(
+            imports.iter().all(|i| i.starts_with("wasi:") || i.starts_with("kstep:steps/types")),
+            "{}: {imports:?}",
+            b.name
+        );
+        assert!(imports.iter().all(|i| !i.starts_with("wasi:sockets")), "{}: {imports:?}", b.name);
+        // Instantiating in a fresh sandboxed store proves every import is satisfied.
+        rt.call(&step, &Limits::default(), |_, _| Ok(())).unwrap();
+    }
+}
+
+#[test]
+fn dotenv_builtin_is_callable_through_typed_bindings() {
+    let rt = runtime();
+    let entries = kstep::steps::dotenv::parse(&rt, b"IMAGE=registry.local:5000/app:1\n", kstep::steps::dotenv::Flavor::Gitlab, &Vec::new())
+        .unwrap()
+        .unwrap();
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0].value, "registry.local:5000/app:1");
+}
+
+#[test]
+fn infinite_loop_is_stopped_by_the_cpu_budget() {
+    let started = Instant::now();
+    let run = probe("spin", &["--cpu", "500ms"]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.stderr.contains("exceeded its 500ms CPU budget"), "{}", run.stderr);
+    assert!(started.elapsed() < Duration::from_secs(10));
+}
+
+#[test]
+fn default_cpu_budget_is_two_seconds() {
+    let rt = runtime();
+    let step = rt.load("spinner", &std::fs::read(fixture("kstep-fixture-hostile")).unwrap()).unwrap();
+    let started = Instant::now();
+    let err = rt
+        .call(&step, &Limits::default(), |store, instance| {
+            let iface = instance.get_export_index(&mut *store, None, PROBE).unwrap();
+            let func = instance.get_export_index(&mut *store, Some(&iface), "spin").unwrap();
+            let func = instance.get_typed_func::<(), ()>(&mut *store, func)?;
+            func.call(&mut *store, ())
+        })
+        .unwrap_err();
+    let elapsed = started.elapsed();
+    assert!(matches!(err, StepError::CpuBudget { .. }), "{err}");
+    assert_eq!(err.to_string(), "step `spinner` exceeded its 2s CPU budget");
+    assert!(elapsed >= Duration::from_millis(1900) && elapsed < Duration::from_secs(4), "{elapsed:?}");
+}
+
+#[test]
+fn memory_growth_hits_the_cap() {
+    let run = probe("grow", &["64", "--memory", "32MiB"]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.stderr.contains("exceeded its 32 MiB memory limit"), "{}", run.stderr);
+    // Below the cap the same call succeeds: the limit, not the fixture, is what failed.
+    let run = probe("grow", &["8", "--memory", "32MiB"]);
+    assert_eq!((run.code, run.stdout.trim()), (0, "U32(8)"), "{run:?}");
+}
+
+#[test]
+fn deep_recursion_is_a_clean_trap() {
+    let run = probe("recurse", &["10000000"]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.stderr.contains("trapped"), "{}", run.stderr);
+    assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+}
+
+#[test]
+fn files_and_environment_are_invisible() {
+    let run = probe("read-file", &["/etc/passwd"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stdout.starts_with("error:"), "{}", run.stdout);
+    let run = kstep(
+        &["call", fixture("kstep-fixture-hostile").to_str().unwrap(), &format!("{PROBE}#read-env")],
+        &[("KSTEP_TEST_VISIBLE", "should-not-be-seen")],
+        None,
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(run.stdout.trim(), "", "the guest saw: {}", run.stdout);
+}
+
+#[test]
+fn foreign_imports_are_refused_at_load() {
+    let path = fixture("kstep-fixture-forbidden-import");
+    let run = kstep(&["call", path.to_str().unwrap(), "run"], &[], None);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stderr.contains("imports `kstep-test:probe/exfiltrate`"), "{}", run.stderr);
+}
+
+#[test]
+fn secrets_printed_by_a_component_are_masked() {
+    let secret = "glpat-Zx9secretTOKENvalue";
+    let path = fixture("kstep-fixture-hostile");
+    let text = format!("token={secret}");
+    let run = kstep(
+        &["call", "--mask-env", "KSTEP_TEST_SECRET", path.to_str().unwrap(), &format!("{PROBE}#echo"), &text],
+        &[("KSTEP_TEST_SECRET", secret)],
+        None,
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(!run.all_output().contains(secret), "{run:?}");
+    assert!(run.stdout.contains("token=[MASKED]"), "{}", run.stdout);
+    assert_eq!(run.stderr.matches("[MASKED]").count(), 2, "{}", run.stderr);
+}
+
+#[test]
+fn a_warm_cache_compiles_nothing() {
+    let dir = tempdir();
+    let rt = Runtime::with_cache(Some(CompileCache::new(dir.clone()))).unwrap();
+    let wasm = BUILTINS[0].wasm;
+    assert_eq!(rt.warm(wasm).unwrap(), kstep::runtime::cache::Warmed::Compiled);
+    assert_eq!(rt.warm(wasm).unwrap(), kstep::runtime::cache::Warmed::Hit);
+    let entries = std::fs::read_dir(&dir).unwrap().count();
+    assert_eq!(entries, 1);
+    // A corrupt entry is replaced, not trusted.
+    let entry = std::fs::read_dir(&dir).unwrap().next().unwrap().unwrap().path();
+    std::fs::write(&entry, b"garbage").unwrap();
+    rt.load("again", wasm).unwrap();
+    assert_ne!(std::fs::read(&entry).unwrap(), b"garbage");
+}
+
+#[test]
+fn cli_reports_version_and_components() {
+    let run = kstep(&["version"], &[], None);
+    assert_eq!(run.code, 0);
+    assert!(run.stdout.starts_with(&format!("kstep {}\nwasmtime 48.", env!("CARGO_PKG_VERSION"))), "{}", run.stdout);
+    for b in BUILTINS {
+        assert!(run.stdout.contains(&format!("sha256:{}", b.sha256)), "{}", run.stdout);
+    }
+    let run = kstep(&["components", "--output", "json"], &[], None);
+    let list: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(list.as_array().unwrap().len(), BUILTINS.len());
+    assert_eq!(kstep(&["no-such-command"], &[], None).code, 2);
+}
+
+fn tempdir() -> std::path::PathBuf {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("sandbox-{}-{:?}", std::process::id(), std::thread::current().id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
