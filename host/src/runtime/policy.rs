@@ -43,6 +43,12 @@ pub const ALLOWED_IMPORTS: &[&str] = &[
 /// The WASI release the linked interfaces implement; imports must be `0.2.x`.
 const WASI_VERSION_PREFIX: &str = "0.2.";
 
+/// kstep's own types-only interface: a step that uses shared WIT types imports it. It is linked
+/// as an empty instance, so it can never carry a function.
+const KSTEP_TYPES: &str = "kstep:steps/types";
+/// The `kstep:steps` release this host implements.
+pub const KSTEP_STEPS_VERSION: &str = "0.1.0";
+
 /// Checks every import of `component` against [`ALLOWED_IMPORTS`].
 ///
 /// # Errors
@@ -60,6 +66,9 @@ pub fn check_imports(engine: &Engine, component: &Component) -> Result<(), Strin
 /// `wasi:cli/stdout@0.2.6` is allowed when `wasi:cli/stdout` is listed and the version is 0.2.x.
 fn is_allowed(import: &str) -> bool {
     let (interface, version) = import.split_once('@').unwrap_or((import, ""));
+    if interface == KSTEP_TYPES {
+        return version == KSTEP_STEPS_VERSION;
+    }
     ALLOWED_IMPORTS.contains(&interface) && version.starts_with(WASI_VERSION_PREFIX)
 }
 
@@ -74,6 +83,7 @@ impl HasData for HasTable {
 /// # Errors
 /// When an interface is linked twice (a bug).
 pub fn link_allowed(linker: &mut Linker<StepState>) -> wasmtime::Result<()> {
+    linker.instance(&format!("{KSTEP_TYPES}@{KSTEP_STEPS_VERSION}"))?;
     let l = linker;
     cli::environment::add_to_linker::<StepState, WasiCli>(l, StepState::cli)?;
     cli::exit::add_to_linker::<StepState, WasiCli>(l, StepState::cli)?;
@@ -110,5 +120,7 @@ mod tests {
         assert!(!is_allowed("wasi:cli/stdout@0.3.0"));
         assert!(!is_allowed("wasi:sockets/tcp@0.2.6"));
         assert!(!is_allowed("kstep-test:probe/exfiltrate"));
+        assert!(is_allowed("kstep:steps/types@0.1.0"));
+        assert!(!is_allowed("kstep:steps/types@0.2.0"));
     }
 }
