@@ -8,8 +8,12 @@ mod bindings {
     export!(Step);
 }
 
-use bindings::exports::kstep::steps::dotenv::{Entry, Flavor, Guest};
+use bindings::exports::kstep::steps::dotenv::{
+    Entry, Flavor, Guest, Limits, Parsed, Report, SetOutcome,
+};
 use bindings::kstep::steps::types::{Diagnostic, Severity};
+
+use crate::{Problem, compose, gitlab};
 
 struct Step;
 
@@ -17,38 +21,87 @@ impl Guest for Step {
     fn parse(
         text: Vec<u8>,
         flavor: Flavor,
-        _environment: Vec<(String, String)>,
-    ) -> Result<Vec<Entry>, Vec<Diagnostic>> {
-        match flavor {
-            Flavor::Gitlab => crate::gitlab::parse(&text)
-                .map(|entries| {
-                    entries
-                        .into_iter()
-                        .map(|e| Entry {
-                            key: e.key,
-                            value: e.value,
-                            line: e.line,
-                        })
-                        .collect()
-                })
-                .map_err(|errors| errors.into_iter().map(diagnostic).collect()),
-            Flavor::Compose => Err(vec![Diagnostic {
-                severity: Severity::Error,
-                message: "the compose flavor is not implemented yet".into(),
-                source: None,
-                line: 0,
-                column: 0,
-            }]),
+        environment: Vec<(String, String)>,
+    ) -> Result<Parsed, Vec<Diagnostic>> {
+        let parsed = match flavor {
+            Flavor::Gitlab => gitlab::parse(&text).map_err(diagnostics)?,
+            Flavor::Compose => {
+                compose::parse(&text, &environment).map_err(|p| vec![diagnostic(p)])?
+            }
+        };
+        Ok(Parsed {
+            entries: parsed.entries.into_iter().map(entry_out).collect(),
+            warnings: diagnostics(parsed.warnings),
+        })
+    }
+
+    fn check(text: Vec<u8>, limits: Limits) -> Report {
+        let report = gitlab::check(&text, limits_in(limits));
+        Report {
+            problems: diagnostics(report.problems),
+            variables: report.variables,
+            bytes: report.bytes,
+            encoding: report.encoding.map(|e| e.name().to_owned()),
+            gitlab_message: report.gitlab_message,
         }
+    }
+
+    fn set(
+        existing: Option<Vec<u8>>,
+        assignments: Vec<(String, String)>,
+        limits: Limits,
+    ) -> Result<SetOutcome, Vec<Diagnostic>> {
+        let outcome = gitlab::set(existing.as_deref(), &assignments, limits_in(limits))
+            .map_err(diagnostics)?;
+        Ok(SetOutcome {
+            text: outcome.text,
+            added: outcome.added,
+            replaced: outcome.replaced,
+            warnings: diagnostics(outcome.warnings),
+        })
+    }
+
+    fn to_gitlab(entries: Vec<Entry>) -> Result<String, Vec<Diagnostic>> {
+        let entries: Vec<crate::Entry> = entries
+            .into_iter()
+            .map(|e| crate::Entry {
+                key: e.key,
+                value: e.value,
+                line: e.line,
+            })
+            .collect();
+        gitlab::render(&entries).map_err(diagnostics)
     }
 }
 
-fn diagnostic(e: crate::gitlab::ParseError) -> Diagnostic {
-    Diagnostic {
-        severity: Severity::Error,
-        message: e.message,
-        source: None,
+fn limits_in(limits: Limits) -> gitlab::Limits {
+    gitlab::Limits {
+        max_bytes: limits.max_bytes,
+        max_vars: limits.max_vars,
+    }
+}
+
+fn entry_out(e: crate::Entry) -> Entry {
+    Entry {
+        key: e.key,
+        value: e.value,
         line: e.line,
-        column: e.column,
+    }
+}
+
+fn diagnostics(problems: Vec<Problem>) -> Vec<Diagnostic> {
+    problems.into_iter().map(diagnostic).collect()
+}
+
+fn diagnostic(p: Problem) -> Diagnostic {
+    Diagnostic {
+        severity: match p.severity {
+            crate::Severity::Error => Severity::Error,
+            crate::Severity::Warning => Severity::Warning,
+        },
+        message: p.message,
+        source: p.source,
+        line: p.line,
+        column: p.column,
     }
 }

@@ -1,0 +1,3 @@
+module kstep.invalid/dotenv/gotables
+
+go 1.22
