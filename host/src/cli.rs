@@ -90,6 +90,9 @@ pub type CliResult = Result<(), CliError>;
 /// Parses the arguments, runs the command and reports any error (masked) on stderr.
 pub fn main() -> ExitCode {
     install_panic_hook();
+    if let Some(code) = entrypoint::exec_if_command() {
+        return code;
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -116,6 +119,54 @@ fn run(cli: Cli) -> CliResult {
         Command::Components(args) => commands::info::components(&args),
         Command::Warm => commands::info::warm(),
         Command::Call(args) => commands::call::run(&args),
+    }
+}
+
+/// Behaviour as a container entrypoint (the runner image sets `KSTEP_ENTRYPOINT=1`).
+///
+/// GitLab's docker executor starts a job's container with a shell command (`sh -c …`) as its
+/// arguments. So that jobs work without `entrypoint: [""]`, a first argument that is a shell or
+/// an absolute path is executed as-is; anything else is a kstep command (`docker run IMAGE deploy`).
+/// Outside the image (variable unset) kstep never executes its arguments.
+mod entrypoint {
+    use std::ffi::OsString;
+    use std::process::ExitCode;
+
+    use crate::output;
+
+    const SHELLS: &[&str] = &["sh", "bash", "ash", "dash", "zsh"];
+
+    /// Replaces the process with the command when running as the entrypoint and the first
+    /// argument is one; returns the exit code only when that fails.
+    pub fn exec_if_command() -> Option<ExitCode> {
+        if std::env::var_os("KSTEP_ENTRYPOINT").is_none_or(|v| v != "1") {
+            return None;
+        }
+        let mut args = std::env::args_os().skip(1);
+        let program = args.next()?;
+        if !is_command(&program) {
+            return None;
+        }
+        let rest: Vec<OsString> = args.collect();
+        let error = exec(&program, &rest);
+        output::stderr_line(&format!("error: cannot execute {}: {error}", program.to_string_lossy()));
+        Some(ExitCode::from(if error.kind() == std::io::ErrorKind::NotFound { 127 } else { 126 }))
+    }
+
+    fn is_command(program: &OsString) -> bool {
+        let text = program.to_string_lossy();
+        text.starts_with('/') || SHELLS.contains(&text.as_ref())
+    }
+
+    #[cfg(unix)]
+    fn exec(program: &OsString, args: &[OsString]) -> std::io::Error {
+        use std::os::unix::process::CommandExt;
+        std::process::Command::new(program).args(args).exec()
+    }
+
+    #[cfg(not(unix))]
+    fn exec(_: &OsString, _: &[OsString]) -> std::io::Error {
+        std::io::Error::new(std::io::ErrorKind::Unsupported, "only on unix")
     }
 }
 

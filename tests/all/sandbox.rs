@@ -171,3 +171,19 @@ fn tempdir() -> std::path::PathBuf {
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
+
+#[test]
+fn as_the_image_entrypoint_shells_and_absolute_paths_run_as_is() {
+    let entry = [("KSTEP_ENTRYPOINT", "1")];
+    let run = kstep(&["sh", "-c", "echo from-the-shell; exit 7"], &entry, None);
+    assert_eq!((run.code, run.stdout.as_str()), (7, "from-the-shell\n"), "{run:?}");
+    let run = kstep(&["/bin/echo", "absolute"], &entry, None);
+    assert_eq!((run.code, run.stdout.as_str()), (0, "absolute\n"), "{run:?}");
+    let run = kstep(&["version"], &entry, None);
+    assert!(run.stdout.starts_with("kstep "), "{run:?}");
+    assert_eq!(kstep(&["/no/such/program"], &entry, None).code, 127);
+    // Outside the image, kstep never executes its arguments.
+    let run = kstep(&["sh", "-c", "echo nope"], &[], None);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(!run.stdout.contains("nope"));
+}
