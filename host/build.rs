@@ -20,8 +20,17 @@ const BUILTINS: &[(&str, &str, &str)] = &[
     ("traefik", "kstep-traefik", "traefik-step"),
 ];
 
-/// Components that misbehave on purpose; built alongside, used only by tests.
-const FIXTURES: &[&str] = &["kstep-fixture-hostile", "kstep-fixture-forbidden-import"];
+/// Components built alongside but not embedded: ones that misbehave on purpose (used only by
+/// tests) and the example custom steps (`components/examples/`, loaded from disk by `kstep run`).
+const FIXTURES: &[&str] = &[
+    "kstep-fixture-hostile",
+    "kstep-fixture-forbidden-import",
+    "kstep-fixture-step-hostile",
+    "kstep-fixture-step-socket",
+    "kstep-fixture-step-future-version",
+    "kstep-example-deny-latest",
+    "kstep-example-ci-labels",
+];
 
 const WASM_TARGET: &str = "wasm32-wasip2";
 const PROFILE: &str = "component";
