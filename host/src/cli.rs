@@ -33,6 +33,9 @@ enum Command {
     /// Call one export of a component inside the sandbox (for step developers and tests).
     #[command(hide = true)]
     Call(commands::call::Args),
+    /// Read, check and write dotenv files exactly as GitLab (`artifacts:reports:dotenv`) and
+    /// Docker Compose do.
+    Dotenv(commands::dotenv::Args),
 }
 
 /// A failure with the exit code it maps to.
@@ -119,6 +122,7 @@ fn run(cli: Cli) -> CliResult {
         Command::Components(args) => commands::info::components(&args),
         Command::Warm => commands::info::warm(),
         Command::Call(args) => commands::call::run(&args),
+        Command::Dotenv(args) => commands::dotenv::run(&args),
     }
 }
 

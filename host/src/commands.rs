@@ -1,4 +1,5 @@
 //! One module per `kstep` subcommand (or group of subcommands).
 
 pub mod call;
+pub mod dotenv;
 pub mod info;

@@ -8,6 +8,7 @@
 pub mod builtins;
 pub mod cli;
 pub mod commands;
+pub mod fsutil;
 pub mod output;
 pub mod runtime;
 pub mod steps;

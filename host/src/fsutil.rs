@@ -1,0 +1,87 @@
+//! File-system helpers shared by commands: atomic writes.
+
+use std::io::Write as _;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Replaces (or creates) `path` with `bytes` atomically: the bytes go to a temporary file in the
+/// same directory, which is flushed to disk and renamed over `path`, so a reader sees the old
+/// content or the new one, never a mix, and a crash leaves no half-written file.
+///
+/// `mode` sets the permissions (Unix); `None` keeps those of the file being replaced, or gives a
+/// new file the default permissions (0666 less the umask).
+///
+/// # Errors
+/// When the temporary file cannot be created, written or renamed; the temporary file is removed.
+pub fn write_atomic(path: &Path, bytes: &[u8], mode: Option<u32>) -> std::io::Result<()> {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let name = path
+        .file_name()
+        .ok_or_else(|| std::io::Error::other("not a file name"))?;
+    let temp = dir.join(format!(
+        ".{}.kstep-{}-{}.tmp",
+        name.to_string_lossy(),
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    ));
+    let existing = std::fs::metadata(path).ok().map(|m| m.permissions());
+    let result = (|| {
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&temp)?;
+        file.write_all(bytes)?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            if let Some(mode) = mode {
+                file.set_permissions(std::fs::Permissions::from_mode(mode))?;
+            } else if let Some(permissions) = existing {
+                file.set_permissions(permissions)?;
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = (mode, existing);
+        file.sync_all()?;
+        std::fs::rename(&temp, path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&temp);
+        return result;
+    }
+    // Make the rename itself durable; not every file system allows syncing a directory.
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+
+    #[test]
+    fn replaces_creates_and_keeps_mode() {
+        let dir = std::env::temp_dir().join(format!("kstep-fsutil-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("f.env");
+        write_atomic(&path, b"A=1\n", Some(0o600)).unwrap();
+        write_atomic(&path, b"A=2\n", None).unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"A=2\n");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        // No temporary file is left behind.
+        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
