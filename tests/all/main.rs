@@ -4,5 +4,6 @@
 //! `.ci/run` starts the cluster and runs them with `--include-ignored`.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+mod dotenv;
 mod sandbox;
 mod support;

@@ -214,7 +214,10 @@ fn shell(entries: &[step::Entry]) -> Result<String, Vec<Diagnostic>> {
         let problem = if !is_shell_name(&e.key) {
             Some(format!("{:?} is not a valid shell variable name", e.key))
         } else if e.value.contains('\0') {
-            Some(format!("{}: a shell variable cannot hold a NUL byte", e.key))
+            Some(format!(
+                "{}: a shell variable cannot hold a NUL byte",
+                e.key
+            ))
         } else {
             None
         };
@@ -373,7 +376,12 @@ mod tests {
             shell(&[entry("A", "it's $(x) `y`")]).unwrap(),
             "export A='it'\\''s $(x) `y`'\n"
         );
-        assert_eq!(shell(&[entry("1A", "x"), entry("a.b", "y")]).unwrap_err().len(), 2);
+        assert_eq!(
+            shell(&[entry("1A", "x"), entry("a.b", "y")])
+                .unwrap_err()
+                .len(),
+            2
+        );
         assert!(shell(&[entry("A", "x\0y")]).is_err());
     }
 }
