@@ -7,7 +7,9 @@
 #   ${KSTEP_TESTBIN:-$HOME/.cache/kstep-testbin}/<versions-key>/kwok-stages/
 #
 # Idempotent: a binary that exists and reports the expected version is not
-# rebuilt, so a warm run takes seconds. The last line printed is the bin dir.
+# rebuilt, so a warm run takes about a second. Binaries are written under a
+# temporary name and renamed, so an interrupted build leaves none half-written.
+# Progress goes to stderr; the only line on stdout is the bin dir.
 # See tests/cluster/README.md for the contract.
 set -euo pipefail
 
@@ -84,7 +86,8 @@ build_etcd() {
     # instead (package main is the module root).
     go get -tool "go.etcd.io/etcd/server/v3@${ETCD_VERSION}"
     "${NICE[@]}" go build "${BUILD_FLAGS[@]}" -ldflags="-s -w" \
-      -o "$BIN/etcd" go.etcd.io/etcd/server/v3
+      -o "$BIN/etcd.tmp" go.etcd.io/etcd/server/v3
+    mv "$BIN/etcd.tmp" "$BIN/etcd"
   )
 }
 
@@ -139,7 +142,8 @@ build_k8s() {
   (
     cd "$dir"
     "${NICE[@]}" go build "${BUILD_FLAGS[@]}" -tags selinux,notest,grpcnotrace \
-      -ldflags="-s -w${ldx}" -o "$BIN/$cmd" "k8s.io/kubernetes/cmd/$cmd"
+      -ldflags="-s -w${ldx}" -o "$BIN/$cmd.tmp" "k8s.io/kubernetes/cmd/$cmd"
+    mv "$BIN/$cmd.tmp" "$BIN/$cmd"
   )
 }
 
@@ -153,7 +157,8 @@ build_kwok() {
     go get -tool "sigs.k8s.io/kwok/cmd/kwok@${KWOK_VERSION}"
     "${NICE[@]}" go build "${BUILD_FLAGS[@]}" \
       -ldflags="-s -w" \
-      -o "$BIN/kwok" sigs.k8s.io/kwok/cmd/kwok
+      -o "$BIN/kwok.tmp" sigs.k8s.io/kwok/cmd/kwok
+    mv "$BIN/kwok.tmp" "$BIN/kwok"
   )
 }
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Stops the test control plane that tests/cluster/up.sh started: exactly the
 # processes it recorded (TERM, then KILL after a grace period), the network
-# device / address / route it recorded as added by itself, and its state under
+# device it recorded as created by itself, and its state under
 # target/test-cluster/. Safe to call when nothing runs; always exits 0 unless
 # a recorded process survives SIGKILL.
 #
@@ -60,15 +60,14 @@ if [[ -f "$STATE/pids" ]]; then
   done
 fi
 
-# Undo exactly what up.sh recorded as added by itself, newest first.
+# Remove the network device up.sh created for this cluster (its address goes
+# with it), and nothing else.
 if [[ -f "$STATE/network" ]]; then
-  tac "$STATE/network" | while read -r kind a b _; do
-    case "$kind" in
-      route) ip route del default dev "$b" 2>/dev/null && log "removed default route via $b" ;;
-      addr) ip addr del "$a" dev "$b" 2>/dev/null && log "removed address $a from $b" ;;
-      link) ip link del "$a" 2>/dev/null && log "removed network device $a" ;;
-    esac
-  done
+  while read -r kind dev _; do
+    if [[ "$kind" == link && "$dev" == kstep* ]]; then
+      ip link del "$dev" 2>/dev/null && log "removed network device $dev"
+    fi
+  done <"$STATE/network"
 fi
 
 if [[ -d "$STATE" ]]; then

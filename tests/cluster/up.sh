@@ -134,55 +134,50 @@ EOF
 echo "etcd=$ETCD_PORT etcd-peer=$ETCD_PEER_PORT apiserver=$API_PORT kube-controller-manager=$KCM_PORT kube-scheduler=$SCHED_PORT kwok=$KWOK_PORT" >"$STATE/ports"
 
 # ---------------------------------------------------------------- advertise address
-# kube-apiserver needs an advertise address that is not loopback (it becomes
-# the endpoint of the `kubernetes` Service) and, when it has to guess one, a
-# default route. We give it an address from a documentation range on a device
-# of our own, so that anything that ever tried to connect to it would stay on
-# this host. Nothing is meant to connect to it (there is no kube-proxy).
+# kube-apiserver needs an advertise address that is not loopback: it becomes
+# the endpoint of the `kubernetes` Service. Nothing connects to it (there is
+# no kube-proxy, and tests must not), but should anything try, the packets
+# must stay on this host: so each cluster claims a network device of its own,
+# kstep<N>, holding <prefix>.<N+1>/32 from a documentation range. Creating
+# the device is the claim (it fails if another cluster on this host holds
+# kstep<N>), so clusters of several checkouts can run side by side.
+# (kube-apiserver only looks for a default route when it has to guess its
+# advertise address; given one, it starts without any default route.)
 #   $STATE/network records what this script added, for down.sh.
-NET_DEV="kstep0"
-pick_advertise_address() {
-  local cand
-  for cand in ${KSTEP_ADVERTISE_ADDRESS:-198.51.100.1 203.0.113.1 192.0.2.1}; do
-    # Already ours from an earlier run?
-    if ip -4 -o addr show dev "$NET_DEV" 2>/dev/null | grep -qw "inet $cand/32"; then
-      echo "$cand"; return 0
-    fi
-    # Held by another device, or inside a network some device is on (for
-    # example the host's own gateway): not usable.
-    if ip -4 -o addr show | grep -qw "inet $cand/[0-9]*"; then continue; fi
-    if ip -4 route show match "$cand" | grep -qv '^default'; then continue; fi
-    echo "$cand"; return 0
-  done
-  return 1
+NET_PREFIXES="${KSTEP_ADVERTISE_PREFIXES:-198.51.100 203.0.113 192.0.2}"
+
+# usable_prefix P: no address of the host (other than those of kstep<N>
+# devices) and no route of the host (other than a default route) falls into
+# P.0/24; e.g. the host's own gateway must not.
+usable_prefix() {
+  ! ip -4 -o addr show | grep -Ev '^[0-9]+: +kstep[0-9]+ ' | grep -q "inet $1\." &&
+    ! ip -4 route show match "$1.1" | grep -qv '^default'
 }
 
 setup_network() {
-  ADVERTISE_ADDRESS="$(pick_advertise_address)" \
-    || die "no usable advertise address (set KSTEP_ADVERTISE_ADDRESS)"
+  local prefix n dev
   : >"$STATE/network"
-  if ! ip link show "$NET_DEV" >/dev/null 2>&1; then
-    # A dummy device if the kernel has them; else a bridge without ports,
-    # which behaves the same for this purpose.
-    if ip link add "$NET_DEV" type dummy 2>/dev/null; then
-      echo "link $NET_DEV dummy" >>"$STATE/network"
-    elif ip link add "$NET_DEV" type bridge 2>/dev/null; then
-      echo "link $NET_DEV bridge" >>"$STATE/network"
-    else
-      die "cannot create network device $NET_DEV (needs root / CAP_NET_ADMIN)"
-    fi
-  fi
-  ip link set "$NET_DEV" up
-  if ! ip -4 -o addr show dev "$NET_DEV" | grep -qw "inet $ADVERTISE_ADDRESS/32"; then
-    ip addr add "$ADVERTISE_ADDRESS/32" dev "$NET_DEV"
-    echo "addr $ADVERTISE_ADDRESS/32 $NET_DEV" >>"$STATE/network"
-  fi
-  # Without any default route kube-apiserver refuses to start; add one through
-  # our own device only when the host has none (traffic into it goes nowhere).
-  if [[ -z "$(ip -4 route show default)" ]]; then
-    ip route add default dev "$NET_DEV"
-    echo "route default $NET_DEV" >>"$STATE/network"
-  fi
+  for prefix in $NET_PREFIXES; do
+    usable_prefix "$prefix" || continue
+    for n in $(seq 0 63); do
+      dev="kstep$n"
+      ip link show "$dev" >/dev/null 2>&1 && continue
+      # A dummy device if the kernel has them; else a bridge without ports,
+      # which behaves the same for this purpose.
+      if ip link add "$dev" type dummy 2>/dev/null; then
+        echo "link $dev dummy" >>"$STATE/network"
+      elif ip link add "$dev" type bridge 2>/dev/null; then
+        echo "link $dev bridge" >>"$STATE/network"
+      else
+        continue
+      fi
+      ADVERTISE_ADDRESS="$prefix.$((n + 1))"
+      ip addr add "$ADVERTISE_ADDRESS/32" dev "$dev"
+      ip link set "$dev" up
+      return 0
+    done
+  done
+  die "could not create a network device kstep<N> for the advertise address (needs root or CAP_NET_ADMIN)"
 }
 setup_network
 
@@ -291,7 +286,9 @@ start() {
   local name="$1"; shift
   setsid "$BIN/$name" "$@" >"$LOGS/$name.log" 2>&1 </dev/null &
   local pid=$!
-  echo "$name $pid $BIN/$name" >>"$STATE/pids"
+  # The resolved path is what /proc/PID/exe shows; down.sh compares the two
+  # so that it never signals a recycled pid.
+  echo "$name $pid $(readlink -f "$BIN/$name")" >>"$STATE/pids"
 }
 
 API="https://127.0.0.1:$API_PORT"
