@@ -87,8 +87,8 @@ die() {
 
 # Every recorded component must still be running.
 check_alive() {
-  local name pid exe
-  while read -r name pid exe; do
+  local name pid
+  while read -r name pid _; do
     if ! kill -0 "$pid" 2>/dev/null; then
       die "$name (pid $pid) exited" "$name"
     fi
