@@ -1,0 +1,893 @@
+//! Server-side apply of a set of objects, all or nothing at the validation stage.
+//!
+//! 1. Namespace policy on every object whose scope is known without asking (built-in kinds,
+//!    kinds defined by CRDs in the set): refusals end the run before any request.
+//! 2. Discovery of the group-versions used (reads only); policy on the rest.
+//! 3. A server-side dry-run apply of EVERY object with strict field validation. Any rejection
+//!    ends the run with every rejection reported; nothing has been changed. Objects that cannot
+//!    be dry-run yet because their CRD or Namespace is part of the same run are validated right
+//!    after that CRD/Namespace is applied, before anything else is.
+//! 4. The real apply, phase by phase ([`Phase`]), each phase with bounded concurrency.
+//!
+//! created / configured / unchanged comes for free from the dry run: its answer carries the live
+//! object's uid and resourceVersion (a fresh random uid when the object does not exist yet); the
+//! real apply's answer either has another uid (created), another resourceVersion (configured) or
+//! the same (unchanged: the server detected a no-op and wrote nothing).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::time::Duration;
+
+use futures::stream::{self, StreamExt as _};
+use kube::Client;
+use kube::api::{Api, DynamicObject, Patch, PatchParams};
+use kube::discovery::{ApiResource, Scope};
+use serde_json::Value;
+use tokio::time::Instant;
+
+use super::discovery::{self, Lookup, Resolver};
+use super::objects::{self, DefinedKind, InvalidObject, NamespacePolicy, Object, Phase, Refusal};
+use super::{FIELD_MANAGER, api_error, watch};
+use crate::output;
+
+/// How to apply.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Which namespaces and scopes may be touched.
+    pub policy: NamespacePolicy,
+    /// Stop after the dry run and report what would happen.
+    pub dry_run: bool,
+    /// Take over fields other managers own (`--force-conflicts`).
+    pub force_conflicts: bool,
+    /// Requests in flight at once.
+    pub concurrency: usize,
+    /// How long to wait for CRDs of the run to be established.
+    pub establish_timeout: Duration,
+}
+
+/// What applying one object did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// It did not exist.
+    Created,
+    /// It existed and changed.
+    Configured,
+    /// It existed and the apply changed nothing.
+    Unchanged,
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Outcome::Created => "created",
+            Outcome::Configured => "configured",
+            Outcome::Unchanged => "unchanged",
+        })
+    }
+}
+
+/// One applied (or, with `--dry-run`, validated) object.
+#[derive(Debug, Clone)]
+pub struct Applied {
+    /// The object as sent.
+    pub object: Object,
+    /// Its REST resource.
+    pub resource: ApiResource,
+    /// What happened (with `--dry-run`: what would happen).
+    pub outcome: Outcome,
+    /// The server's answer.
+    pub result: DynamicObject,
+}
+
+/// A request the server refused.
+#[derive(Debug)]
+pub struct Rejection {
+    /// The object.
+    pub object: Object,
+    /// The server's error.
+    pub error: kube::Error,
+}
+
+impl fmt::Display for Rejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}: {}: {}",
+            self.object.origin,
+            self.object.display_name(),
+            api_error::describe(&self.error)
+        )
+    }
+}
+
+/// Why an apply stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    /// The namespace policy refused objects; no request was made for them.
+    #[error("{} object(s) refused by the namespace policy; nothing was sent", .0.len())]
+    Refused(Vec<Refusal>),
+    /// Documents that cannot be applied (unknown kinds, duplicates…); nothing was changed.
+    #[error("{} object(s) cannot be applied; nothing was changed", .0.len())]
+    Invalid(Vec<InvalidObject>),
+    /// The server's dry run rejected objects. `applied` is what a run that had to apply CRDs or
+    /// Namespaces first did apply before the rejection (usually nothing).
+    #[error("the server rejected {} object(s) in the dry run; {}", .rejections.len(), applied_summary(.applied))]
+    Rejected {
+        /// Every rejection.
+        rejections: Vec<Rejection>,
+        /// Applied before the dependent objects could be validated.
+        applied: Vec<Applied>,
+    },
+    /// Applying failed part-way (the dry run passed; the server changed its mind: a webhook, a
+    /// quota, a concurrent change).
+    #[error("{} object(s) failed to apply; {} were applied", .failures.len(), .applied.len())]
+    Failed {
+        /// Every failure of the phase that failed.
+        failures: Vec<Rejection>,
+        /// Applied before the failure.
+        applied: Vec<Applied>,
+    },
+    /// CRDs of the run did not become established in time.
+    #[error("CustomResourceDefinition {0} was not established within {1:?}")]
+    NotEstablished(String, Duration),
+    /// Discovery or another read failed (unreachable server, credentials refused).
+    #[error("{}", api_error::describe(.0))]
+    Api(#[from] kube::Error),
+}
+
+fn applied_summary(applied: &[Applied]) -> String {
+    if applied.is_empty() {
+        "nothing was applied".into()
+    } else {
+        let names: Vec<String> = applied.iter().map(|a| a.object.display_name()).collect();
+        format!(
+            "only the definitions they need were applied ({})",
+            names.join(", ")
+        )
+    }
+}
+
+impl ApplyError {
+    /// The lines to print, `FILE:LINE:COL: kind/name: message` each.
+    pub fn details(&self) -> Vec<String> {
+        match self {
+            ApplyError::Refused(r) => r.iter().map(ToString::to_string).collect(),
+            ApplyError::Invalid(i) => i.iter().map(ToString::to_string).collect(),
+            ApplyError::Rejected { rejections, .. } => {
+                rejections.iter().map(ToString::to_string).collect()
+            }
+            ApplyError::Failed { failures, .. } => {
+                failures.iter().map(ToString::to_string).collect()
+            }
+            ApplyError::NotEstablished(..) | ApplyError::Api(_) => Vec::new(),
+        }
+    }
+
+    /// Whether the problem is in the input (exit 2) rather than in the cluster or the
+    /// credentials (exit 1).
+    pub fn is_invalid_input(&self) -> bool {
+        match self {
+            ApplyError::Refused(_) | ApplyError::Invalid(_) => true,
+            ApplyError::Rejected { rejections, .. } => rejections
+                .iter()
+                .all(|r| api_error::is_invalid_object(&r.error)),
+            _ => false,
+        }
+    }
+}
+
+/// An object ready to be sent.
+#[derive(Debug, Clone)]
+struct Planned {
+    object: Object,
+    resource: ApiResource,
+    scope: Scope,
+    /// The CRD or Namespace of the same run this object waits for, if any.
+    waits_for: Option<Dependency>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Dependency {
+    Crd(String),
+    Namespace(String),
+}
+
+/// The pre-apply state the dry run revealed.
+#[derive(Debug, Clone, Default)]
+struct Before {
+    uid: Option<String>,
+    resource_version: Option<String>,
+}
+
+impl Planned {
+    fn api(&self, client: &Client) -> Api<DynamicObject> {
+        match (&self.scope, self.object.target_namespace()) {
+            (Scope::Namespaced, Some(ns)) => {
+                Api::namespaced_with(client.clone(), ns, &self.resource)
+            }
+            _ => Api::all_with(client.clone(), &self.resource),
+        }
+    }
+}
+
+/// Applies `objects` (in document order; reported in that order within each phase).
+///
+/// Prints one line per object as each phase completes: `created`, `configured` or `unchanged`
+/// (suffixed `(dry run)` with `--dry-run`), through [`crate::output`].
+///
+/// # Errors
+/// See [`ApplyError`]: policy refusals and invalid documents before any request; dry-run
+/// rejections before any change; apply failures with what was applied.
+pub async fn apply(
+    client: &Client,
+    objects: Vec<Object>,
+    options: &Options,
+) -> Result<Vec<Applied>, ApplyError> {
+    let concurrency = options.concurrency.max(1);
+    let defined = objects::defined_kinds(&objects);
+    let namespaces_in_run: BTreeSet<String> = objects
+        .iter()
+        .filter(|o| o.group.is_empty() && o.kind == "Namespace")
+        .map(|o| o.name.clone())
+        .collect();
+
+    // 1. Policy on everything whose scope is known without a request.
+    let mut objects = objects;
+    let mut refusals = Vec::new();
+    let mut unknown_scope = Vec::new();
+    for (i, object) in objects.iter_mut().enumerate() {
+        match known_scope(object, &defined) {
+            Some(scope) => {
+                if let Err(r) = options.policy.resolve(object, &scope) {
+                    refusals.push(r);
+                }
+            }
+            None => unknown_scope.push(i),
+        }
+    }
+    if !refusals.is_empty() {
+        return Err(ApplyError::Refused(refusals));
+    }
+
+    // 2. Discovery (reads only), then policy on the kinds only the server knows.
+    let mut resolver = Resolver::new(client.clone(), concurrency);
+    resolver
+        .prefetch(objects.iter().map(|o| (o.group.clone(), o.version.clone())))
+        .await?;
+    let mut invalid = Vec::new();
+    let mut planned = Vec::with_capacity(objects.len());
+    for (i, mut object) in objects.into_iter().enumerate() {
+        let defined_here = defined
+            .iter()
+            .find(|d| d.group == object.group && d.kind == object.kind);
+        let (resource, scope, mut waits_for) =
+            match resolver.lookup(&object.group, &object.version, &object.kind) {
+                Lookup::Found(resource, scope) => (resource, scope, None),
+                _ if defined_here.is_some_and(|d| d.versions.contains(&object.version)) => {
+                    let Some(d) = defined_here else { continue };
+                    (
+                        guess_resource(&object, d),
+                        d.scope.clone(),
+                        Some(Dependency::Crd(d.crd_name.clone())),
+                    )
+                }
+                lookup => {
+                    invalid.push(not_served(&object, &lookup, defined_here));
+                    continue;
+                }
+            };
+        if unknown_scope.contains(&i)
+            && let Err(r) = options.policy.resolve(&mut object, &scope)
+        {
+            refusals.push(r);
+            continue;
+        }
+        if waits_for.is_none()
+            && let Some(ns) = object.target_namespace()
+            && namespaces_in_run.contains(ns)
+            && object.phase() != Phase::Definitions
+        {
+            // Only deferred if the dry run says the namespace does not exist yet.
+            waits_for = Some(Dependency::Namespace(ns.to_owned()));
+        }
+        planned.push(Planned {
+            object,
+            resource,
+            scope,
+            waits_for,
+        });
+    }
+    if !refusals.is_empty() {
+        return Err(ApplyError::Refused(refusals));
+    }
+    let all: Vec<Object> = planned.iter().map(|p| p.object.clone()).collect();
+    invalid.extend(objects::duplicates(&all));
+    if !invalid.is_empty() {
+        return Err(ApplyError::Invalid(invalid));
+    }
+
+    // 3. Dry run of everything that can be validated now.
+    let params = params(options);
+    let mut before: BTreeMap<usize, Before> = BTreeMap::new();
+    let now: Vec<usize> = (0..planned.len())
+        .filter(|&i| !matches!(planned[i].waits_for, Some(Dependency::Crd(_))))
+        .collect();
+    let (dry, rejections) = dry_run(client, &planned, &now, &params, concurrency).await;
+    let mut rejections: Vec<Rejection> = rejections
+        .into_iter()
+        .filter_map(|(i, error)| match &planned[i].waits_for {
+            Some(Dependency::Namespace(ns)) if api_error::is_missing_namespace(&error, ns) => None,
+            _ => Some(Rejection {
+                object: planned[i].object.clone(),
+                error,
+            }),
+        })
+        .collect();
+    for (i, result) in &dry {
+        // The namespace exists already: nothing to wait for.
+        if matches!(planned[*i].waits_for, Some(Dependency::Namespace(_))) {
+            planned[*i].waits_for = None;
+        }
+        before.insert(*i, before_of(result));
+    }
+    if !rejections.is_empty() {
+        rejections.sort_by_key(|r| position(&planned, &r.object));
+        return Err(ApplyError::Rejected {
+            rejections,
+            applied: Vec::new(),
+        });
+    }
+
+    let deferred = planned.iter().filter(|p| p.waits_for.is_some()).count();
+    let mut accepted = format!(
+        "  dry run: {} object(s) accepted (strict field validation)",
+        dry.len()
+    );
+    if deferred > 0 {
+        accepted.push_str(&format!(
+            "; {deferred} validated once the CRDs/Namespaces they need are applied"
+        ));
+    }
+    output::stdout(&format!("{accepted}\n"));
+    if options.dry_run {
+        return dry_run_report(
+            client,
+            &planned,
+            dry,
+            concurrency,
+            &options.policy.default_namespace,
+        )
+        .await;
+    }
+
+    // 4. Apply, phase by phase.
+    let mut applied: Vec<Applied> = Vec::with_capacity(planned.len());
+    let mut validated_deferred = planned.iter().all(|p| p.waits_for.is_none());
+    for phase in Phase::ALL {
+        if phase > Phase::Definitions && !validated_deferred {
+            validated_deferred = true;
+            let deferred = validate_deferred(
+                client,
+                &mut resolver,
+                &mut planned,
+                &defined,
+                options,
+                &params,
+                concurrency,
+            )
+            .await?;
+            match deferred {
+                Ok(results) => {
+                    for (i, result) in results {
+                        before.insert(i, before_of(&result));
+                    }
+                }
+                Err(rejections) => {
+                    return Err(ApplyError::Rejected {
+                        rejections,
+                        applied,
+                    });
+                }
+            }
+        }
+        let indices: Vec<usize> = (0..planned.len())
+            .filter(|&i| planned[i].object.phase() == phase)
+            .collect();
+        if indices.is_empty() {
+            continue;
+        }
+        let (ok, failed) =
+            run_patches(client, &planned, &indices, &params.apply, concurrency).await;
+        let mut phase_applied: Vec<(usize, Applied)> = ok
+            .into_iter()
+            .map(|(i, result)| {
+                let p = &planned[i];
+                let outcome = outcome(before.get(&i), &result);
+                (
+                    i,
+                    Applied {
+                        object: p.object.clone(),
+                        resource: p.resource.clone(),
+                        outcome,
+                        result,
+                    },
+                )
+            })
+            .collect();
+        phase_applied.sort_by_key(|(i, _)| *i);
+        for (_, a) in &phase_applied {
+            output::stdout(&line(a, &options.policy.default_namespace, false));
+        }
+        applied.extend(phase_applied.into_iter().map(|(_, a)| a));
+        if !failed.is_empty() {
+            let mut failures: Vec<Rejection> = failed
+                .into_iter()
+                .map(|(i, error)| Rejection {
+                    object: planned[i].object.clone(),
+                    error,
+                })
+                .collect();
+            failures.sort_by_key(|r| position(&planned, &r.object));
+            return Err(ApplyError::Failed { failures, applied });
+        }
+    }
+    Ok(applied)
+}
+
+/// The scope of `object` without asking the server.
+fn known_scope(object: &Object, defined: &[DefinedKind]) -> Option<Scope> {
+    objects::builtin_scope(&object.group, &object.kind).or_else(|| {
+        defined
+            .iter()
+            .find(|d| d.group == object.group && d.kind == object.kind)
+            .map(|d| d.scope.clone())
+    })
+}
+
+/// The REST resource of a kind whose CRD is in the run but not yet served: from the CRD itself.
+fn guess_resource(object: &Object, defined: &DefinedKind) -> ApiResource {
+    let plural = defined
+        .crd_name
+        .split_once('.')
+        .map_or_else(|| object.kind.to_ascii_lowercase(), |(p, _)| p.to_owned());
+    ApiResource {
+        group: object.group.clone(),
+        version: object.version.clone(),
+        api_version: object.api_version(),
+        kind: object.kind.clone(),
+        plural,
+    }
+}
+
+fn not_served(object: &Object, lookup: &Lookup, defined: Option<&DefinedKind>) -> InvalidObject {
+    let api_version = object.api_version();
+    let mut message = match lookup {
+        Lookup::UnknownKind => format!(
+            "the server serves {api_version} but has no kind {} in it",
+            object.kind
+        ),
+        _ => format!("the server does not serve apiVersion {api_version}"),
+    };
+    if let Some(hint) = discovery::removal_hint(&object.group, &object.version, &object.kind) {
+        message.push_str(&format!(" ({} {hint})", object.kind));
+    } else if let Some(d) = defined {
+        message.push_str(&format!(
+            " (CustomResourceDefinition {} in this run serves versions: {})",
+            d.crd_name,
+            d.versions.join(", ")
+        ));
+    }
+    InvalidObject {
+        origin: object.origin.clone(),
+        message: format!("{}: {message}", object.display_name()),
+    }
+}
+
+struct Params {
+    dry_run: PatchParams,
+    apply: PatchParams,
+}
+
+fn params(options: &Options) -> Params {
+    let mut apply = PatchParams::apply(FIELD_MANAGER).validation_strict();
+    if options.force_conflicts {
+        apply = apply.force();
+    }
+    Params {
+        dry_run: apply.clone().dry_run(),
+        apply,
+    }
+}
+
+type Results = (Vec<(usize, DynamicObject)>, Vec<(usize, kube::Error)>);
+
+async fn run_patches(
+    client: &Client,
+    planned: &[Planned],
+    indices: &[usize],
+    params: &PatchParams,
+    concurrency: usize,
+) -> Results {
+    let results: Vec<(usize, Result<DynamicObject, kube::Error>)> = stream::iter(indices.to_vec())
+        .map(|i| async move {
+            let p = &planned[i];
+            let api = p.api(client);
+            let result = api
+                .patch(&p.object.name, params, &Patch::Apply(&p.object.value))
+                .await;
+            (i, result)
+        })
+        .buffer_unordered(concurrency)
+        .collect()
+        .await;
+    let mut ok = Vec::new();
+    let mut failed = Vec::new();
+    for (i, r) in results {
+        match r {
+            Ok(o) => ok.push((i, o)),
+            Err(e) => failed.push((i, e)),
+        }
+    }
+    (ok, failed)
+}
+
+async fn dry_run(
+    client: &Client,
+    planned: &[Planned],
+    indices: &[usize],
+    params: &Params,
+    concurrency: usize,
+) -> Results {
+    run_patches(client, planned, indices, &params.dry_run, concurrency).await
+}
+
+/// After the Definitions phase: waits for the run's CRDs to be established, looks their
+/// group-versions up again and dry-runs the objects that needed them (and those whose
+/// Namespace did not exist).
+async fn validate_deferred(
+    client: &Client,
+    resolver: &mut Resolver,
+    planned: &mut [Planned],
+    defined: &[DefinedKind],
+    options: &Options,
+    params: &Params,
+    concurrency: usize,
+) -> Result<Result<Vec<(usize, DynamicObject)>, Vec<Rejection>>, ApplyError> {
+    let crds: BTreeSet<String> = planned
+        .iter()
+        .filter_map(|p| match &p.waits_for {
+            Some(Dependency::Crd(name)) => Some(name.clone()),
+            _ => None,
+        })
+        .collect();
+    let crd_resource = ApiResource {
+        group: "apiextensions.k8s.io".into(),
+        version: "v1".into(),
+        api_version: "apiextensions.k8s.io/v1".into(),
+        kind: "CustomResourceDefinition".into(),
+        plural: "customresourcedefinitions".into(),
+    };
+    let crd_api: Api<DynamicObject> = Api::all_with(client.clone(), &crd_resource);
+    let deadline = Instant::now() + options.establish_timeout;
+    for name in &crds {
+        let established = watch::until(&crd_api, name, deadline, |crd| {
+            condition_true(&crd.data, "Established")
+        })
+        .await?;
+        if established.is_err() {
+            return Err(ApplyError::NotEstablished(
+                name.clone(),
+                options.establish_timeout,
+            ));
+        }
+    }
+    let mut versions = BTreeSet::new();
+    for p in planned.iter() {
+        if matches!(p.waits_for, Some(Dependency::Crd(_))) {
+            versions.insert((p.object.group.clone(), p.object.version.clone()));
+        }
+    }
+    for (group, version) in &versions {
+        resolver.refresh(group, version).await?;
+    }
+    let mut invalid = Vec::new();
+    for p in planned.iter_mut() {
+        if matches!(p.waits_for, Some(Dependency::Crd(_))) {
+            match resolver.lookup(&p.object.group, &p.object.version, &p.object.kind) {
+                Lookup::Found(resource, scope) => {
+                    p.resource = resource;
+                    p.scope = scope;
+                }
+                lookup => {
+                    let d = defined
+                        .iter()
+                        .find(|d| d.group == p.object.group && d.kind == p.object.kind);
+                    invalid.push(not_served(&p.object, &lookup, d));
+                }
+            }
+        }
+    }
+    if !invalid.is_empty() {
+        return Err(ApplyError::Invalid(invalid));
+    }
+    let indices: Vec<usize> = (0..planned.len())
+        .filter(|&i| planned[i].waits_for.is_some())
+        .collect();
+    let (ok, failed) = dry_run(client, planned, &indices, params, concurrency).await;
+    if failed.is_empty() {
+        Ok(Ok(ok))
+    } else {
+        let mut rejections: Vec<Rejection> = failed
+            .into_iter()
+            .map(|(i, error)| Rejection {
+                object: planned[i].object.clone(),
+                error,
+            })
+            .collect();
+        rejections.sort_by_key(|r| position(planned, &r.object));
+        Ok(Err(rejections))
+    }
+}
+
+/// With `--dry-run`: compares each dry-run answer with the live object to say what would
+/// happen, and prints it.
+async fn dry_run_report(
+    client: &Client,
+    planned: &[Planned],
+    mut dry: Vec<(usize, DynamicObject)>,
+    concurrency: usize,
+    default_ns: &str,
+) -> Result<Vec<Applied>, ApplyError> {
+    dry.sort_by_key(|(i, _)| *i);
+    let live: Vec<(usize, Result<Option<DynamicObject>, kube::Error>)> =
+        stream::iter(dry.iter().map(|(i, _)| *i).collect::<Vec<_>>())
+            .map(|i| async move {
+                let p = &planned[i];
+                (i, p.api(client).get_opt(&p.object.name).await)
+            })
+            .buffer_unordered(concurrency)
+            .collect()
+            .await;
+    let live: BTreeMap<usize, Result<Option<DynamicObject>, kube::Error>> =
+        live.into_iter().collect();
+    let mut out = Vec::new();
+    let deferred: Vec<&Planned> = planned.iter().filter(|p| p.waits_for.is_some()).collect();
+    for (i, result) in dry {
+        let outcome = match live.get(&i) {
+            Some(Ok(Some(current))) => {
+                if same_content(current, &result) {
+                    Outcome::Unchanged
+                } else {
+                    Outcome::Configured
+                }
+            }
+            Some(Ok(None)) => Outcome::Created,
+            Some(Err(_)) | None => before_outcome(&result),
+        };
+        let p = &planned[i];
+        let applied = Applied {
+            object: p.object.clone(),
+            resource: p.resource.clone(),
+            outcome,
+            result,
+        };
+        out.push(applied);
+    }
+    let mut by_phase = out.clone();
+    by_phase.sort_by_key(|a| (a.object.phase(), position(planned, &a.object)));
+    for a in &by_phase {
+        output::stdout(&line(a, default_ns, true));
+    }
+    for p in deferred {
+        output::stdout(&format!(
+            "  {:<12} {} (needs {} of this run: validated when applied)\n",
+            "created",
+            p.object.display_name(),
+            match &p.waits_for {
+                Some(Dependency::Crd(n)) => format!("CustomResourceDefinition {n}"),
+                Some(Dependency::Namespace(n)) => format!("Namespace {n}"),
+                None => String::new(),
+            }
+        ));
+    }
+    Ok(out)
+}
+
+fn before_outcome(dry: &DynamicObject) -> Outcome {
+    if dry
+        .metadata
+        .resource_version
+        .as_deref()
+        .is_none_or(str::is_empty)
+    {
+        Outcome::Created
+    } else {
+        Outcome::Configured
+    }
+}
+
+/// Whether two versions of an object have the same content, apart from bookkeeping the server
+/// changes on every write.
+fn same_content(a: &DynamicObject, b: &DynamicObject) -> bool {
+    strip(a) == strip(b)
+}
+
+fn strip(o: &DynamicObject) -> Value {
+    let mut value = serde_json::to_value(o).unwrap_or(Value::Null);
+    if let Some(meta) = value.get_mut("metadata").and_then(Value::as_object_mut) {
+        for key in ["managedFields", "resourceVersion", "generation"] {
+            meta.remove(key);
+        }
+    }
+    value
+}
+
+fn before_of(dry: &DynamicObject) -> Before {
+    Before {
+        uid: dry.metadata.uid.clone(),
+        resource_version: dry
+            .metadata
+            .resource_version
+            .clone()
+            .filter(|v| !v.is_empty()),
+    }
+}
+
+/// created / configured / unchanged from the dry run's view of the object before, and the
+/// apply's answer.
+fn outcome(before: Option<&Before>, after: &DynamicObject) -> Outcome {
+    let Some(before) = before else {
+        return Outcome::Configured;
+    };
+    if before.resource_version.is_none() || before.uid != after.metadata.uid {
+        Outcome::Created
+    } else if before.resource_version == after.metadata.resource_version {
+        Outcome::Unchanged
+    } else {
+        Outcome::Configured
+    }
+}
+
+fn position(planned: &[Planned], object: &Object) -> usize {
+    planned
+        .iter()
+        .position(|p| p.object.origin == object.origin && p.object.name == object.name)
+        .unwrap_or(usize::MAX)
+}
+
+/// `condition[type] == "True"` in `status.conditions` of a raw object.
+pub fn condition_true(data: &Value, kind: &str) -> bool {
+    data.pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .is_some_and(|cs| {
+            cs.iter().any(|c| {
+                c.get("type").and_then(Value::as_str) == Some(kind)
+                    && c.get("status").and_then(Value::as_str) == Some("True")
+            })
+        })
+}
+
+/// One log line per object: `  created      deployment.apps/web`, with the namespace when it is
+/// not the run's default one.
+pub fn line(applied: &Applied, default_namespace: &str, dry_run: bool) -> String {
+    let namespace = match applied.object.target_namespace() {
+        Some(ns) if ns != default_namespace => format!(" (namespace {ns})"),
+        _ => String::new(),
+    };
+    let suffix = if dry_run { " (dry run)" } else { "" };
+    format!(
+        "  {:<12} {}{namespace}{suffix}\n",
+        applied.outcome.to_string(),
+        applied.object.display_name()
+    )
+}
+
+/// `3 created, 1 configured, 8 unchanged`.
+pub fn summary(applied: &[Applied]) -> String {
+    let count = |o: Outcome| applied.iter().filter(|a| a.outcome == o).count();
+    format!(
+        "{} created, {} configured, {} unchanged",
+        count(Outcome::Created),
+        count(Outcome::Configured),
+        count(Outcome::Unchanged)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use serde_json::json;
+
+    fn dynamic(uid: &str, rv: &str) -> DynamicObject {
+        serde_json::from_value(json!({
+            "apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "c", "uid": uid, "resourceVersion": rv},
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn outcomes_from_uid_and_resource_version() {
+        let new = Before {
+            uid: Some("dry-random".into()),
+            resource_version: None,
+        };
+        assert_eq!(
+            outcome(Some(&new), &dynamic("real", "10")),
+            Outcome::Created
+        );
+        let existing = Before {
+            uid: Some("u1".into()),
+            resource_version: Some("7".into()),
+        };
+        assert_eq!(
+            outcome(Some(&existing), &dynamic("u1", "7")),
+            Outcome::Unchanged
+        );
+        assert_eq!(
+            outcome(Some(&existing), &dynamic("u1", "9")),
+            Outcome::Configured
+        );
+        // Deleted and recreated between the dry run and the apply.
+        assert_eq!(
+            outcome(Some(&existing), &dynamic("u2", "9")),
+            Outcome::Created
+        );
+    }
+
+    #[test]
+    fn bookkeeping_is_not_content() {
+        let mut a = dynamic("u", "1");
+        let b = dynamic("u", "2");
+        assert!(same_content(&a, &b));
+        a.data = json!({"data": {"k": "v"}});
+        assert!(!same_content(&a, &b));
+    }
+
+    #[test]
+    fn log_lines() {
+        let object = Object::new(
+            json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "namespace": "other"}}),
+            objects::Origin {
+                source: "a.yaml".into(),
+                index: 1,
+                item: 0,
+                line: 1,
+                column: 1,
+            },
+        )
+        .unwrap();
+        let applied = Applied {
+            object,
+            resource: ApiResource {
+                group: "apps".into(),
+                version: "v1".into(),
+                api_version: "apps/v1".into(),
+                kind: "Deployment".into(),
+                plural: "deployments".into(),
+            },
+            outcome: Outcome::Configured,
+            result: dynamic("u", "1"),
+        };
+        assert_eq!(
+            line(&applied, "app", false),
+            "  configured   deployment.apps/web (namespace other)\n"
+        );
+        assert_eq!(
+            line(&applied, "other", true),
+            "  configured   deployment.apps/web (dry run)\n"
+        );
+        assert_eq!(summary(&[applied]), "0 created, 1 configured, 0 unchanged");
+    }
+
+    #[test]
+    fn conditions() {
+        let crd = json!({"status": {"conditions": [
+            {"type": "NamesAccepted", "status": "True"},
+            {"type": "Established", "status": "True"}
+        ]}});
+        assert!(condition_true(&crd, "Established"));
+        assert!(!condition_true(&json!({}), "Established"));
+    }
+}
