@@ -952,6 +952,22 @@ mod tests {
     }
 
     #[test]
+    fn a_mebibyte_is_checked_in_linear_time() {
+        let text: String = (0..40_000)
+            .map(|i| format!("KEY_{i}=value {i}\n"))
+            .collect();
+        let started = std::time::Instant::now();
+        let report = check(text.as_bytes(), Limits::default());
+        assert_eq!(report.variables, 40_000);
+        assert_eq!(report.problems.iter().filter(|p| p.is_error()).count(), 2);
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(5),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+
+    #[test]
     fn set_adds_replaces_and_keeps_other_lines() {
         let out = set(
             Some(b"A=1\nB = 2\nA=3\nC=x"),
