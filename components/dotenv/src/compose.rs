@@ -175,7 +175,7 @@ pub fn parse_str(src: &str, env: &dyn Environment) -> Result<Parsed, Problem> {
             _ => {
                 let end = src[rest..].find('\n').map_or(src.len(), |i| rest + i);
                 let mut value = &src[rest..end];
-                if let Some(i) = value.find(" #") {
+                if let Some(i) = inline_comment(value) {
                     value = &value[..i];
                 }
                 let value = value.trim_end_matches(char::is_whitespace).to_owned();
@@ -183,7 +183,7 @@ pub fn parse_str(src: &str, env: &dyn Environment) -> Result<Parsed, Problem> {
                 (value, (end + 1).min(src.len()), true)
             }
         };
-        let value = if interpolate {
+        let value = if interpolate && raw.contains('$') {
             let mut unset = Vec::new();
             let vars = Vars { env, out: &out };
             let value = template::substitute(&raw, &vars, &mut unset)
@@ -230,6 +230,20 @@ impl LineTracker {
         self.offset = offset;
         crate::to_u32(self.newlines + 1)
     }
+}
+
+/// Where `" #"` starts in `value` (`strings.Cut(value, " #")`), searching for `#` (memchr).
+fn inline_comment(value: &str) -> Option<usize> {
+    let bytes = value.as_bytes();
+    let mut from = 0;
+    while let Some(i) = value[from..].find('#') {
+        let at = from + i;
+        if at > 0 && bytes[at - 1] == b' ' {
+            return Some(at - 1);
+        }
+        from = at + 1;
+    }
+    None
 }
 
 /// The next statement's start at or after `pos`: past whitespace and `#` comment lines.

@@ -8,6 +8,9 @@
 //!
 //! `wit` is the thin WIT glue that exports all of it as the `kstep:steps/dotenv` interface.
 
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+
 pub mod compose;
 #[cfg(test)]
 mod compose_vectors;
@@ -94,37 +97,91 @@ pub struct Parsed {
 }
 
 /// Ordered variables where a redefinition keeps the first position and takes the new value.
-#[derive(Debug, Default)]
+///
+/// Indexed by a 64-bit hash of the key (FNV-1a: no per-process seed, no allocation), with the
+/// rare collisions in a second map: the key is stored once, in its entry. A 1 MiB file is tens of
+/// thousands of keys, and this is the parsers' hottest path.
+#[derive(Debug)]
 pub(crate) struct OrderedVars {
     entries: Vec<Entry>,
-    index: std::collections::HashMap<String, usize>,
+    by_hash: HashMap<u64, usize, BuildHasherDefault<IdentityHasher>>,
+    collisions: HashMap<String, usize>,
+    hash: fn(&str) -> u64,
 }
 
-impl OrderedVars {
-    /// Sets `key`, returning the line of the previous definition if there was one.
-    pub(crate) fn set(&mut self, key: &str, value: String, line: u32) -> Option<u32> {
-        match self.index.get(key) {
-            Some(&i) => {
-                let entry = &mut self.entries[i];
-                let previous = entry.line;
-                entry.value = value;
-                entry.line = line;
-                Some(previous)
-            }
-            None => {
-                self.index.insert(key.to_owned(), self.entries.len());
-                self.entries.push(Entry {
-                    key: key.to_owned(),
-                    value,
-                    line,
-                });
-                None
-            }
+impl Default for OrderedVars {
+    fn default() -> Self {
+        Self {
+            entries: Vec::new(),
+            by_hash: HashMap::default(),
+            collisions: HashMap::new(),
+            hash: fnv1a,
+        }
+    }
+}
+
+fn fnv1a(key: &str) -> u64 {
+    key.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// The keys of `by_hash` are already hashes.
+#[derive(Debug, Default)]
+struct IdentityHasher(u64);
+
+impl Hasher for IdentityHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 << 8) | u64::from(b);
         }
     }
 
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+impl OrderedVars {
+    fn find(&self, key: &str, hash: u64) -> Option<usize> {
+        match self.by_hash.get(&hash) {
+            Some(&i) if self.entries[i].key == key => Some(i),
+            Some(_) => self.collisions.get(key).copied(),
+            None => None,
+        }
+    }
+
+    /// Sets `key`, returning the line of the previous definition if there was one.
+    pub(crate) fn set(&mut self, key: &str, value: String, line: u32) -> Option<u32> {
+        let hash = (self.hash)(key);
+        if let Some(i) = self.find(key, hash) {
+            let entry = &mut self.entries[i];
+            let previous = entry.line;
+            entry.value = value;
+            entry.line = line;
+            return Some(previous);
+        }
+        let i = self.entries.len();
+        if self.by_hash.contains_key(&hash) {
+            self.collisions.insert(key.to_owned(), i);
+        } else {
+            self.by_hash.insert(hash, i);
+        }
+        self.entries.push(Entry {
+            key: key.to_owned(),
+            value,
+            line,
+        });
+        None
+    }
+
     pub(crate) fn get(&self, key: &str) -> Option<&str> {
-        self.index.get(key).map(|&i| self.entries[i].value.as_str())
+        self.find(key, (self.hash)(key))
+            .map(|i| self.entries[i].value.as_str())
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -133,6 +190,32 @@ impl OrderedVars {
 
     pub(crate) fn into_entries(self) -> Vec<Entry> {
         self.entries
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+
+    #[test]
+    fn ordered_vars_survive_hash_collisions() {
+        // A hash with many collisions drives every path of the index.
+        let mut vars = OrderedVars {
+            hash: |k| (k.len() % 2) as u64,
+            ..OrderedVars::default()
+        };
+        for (i, key) in ["a", "b", "cc", "d", "ee", "b", "a"].iter().enumerate() {
+            vars.set(key, i.to_string(), 0);
+        }
+        assert_eq!(vars.get("a"), Some("6"));
+        assert_eq!(vars.get("b"), Some("5"));
+        assert_eq!(vars.get("ee"), Some("4"));
+        assert_eq!(vars.get("zz"), None);
+        let keys: Vec<String> = vars.into_entries().into_iter().map(|e| e.key).collect();
+        assert_eq!(keys, ["a", "b", "cc", "d", "ee"]);
+        assert_ne!(fnv1a("a"), fnv1a("b"));
     }
 }
 

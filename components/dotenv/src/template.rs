@@ -241,15 +241,24 @@ impl Op {
     }
 
     /// `getSubstitutionFunctionForTemplate`: the separator found earliest in `sub` (the first in
-    /// the list when none is found, as Go's stable insertion sort leaves it).
+    /// the list when none is found, as Go's stable insertion sort leaves it). One pass: at a
+    /// given index a two-character separator starts before the one-character one inside it.
     fn choose(sub: &str) -> Op {
-        let mut best = (usize::MAX, Op::RequiredNotEmpty);
-        for (op, sep) in Self::ALL {
-            if let Some(i) = sub.find(sep).filter(|&i| i < best.0) {
-                best = (i, op);
-            }
+        let bytes = sub.as_bytes();
+        for (i, &b) in bytes.iter().enumerate() {
+            let next = bytes.get(i + 1).copied();
+            let op = match (b, next) {
+                (b':', Some(b'?')) => Op::RequiredNotEmpty,
+                (b':', Some(b'-')) => Op::DefaultIfEmpty,
+                (b':', Some(b'+')) => Op::AltIfNotEmpty,
+                (b'?', _) => Op::Required,
+                (b'-', _) => Op::Default,
+                (b'+', _) => Op::Alt,
+                _ => continue,
+            };
+            return op;
         }
-        best.1
+        Op::RequiredNotEmpty
     }
 }
 
