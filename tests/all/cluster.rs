@@ -1,0 +1,106 @@
+//! Helpers for tests against the real control plane (`tests/cluster/README.md`).
+//!
+//! Cluster tests are `#[ignore = "needs a cluster (tests/cluster/up.sh)"]` and read the admin
+//! kubeconfig from `KUBECONFIG` (`. target/test-cluster/env` exports it, and `KSTEP_KUBECTL`).
+//! Each test works in its own namespace ([`Namespace::create`]), deleted when the guard drops,
+//! and inspects the cluster with the matching kubectl ([`kubectl`], [`kubectl_json`]) as the
+//! admin: an oracle independent of the code under test.
+
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+/// The admin kubeconfig path (`KUBECONFIG`), or a panic that says how to get one.
+pub fn admin_kubeconfig() -> String {
+    std::env::var("KUBECONFIG").unwrap_or_else(|_| {
+        panic!("KUBECONFIG is not set: run tests/cluster/up.sh and `. target/test-cluster/env`")
+    })
+}
+
+/// The kubectl matching the cluster (`KSTEP_KUBECTL`, else `kubectl` on the PATH).
+pub fn kubectl_bin() -> String {
+    std::env::var("KSTEP_KUBECTL").unwrap_or_else(|_| "kubectl".into())
+}
+
+/// Runs kubectl as the admin.
+pub fn kubectl(args: &[&str]) -> Output {
+    Command::new(kubectl_bin())
+        .args(args)
+        .env("KUBECONFIG", admin_kubeconfig())
+        .output()
+        .expect("run kubectl")
+}
+
+/// Runs kubectl as the admin with `-o json` and parses the answer; panics when kubectl fails.
+pub fn kubectl_json(args: &[&str]) -> serde_json::Value {
+    let mut all = args.to_vec();
+    all.extend(["-o", "json"]);
+    let out = kubectl(&all);
+    assert!(
+        out.status.success(),
+        "kubectl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("kubectl JSON")
+}
+
+/// Whether `kubectl get KIND NAME -n NS` finds the object.
+pub fn exists(namespace: &str, kind: &str, name: &str) -> bool {
+    let out = kubectl(&[
+        "get",
+        kind,
+        name,
+        "-n",
+        namespace,
+        "--ignore-not-found",
+        "-o",
+        "name",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    !out.stdout.is_empty()
+}
+
+/// A namespace of one test, deleted (without waiting) when dropped.
+pub struct Namespace {
+    /// `kstep-test-<name>-<pid>-<n>`.
+    pub name: String,
+}
+
+impl Namespace {
+    /// Creates `kstep-test-<name>-<pid>-<n>` and waits until its `default` ServiceAccount
+    /// exists (pods are refused before).
+    pub fn create(name: &str) -> Self {
+        static COUNTER: AtomicU32 = AtomicU32::new(0);
+        let name = format!(
+            "kstep-test-{name}-{}-{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        );
+        let out = kubectl(&["create", "namespace", &name]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let namespace = Self { name };
+        for _ in 0..100 {
+            if exists(&namespace.name, "serviceaccount", "default") {
+                return namespace;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        panic!(
+            "namespace {}: no default ServiceAccount after 10 s",
+            namespace.name
+        );
+    }
+}
+
+impl Drop for Namespace {
+    fn drop(&mut self) {
+        let _ = kubectl(&["delete", "namespace", &self.name, "--wait=false"]);
+    }
+}

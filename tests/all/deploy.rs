@@ -1,0 +1,678 @@
+//! `kstep apply`, `kstep deploy` and `kstep serviceaccount create` against the real control
+//! plane (tests/cluster), through the real binary, the way a GitLab job runs them.
+//!
+//! Every test that holds a ServiceAccount token also checks that the token (and its base64
+//! forms, and the masked-variable value) appears in no output and no non-secret file.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+
+use crate::cluster::{self, Namespace, exists, kubectl, kubectl_json};
+use crate::support::{Run, kstep};
+
+fn fixture(name: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/fixtures/deploy")
+        .join(name)
+        .to_string_lossy()
+        .into_owned()
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
+        "deploy-{name}-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// `kstep ARGS` as the cluster admin.
+fn as_admin(args: &[&str]) -> Run {
+    let kubeconfig = cluster::admin_kubeconfig();
+    kstep(args, &[("KUBECONFIG", &kubeconfig)], None)
+}
+
+/// A ServiceAccount made by `kstep serviceaccount create`, with its outputs.
+struct Identity {
+    /// The masked variable's value (base64 kubeconfig).
+    b64: String,
+    /// The bearer token inside it.
+    token: String,
+    /// Everything `serviceaccount create` printed.
+    run: Run,
+}
+
+fn bootstrap(ns: &Namespace, name: &str, extra: &[&str]) -> Identity {
+    let out = temp_dir(name);
+    let out_dir = out.to_str().unwrap();
+    let mut args = vec![
+        "serviceaccount",
+        "create",
+        "--namespace",
+        &ns.name,
+        "--name",
+        name,
+        "--out-dir",
+        out_dir,
+    ];
+    args.extend_from_slice(extra);
+    let run = as_admin(&args);
+    assert_eq!(run.code, 0, "{run:?}");
+    let kubeconfig = std::fs::read_to_string(out.join("kubeconfig")).unwrap();
+    let token = kubeconfig
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("token: "))
+        .expect("a token in the kubeconfig")
+        .trim_matches('"')
+        .to_owned();
+    assert!(token.len() > 100, "a JWT, not {token:?}");
+    let b64 = std::fs::read_to_string(out.join("KUBECONFIG.b64"))
+        .unwrap()
+        .trim()
+        .to_owned();
+    assert_eq!(STANDARD.decode(&b64).unwrap(), kubeconfig.as_bytes());
+    #[cfg(unix)]
+    for file in ["kubeconfig", "KUBECONFIG.b64"] {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(out.join(file))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "{file}");
+    }
+    Identity { b64, token, run }
+}
+
+impl Identity {
+    /// Runs kstep with this identity's kubeconfig as a base64 `KUBECONFIG`, as in CI.
+    fn kstep(&self, args: &[&str], envs: &[(&str, &str)]) -> Run {
+        let mut all = vec![("KUBECONFIG", self.b64.as_str())];
+        all.extend_from_slice(envs);
+        kstep(args, &all, None)
+    }
+
+    /// Asserts that no form of the credential is in `text`.
+    fn assert_not_in(&self, what: &str, text: &str) {
+        let forms = [
+            self.token.clone(),
+            STANDARD.encode(&self.token),
+            self.b64.clone(),
+            // The middle of the token: a partial print is a leak too.
+            self.token[self.token.len() / 3..self.token.len() / 3 + 40].to_owned(),
+        ];
+        for form in forms {
+            assert!(
+                !text.contains(&form),
+                "{what} leaks the credential:\n{text}"
+            );
+        }
+    }
+}
+
+#[test]
+#[ignore = "needs a cluster (tests/cluster/up.sh)"]
+fn bootstrap_then_deploy_with_its_base64_kubeconfig() {
+    let ns = Namespace::create("deploy");
+    let id = bootstrap(&ns, "gitlab-example", &[]);
+    let stdout = &id.run.stdout;
+    assert!(
+        stdout.contains("created      serviceaccount/gitlab-example"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("created      rolebinding.rbac.authorization.k8s.io/gitlab-example-admin"),
+        "{stdout}"
+    );
+    // The verification table: every row ok, the denied ones included.
+    let rows: Vec<&str> = stdout
+        .lines()
+        .skip_while(|l| !l.starts_with("Verification as"))
+        .skip(2)
+        .take_while(|l| l.starts_with("  "))
+        .collect();
+    assert_eq!(rows.len(), 6, "{stdout}");
+    assert!(rows.iter().all(|r| r.ends_with(" ok")), "{stdout}");
+    assert!(
+        stdout.contains("list pods in kube-system (request)"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("403 Forbidden"), "{stdout}");
+    id.assert_not_in("serviceaccount create", &id.run.all_output());
+    let binding = kubectl_json(&["get", "rolebinding", "gitlab-example-admin", "-n", &ns.name]);
+    assert_eq!(binding["roleRef"]["name"], "admin");
+
+    // The deploy job, as in CI: base64 KUBECONFIG, dotenv from the build job, GitLab log.
+    let out = temp_dir("dotenv");
+    let dotenv = out.join("deploy.env");
+    let args = [
+        "deploy",
+        "-f",
+        &fixture("app"),
+        "--env-file",
+        &fixture("docker.env"),
+        "--no-env",
+        "--dotenv-out",
+        dotenv.to_str().unwrap(),
+    ];
+    let started = Instant::now();
+    let run = id.kstep(&args, &[("GITLAB_CI", "true")]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(started.elapsed() < Duration::from_secs(60));
+    for line in [
+        "  created      serviceaccount/web",
+        "  created      configmap/web-config",
+        "  created      service/web",
+        "  created      deployment.apps/web",
+        "  created      ingress.networking.k8s.io/web",
+        "  deployment.apps/web: rolled out, 2/2 available in",
+        "  image      registry.example/team/web:1.0",
+    ] {
+        assert!(
+            run.stdout.contains(line),
+            "missing {line:?} in\n{}",
+            run.stdout
+        );
+    }
+    // Applied in dependency order: configuration, services, workloads, then the Ingress.
+    let position = |s: &str| run.stdout.find(s).unwrap();
+    assert!(position("configmap/web-config") < position("service/web"));
+    assert!(position("service/web") < position("deployment.apps/web"));
+    assert!(position("deployment.apps/web") < position("ingress.networking.k8s.io/web"));
+    // GitLab collapsible sections.
+    assert!(run.stdout.contains("section_start:"), "{}", run.stdout);
+    assert!(
+        run.stdout
+            .contains(":kstep_render[collapsed=true]\r\x1b[0K")
+    );
+    assert!(run.stdout.contains("section_end:"));
+    let env = std::fs::read_to_string(&dotenv).unwrap();
+    assert!(
+        env.contains("DEPLOYED_IMAGE=registry.example/team/web:1.0\n"),
+        "{env}"
+    );
+    assert!(
+        env.contains(&format!("DEPLOYED_NAMESPACE={}\n", ns.name)),
+        "{env}"
+    );
+    assert!(
+        env.lines().any(|l| l.starts_with("ROLLOUT_SECONDS=")),
+        "{env}"
+    );
+    id.assert_not_in("deploy", &run.all_output());
+    id.assert_not_in("the dotenv artifact", &env);
+
+    let deployment = kubectl_json(&[
+        "get",
+        "deployment",
+        "web",
+        "-n",
+        &ns.name,
+        "--show-managed-fields",
+    ]);
+    assert_eq!(
+        deployment["spec"]["template"]["spec"]["containers"][0]["image"],
+        "registry.example/team/web:1.0"
+    );
+    let config = kubectl_json(&["get", "configmap", "web-config", "-n", &ns.name]);
+    assert_eq!(
+        config["data"]["start.sh"],
+        "echo \"$GREETING from ${HOSTNAME}\"\n"
+    );
+    let managers: Vec<&str> = deployment["metadata"]["managedFields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["operation"] == "Apply")
+        .map(|m| m["manager"].as_str().unwrap())
+        .collect();
+    assert_eq!(managers, ["kstep"]);
+
+    // The same again: unchanged. Then a new image: configured, and a new rollout.
+    let run = id.kstep(&args, &[]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        run.stdout.contains("0 created, 0 configured, 5 unchanged"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        !run.stdout.contains("section_start"),
+        "plain output outside GitLab"
+    );
+    let mut with_image = args.to_vec();
+    with_image.extend(["--image", "web=registry.example/team/web:1.1"]);
+    let run = id.kstep(&with_image, &[]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        run.stdout.contains("  configured   deployment.apps/web"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("  unchanged    service/web"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains("deployment.apps/web: rolled out, 2/2 available")
+    );
+    id.assert_not_in("deploy --image", &run.all_output());
+}
+
+#[test]
+#[ignore = "needs a cluster (tests/cluster/up.sh)"]
+fn image_pull_failure_exits_3_with_the_reason() {
+    let ns = Namespace::create("imagepull");
+    let started = Instant::now();
+    let run = as_admin(&[
+        "apply",
+        "-f",
+        &fixture("imagepull.yaml"),
+        "-n",
+        &ns.name,
+        "--wait",
+        "--failure-grace",
+        "2s",
+    ]);
+    assert_eq!(run.code, 3, "{run:?}");
+    // Failed by the grace, long before the 5-minute default timeout.
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "{:?}",
+        started.elapsed()
+    );
+    let err = &run.stderr;
+    assert!(
+        err.starts_with("error: rollout failed: deployment.apps/broken-image\n"),
+        "{err}"
+    );
+    assert!(
+        err.contains("deployment.apps/broken-image: failed: pod broken-image-"),
+        "{err}"
+    );
+    assert!(
+        err.contains("container app in ImagePullBackOff for"),
+        "{err}"
+    );
+    assert!(err.contains("example.invalid/does-not-exist:1"), "{err}");
+    assert!(err.contains("recent warning events:"), "{err}");
+    assert!(
+        err.contains(": Failed: "),
+        "the kubelet's Warning event: {err}"
+    );
+}
+
+#[test]
+#[ignore = "needs a cluster (tests/cluster/up.sh)"]
+fn crash_loop_failure_exits_3_with_restarts_and_exit_code() {
+    let ns = Namespace::create("crashloop");
+    let id = bootstrap(&ns, "ci", &[]);
+    let run = id.kstep(
+        &[
+            "apply",
+            "-f",
+            &fixture("crashloop.yaml"),
+            "--wait",
+            "--failure-grace",
+            "1s",
+        ],
+        &[],
+    );
+    assert_eq!(run.code, 3, "{run:?}");
+    let err = &run.stderr;
+    assert!(
+        err.contains(
+            "statefulset.apps/crashing: failed: pod crashing-0 container db in CrashLoopBackOff"
+        ),
+        "{err}"
+    );
+    assert!(
+        err.contains("restarted 3 time(s), last exit code 1"),
+        "{err}"
+    );
+    assert!(err.contains(": BackOff: "), "{err}");
+    id.assert_not_in("a failed rollout", &run.all_output());
+}
+
+#[test]
+#[ignore = "needs a cluster (tests/cluster/up.sh)"]
+fn timeout_exits_3_with_what_was_pending() {
+    let ns = Namespace::create("timeout");
+    let started = Instant::now();
+    let run = as_admin(&[
+        "apply",
+        "-f",
+        &fixture("unschedulable.yaml"),
+        "-n",
+        &ns.name,
+        "--wait",
+        "--timeout",
+        "5s",
+    ]);
+    let elapsed = started.elapsed();
+    assert_eq!(run.code, 3, "{run:?}");
+    assert!(
+        elapsed >= Duration::from_secs(5) && elapsed < Duration::from_secs(20),
+        "{elapsed:?}"
+    );
+    let err = &run.stderr;
+    assert!(
+        err.starts_with("error: rollout not finished after 5.00 s: deployment.apps/nowhere\n"),
+        "{err}"
+    );
+    assert!(
+        err.contains("deployment.apps/nowhere: 0 of 1 updated replicas available"),
+        "{err}"
+    );
+    assert!(
+        err.contains(": Unschedulable: 0/1 nodes are available"),
+        "{err}"
+    );
+    assert!(err.contains(": FailedScheduling: "), "{err}");
+}
+
+#[test]
+#[ignore = "needs a cluster (tests/cluster/up.sh)"]
+fn dry_run_rejection_leaves_the_cluster_untouched() {
+    let ns = Namespace::create("rejected");
+    let file = fixture("invalid.yaml");
+    let run = as_admin(&["apply", "-f", &file, "-n", &ns.name]);
+    assert_eq!(run.code, 2, "{run:?}");
+    let err = &run.stderr;
+    assert!(
+        err.starts_with(
+            "error: the server rejected 2 object(s) in the dry run; nothing was applied\n"
+        ),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!(
+            "{file}:10:1: configmap/typo: unknown field (strict field validation): .datta: field not declared in schema"
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!(
+            "{file}:17:1: deployment.apps/mismatch: 422 Invalid: "
+        )),
+        "{err}"
+    );
+    assert!(!run.stdout.contains("created"), "{}", run.stdout);
+    for (kind, name) in [
+        ("configmap", "valid"),
+        ("configmap", "typo"),
+        ("deployment", "mismatch"),
+    ] {
+        assert!(!exists(&ns.name, kind, name), "{kind}/{name} was applied");
+    }
+}
+
+#[test]
+fn out_of_namespace_objects_are_refused_before_any_request() {
+    // The server is a closed port: had kstep sent anything, it would fail with a connection
+    // error, not with the policy.
+    let kubeconfig = "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: https://127.0.0.1:1\n\
+        users:\n- name: u\n  user:\n    token: not-a-real-token-123456\ncontexts:\n- name: c\n  context:\n    cluster: c\n    user: u\n    namespace: app\n\
+        current-context: c\n";
+    let run = kstep(
+        &["apply", "-f", &fixture("other-namespace.yaml")],
+        &[("KUBECONFIG", kubeconfig)],
+        None,
+    );
+    assert_eq!(run.code, 2, "{run:?}");
+    let file = fixture("other-namespace.yaml");
+    assert_eq!(
+        run.stderr,
+        format!(
+            "error: 2 object(s) refused by the namespace policy; nothing was sent\n\
+             {file}:7:1: configmap/theirs: is in namespace \"kube-system\", not the target namespace \"app\" (pass --allow-namespace kube-system to allow it)\n\
+             {file}:14:1: clusterrole.rbac.authorization.k8s.io/kstep-test-everything: ClusterRole is cluster-scoped; a namespace-scoped identity cannot apply it (pass --allow-cluster-scoped if this identity may)\n"
+        )
+    );
+    assert!(!run.stderr.contains("cannot reach"), "{}", run.stderr);
+}
+
+#[test]
+#[ignore = "needs a cluster (tests/cluster/up.sh)"]
+fn forbidden_is_reported_with_identity_verb_and_namespace() {
+    let ns = Namespace::create("forbidden");
+    let id = bootstrap(&ns, "ci", &[]);
+    // Allowed by the flags, so the request is sent and the server says no.
+    let run = id.kstep(
+        &[
+            "apply",
+            "-f",
+            &fixture("other-namespace.yaml"),
+            "--allow-namespace",
+            "kube-system",
+            "--allow-cluster-scoped",
+        ],
+        &[],
+    );
+    assert_eq!(run.code, 1, "{run:?}");
+    let user = format!("User \"system:serviceaccount:{}:ci\"", ns.name);
+    let err = &run.stderr;
+    assert!(
+        err.starts_with(
+            "error: the server rejected 2 object(s) in the dry run; nothing was applied\n"
+        ),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("configmap/theirs: 403 Forbidden: configmaps \"theirs\" is forbidden: {user} cannot patch resource \"configmaps\" in API group \"\" in the namespace \"kube-system\"")),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("{user} cannot patch resource \"clusterroles\"")),
+        "{err}"
+    );
+    // All or nothing: the allowed ConfigMap in its own namespace was not applied either.
+    assert!(!exists(&ns.name, "configmap", "mine"));
+    id.assert_not_in("a 403", &run.all_output());
+}
+
+#[test]
+#[ignore = "needs a cluster (tests/cluster/up.sh)"]
+fn long_lived_token_and_repeated_bootstrap() {
+    let ns = Namespace::create("longlived");
+    let id = bootstrap(&ns, "ci", &["--long-lived"]);
+    assert!(
+        id.run.stdout.contains("created      secret/ci-token"),
+        "{:?}",
+        id.run
+    );
+    assert!(
+        id.run
+            .stdout
+            .contains("Token: long-lived, from Secret ci-token"),
+        "{:?}",
+        id.run
+    );
+    let secret = kubectl_json(&["get", "secret", "ci-token", "-n", &ns.name]);
+    assert_eq!(secret["type"], "kubernetes.io/service-account-token");
+    let stored = String::from_utf8(
+        STANDARD
+            .decode(secret["data"]["token"].as_str().unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(stored, id.token);
+    id.assert_not_in("serviceaccount create --long-lived", &id.run.all_output());
+    // Again: everything unchanged, the same token.
+    let again = bootstrap(&ns, "ci", &["--long-lived"]);
+    assert!(
+        again.run.stdout.contains("unchanged    serviceaccount/ci"),
+        "{:?}",
+        again.run
+    );
+    assert_eq!(again.token, id.token);
+    id.assert_not_in("a second bootstrap", &again.run.all_output());
+    // --print-secret prints exactly the masked-variable value, unmasked.
+    let printed = as_admin(&[
+        "serviceaccount",
+        "create",
+        "-n",
+        &ns.name,
+        "--name",
+        "ci",
+        "--long-lived",
+        "--print-secret",
+    ]);
+    assert_eq!(printed.code, 0, "{printed:?}");
+    assert_eq!(printed.stdout.lines().last().unwrap(), id.b64);
+    id.assert_not_in("stderr of --print-secret", &printed.stderr);
+}
+
+#[test]
+#[ignore = "needs a cluster (tests/cluster/up.sh)"]
+fn bootstrap_refuses_a_missing_namespace_and_writes_nothing() {
+    let out = temp_dir("missing");
+    let name = format!("kstep-test-absent-{}", std::process::id());
+    let run = as_admin(&[
+        "serviceaccount",
+        "create",
+        "-n",
+        &name,
+        "--name",
+        "ci",
+        "--out-dir",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stderr.contains("--create-namespace"), "{}", run.stderr);
+    assert!(!out.join("kubeconfig").exists());
+}
+
+#[test]
+#[ignore = "needs a cluster (tests/cluster/up.sh)"]
+fn dry_run_flag_reports_and_changes_nothing() {
+    let ns = Namespace::create("dryrun");
+    let args = [
+        "deploy",
+        "-f",
+        &fixture("app"),
+        "--env-file",
+        &fixture("docker.env"),
+        "--no-env",
+        "-n",
+        &ns.name,
+    ];
+    let mut dry = args.to_vec();
+    dry.push("--dry-run");
+    let run = as_admin(&dry);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        run.stdout
+            .contains("  created      deployment.apps/web (dry run)"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains("Summary (dry run: nothing was changed)"),
+        "{}",
+        run.stdout
+    );
+    assert!(!exists(&ns.name, "deployment", "web"));
+    // After a real deploy, a dry run with another image says what would change.
+    assert_eq!(as_admin(&args).code, 0);
+    dry.extend(["--image", "web=registry.example/team/web:2"]);
+    let run = as_admin(&dry);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        run.stdout
+            .contains("  configured   deployment.apps/web (dry run)"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("  unchanged    service/web (dry run)"),
+        "{}",
+        run.stdout
+    );
+    let image = kubectl_json(&["get", "deployment", "web", "-n", &ns.name]);
+    assert_eq!(
+        image["spec"]["template"]["spec"]["containers"][0]["image"],
+        "registry.example/team/web:1.0"
+    );
+}
+
+#[test]
+#[ignore = "needs a cluster (tests/cluster/up.sh)"]
+fn crd_namespace_and_custom_resource_in_one_run() {
+    let tag = format!(
+        "{}{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos()
+    );
+    let group = format!("w{tag}.kstep.test");
+    let ns = format!("kstep-test-crd-{tag}");
+    let set_group = format!("GROUP={group}");
+    let set_ns = format!("NS={ns}");
+    let run = as_admin(&[
+        "deploy",
+        "-f",
+        &fixture("crd"),
+        "--set",
+        &set_group,
+        "--set",
+        &set_ns,
+        "--no-env",
+        "--allow-cluster-scoped",
+        "--allow-namespace",
+        &ns,
+        "--no-wait",
+    ]);
+    let cleanup = || {
+        kubectl(&[
+            "delete",
+            "namespace",
+            &ns,
+            "--wait=false",
+            "--ignore-not-found",
+        ]);
+        kubectl(&[
+            "delete",
+            "crd",
+            &format!("widgets.{group}"),
+            "--wait=false",
+            "--ignore-not-found",
+        ]);
+    };
+    if run.code != 0 {
+        cleanup();
+        panic!("{run:?}");
+    }
+    let out = &run.stdout;
+    assert!(
+        out.contains("1 validated once the CRDs/Namespaces they need are applied"),
+        "{out}"
+    );
+    let crd = out
+        .find(&format!(
+            "created      customresourcedefinition.apiextensions.k8s.io/widgets.{group}"
+        ))
+        .unwrap();
+    let namespace = out.find(&format!("created      namespace/{ns}")).unwrap();
+    let widget = out
+        .find(&format!(
+            "created      widget.{group}/first (namespace {ns})"
+        ))
+        .unwrap();
+    assert!(crd < widget && namespace < widget, "{out}");
+    let w = kubectl_json(&["get", &format!("widgets.{group}"), "first", "-n", &ns]);
+    assert_eq!(w["spec"]["size"], 3);
+    cleanup();
+}
