@@ -17,7 +17,7 @@ use crate::credentials::{self, Connection, CredentialError, Credentials};
 use crate::deploy::apply::{self as engine, Applied, ApplyError};
 use crate::deploy::objects::{NamespacePolicy, Object, Origin};
 use crate::deploy::rollout::{self, Finished, RolloutError};
-use crate::deploy::{DEFAULT_CONCURRENCY, log};
+use crate::deploy::{DEFAULT_CONCURRENCY, log, watch};
 use crate::output;
 use crate::runtime::Runtime;
 use crate::steps::manifest as manifest_step;
@@ -349,6 +349,7 @@ impl<'a> Session<'a> {
             force_conflicts: self.args.force_conflicts,
             concurrency: self.args.concurrency,
             establish_timeout: wait.map_or(Duration::from_secs(60), |w| w.timeout),
+            watch_timeout: watch::timeout_for(self.args.request_timeout),
         };
         let verb = if self.args.dry_run {
             "Dry run of"
@@ -426,6 +427,7 @@ impl<'a> Session<'a> {
             rollout::Options {
                 timeout: wait.timeout,
                 failure_grace: wait.failure_grace,
+                watch_timeout: watch::timeout_for(self.args.request_timeout),
             },
         )
         .await;

@@ -234,6 +234,7 @@ async fn bootstrap(
         force_conflicts: false,
         concurrency: DEFAULT_CONCURRENCY,
         establish_timeout: args.timeout,
+        watch_timeout: crate::deploy::watch::timeout_for(args.timeout),
     };
     output::stdout(&format!(
         "Creating ServiceAccount {} in namespace {} bound to ClusterRole {} on {}\n",

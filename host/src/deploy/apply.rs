@@ -43,6 +43,8 @@ pub struct Options {
     pub concurrency: usize,
     /// How long to wait for CRDs of the run to be established.
     pub establish_timeout: Duration,
+    /// Bound of each watch request (see [`watch::timeout_for`]).
+    pub watch_timeout: Duration,
 }
 
 /// What applying one object did.
@@ -570,7 +572,7 @@ async fn validate_deferred(
     let crd_api: Api<DynamicObject> = Api::all_with(client.clone(), &crd_resource);
     let deadline = Instant::now() + options.establish_timeout;
     for name in &crds {
-        let established = watch::until(&crd_api, name, deadline, |crd| {
+        let established = watch::until(&crd_api, name, deadline, options.watch_timeout, |crd| {
             condition_true(&crd.data, "Established")
         })
         .await?;

@@ -103,6 +103,8 @@ pub struct Options {
     pub timeout: Duration,
     /// A rollout pod stuck in a failure state this long fails the rollout before the timeout.
     pub failure_grace: Duration,
+    /// Bound of each watch request (see [`watch::timeout_for`]).
+    pub watch_timeout: Duration,
 }
 
 /// Where one workload's rollout stands.
@@ -558,7 +560,7 @@ pub async fn wait(
         let api = Api::namespaced_with(client.clone(), ns, &kind.resource());
         let (kind, ns) = (*kind, ns.clone());
         streams.push(
-            watch::collection(api, None)
+            watch::collection(api, None, options.watch_timeout)
                 .map(move |c| Message::Workloads(kind, ns.clone(), c))
                 .boxed(),
         );
@@ -575,7 +577,7 @@ pub async fn wait(
         let api = Api::namespaced_with(client.clone(), ns, &pod_resource);
         let ns = ns.clone();
         streams.push(
-            watch::collection(api, None)
+            watch::collection(api, None, options.watch_timeout)
                 .map(move |c| Message::Pods(ns.clone(), c))
                 .boxed(),
         );

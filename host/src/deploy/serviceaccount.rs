@@ -224,7 +224,7 @@ pub async fn issue_token(
                 Api::namespaced_with(client.clone(), &request.namespace, &resource);
             let name = request.secret_name();
             let deadline = Instant::now() + wait;
-            let filled = watch::until(&api, &name, deadline, |secret| {
+            let filled = watch::until(&api, &name, deadline, watch::timeout_for(wait), |secret| {
                 // Registered as soon as seen, even in an object this closure then discards.
                 secret_token(secret).is_some_and(|t| {
                     output::register_secret(&t);

@@ -25,9 +25,8 @@ pub enum Change {
     Deleted(DynamicObject),
 }
 
-/// Server-side timeout of one watch request: short enough that a silently dropped connection is
-/// noticed, long enough not to matter.
-const WATCH_SECONDS: u32 = 60;
+/// The longest watch request: a silently dropped connection is noticed within this.
+const MAX_WATCH_SECONDS: u32 = 290;
 
 /// Waits until `name` satisfies `done`, watching it. `Ok(None)` when `deadline` passed first
 /// (with the last version seen, if any, in the error-free case the caller reports).
@@ -38,6 +37,7 @@ pub async fn until<F>(
     api: &Api<DynamicObject>,
     name: &str,
     deadline: Instant,
+    watch_timeout: Duration,
     mut done: F,
 ) -> Result<Result<DynamicObject, Option<DynamicObject>>, kube::Error>
 where
@@ -56,7 +56,7 @@ where
         }
         let params = WatchParams::default()
             .fields(&selector)
-            .timeout(timeout_secs(remaining));
+            .timeout(timeout_secs(remaining.min(watch_timeout)));
         let stream = api.watch(&params, &version).await?;
         let mut stream = std::pin::pin!(stream);
         loop {
@@ -92,9 +92,20 @@ where
     }
 }
 
-fn timeout_secs(remaining: Duration) -> u32 {
-    let secs = remaining.as_secs().saturating_add(1);
-    u32::try_from(secs).unwrap_or(u32::MAX).min(WATCH_SECONDS)
+/// Whole seconds for a watch's `timeoutSeconds`: at least 1, at most [`MAX_WATCH_SECONDS`].
+fn timeout_secs(d: Duration) -> u32 {
+    u32::try_from(d.as_secs())
+        .unwrap_or(u32::MAX)
+        .clamp(1, MAX_WATCH_SECONDS)
+}
+
+/// The watch timeout for a client whose read timeout is `read_timeout`: a few seconds less, so
+/// the server ends an idle watch before the client takes it for a dead connection.
+pub fn timeout_for(read_timeout: Duration) -> Duration {
+    read_timeout
+        .saturating_sub(Duration::from_secs(5))
+        .max(read_timeout / 2)
+        .max(Duration::from_secs(1))
 }
 
 fn not_found(name: &str) -> kube::core::Status {
@@ -105,96 +116,163 @@ fn not_found(name: &str) -> kube::core::Status {
     .with_code(404)
 }
 
+/// How often in a row a watch may fail to start or break off (a transport error, a watch the
+/// server ends at once) before the stream gives up with the error.
+const MAX_RETRIES: u32 = 3;
+
+type EventStream =
+    std::pin::Pin<Box<dyn Stream<Item = kube::Result<WatchEvent<DynamicObject>>> + Send>>;
+
 enum State {
     List,
     Watch(String),
-    Watching(
-        std::pin::Pin<Box<dyn Stream<Item = kube::Result<WatchEvent<DynamicObject>>> + Send>>,
-        String,
-    ),
+    Watching(EventStream, String, Instant),
     Done,
 }
 
-/// Every object of `api`'s resource matching `selector` (a label selector, or none), as
+struct Collection {
+    api: Api<DynamicObject>,
+    labels: Option<String>,
+    watch_seconds: u32,
+    /// Consecutive failures.
+    failures: u32,
+}
+
+impl Collection {
+    /// Counts a failure: `Err` to give up, `Ok` after a short backoff to try again.
+    async fn retry(&mut self, error: kube::Error) -> Result<(), kube::Error> {
+        // Answers from the server (forbidden, gone…) are not transient.
+        if matches!(error, kube::Error::Api(_)) || self.failures >= MAX_RETRIES {
+            return Err(error);
+        }
+        self.failures += 1;
+        tokio::time::sleep(Duration::from_millis(200) * self.failures).await;
+        Ok(())
+    }
+}
+
+/// Every object of `api`'s resource (matching the label selector `labels`, if any), as
 /// changes: first a [`Change::Reset`] with the current list, then each change as it happens.
-/// The stream ends only after an error, which it yields last.
+///
+/// `watch_timeout` bounds each watch request; it must be shorter than the client's read
+/// timeout, or an idle watch would be cut off as a dead connection. The stream ends only after
+/// an error, which it yields last.
 pub fn collection(
     api: Api<DynamicObject>,
     labels: Option<String>,
+    watch_timeout: Duration,
 ) -> impl Stream<Item = Result<Change, kube::Error>> + Send {
-    futures::stream::unfold(
-        (api, labels, State::List),
-        |(api, labels, state)| async move {
-            let mut state = state;
-            loop {
-                match state {
-                    State::Done => return None,
-                    State::List => {
-                        let mut params = ListParams::default();
-                        if let Some(l) = &labels {
-                            params = params.labels(l);
-                        }
-                        match api.list(&params).await {
-                            Ok(list) => {
-                                let version =
-                                    list.metadata.resource_version.clone().unwrap_or_default();
-                                return Some((
-                                    Ok(Change::Reset(list.items)),
-                                    (api, labels, State::Watch(version)),
-                                ));
-                            }
-                            Err(e) => return Some((Err(e), (api, labels, State::Done))),
-                        }
+    let context = Collection {
+        api,
+        labels,
+        watch_seconds: timeout_secs(watch_timeout),
+        failures: 0,
+    };
+    futures::stream::unfold((context, State::List), |(mut cx, state)| async move {
+        let mut state = state;
+        loop {
+            match state {
+                State::Done => return None,
+                State::List => {
+                    let mut params = ListParams::default();
+                    if let Some(l) = &cx.labels {
+                        params = params.labels(l);
                     }
-                    State::Watch(version) => {
-                        let mut params = WatchParams::default().timeout(WATCH_SECONDS);
-                        if let Some(l) = &labels {
-                            params = params.labels(l);
-                        }
-                        match api.watch(&params, &version).await {
-                            Ok(stream) => state = State::Watching(stream.boxed(), version),
-                            Err(e) if super::api_error::code(&e) == Some(410) => {
-                                state = State::List;
-                            }
-                            Err(e) => return Some((Err(e), (api, labels, State::Done))),
-                        }
-                    }
-                    State::Watching(mut stream, version) => match stream.next().await {
-                        None => state = State::Watch(version),
-                        Some(Ok(event)) => {
-                            let (change, version) = match event {
-                                WatchEvent::Added(o) | WatchEvent::Modified(o) => {
-                                    let v = o.metadata.resource_version.clone().unwrap_or(version);
-                                    (Change::Applied(o), v)
-                                }
-                                WatchEvent::Deleted(o) => {
-                                    let v = o.metadata.resource_version.clone().unwrap_or(version);
-                                    (Change::Deleted(o), v)
-                                }
-                                WatchEvent::Bookmark(b) => {
-                                    state = State::Watching(stream, b.metadata.resource_version);
-                                    continue;
-                                }
-                                WatchEvent::Error(status) if status.code == 410 => {
-                                    state = State::List;
-                                    continue;
-                                }
-                                WatchEvent::Error(status) => {
-                                    return Some((
-                                        Err(kube::Error::Api(status)),
-                                        (api, labels, State::Done),
-                                    ));
-                                }
-                            };
+                    match cx.api.list(&params).await {
+                        Ok(list) => {
+                            let version =
+                                list.metadata.resource_version.clone().unwrap_or_default();
                             return Some((
-                                Ok(change),
-                                (api, labels, State::Watching(stream, version)),
+                                Ok(Change::Reset(list.items)),
+                                (cx, State::Watch(version)),
                             ));
                         }
-                        Some(Err(e)) => return Some((Err(e), (api, labels, State::Done))),
-                    },
+                        Err(e) => match cx.retry(e).await {
+                            Ok(()) => state = State::List,
+                            Err(e) => return Some((Err(e), (cx, State::Done))),
+                        },
+                    }
                 }
+                State::Watch(version) => {
+                    let mut params = WatchParams::default().timeout(cx.watch_seconds);
+                    if let Some(l) = &cx.labels {
+                        params = params.labels(l);
+                    }
+                    match cx.api.watch(&params, &version).await {
+                        Ok(stream) => {
+                            state = State::Watching(stream.boxed(), version, Instant::now())
+                        }
+                        Err(e) if super::api_error::code(&e) == Some(410) => state = State::List,
+                        Err(e) => match cx.retry(e).await {
+                            Ok(()) => state = State::Watch(version),
+                            Err(e) => return Some((Err(e), (cx, State::Done))),
+                        },
+                    }
+                }
+                State::Watching(mut stream, version, started) => match stream.next().await {
+                    None => {
+                        // The server ends each watch after `watch_seconds`; one that ends at once
+                        // is a failure, or this would spin.
+                        if started.elapsed() < Duration::from_secs(1) {
+                            let e = kube::Error::Service("the watch ended at once".into());
+                            if let Err(e) = cx.retry(e).await {
+                                return Some((Err(e), (cx, State::Done)));
+                            }
+                        }
+                        state = State::Watch(version);
+                    }
+                    Some(Ok(event)) => {
+                        let (change, version) = match event {
+                            WatchEvent::Added(o) | WatchEvent::Modified(o) => {
+                                let v = o.metadata.resource_version.clone().unwrap_or(version);
+                                (Change::Applied(o), v)
+                            }
+                            WatchEvent::Deleted(o) => {
+                                let v = o.metadata.resource_version.clone().unwrap_or(version);
+                                (Change::Deleted(o), v)
+                            }
+                            WatchEvent::Bookmark(b) => {
+                                state =
+                                    State::Watching(stream, b.metadata.resource_version, started);
+                                continue;
+                            }
+                            WatchEvent::Error(status) if status.code == 410 => {
+                                state = State::List;
+                                continue;
+                            }
+                            WatchEvent::Error(status) => {
+                                return Some((Err(kube::Error::Api(status)), (cx, State::Done)));
+                            }
+                        };
+                        cx.failures = 0;
+                        return Some((Ok(change), (cx, State::Watching(stream, version, started))));
+                    }
+                    Some(Err(e)) => match cx.retry(e).await {
+                        Ok(()) => state = State::Watch(version),
+                        Err(e) => return Some((Err(e), (cx, State::Done))),
+                    },
+                },
             }
-        },
-    )
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn watches_end_before_the_read_timeout() {
+        assert_eq!(
+            timeout_for(Duration::from_secs(30)),
+            Duration::from_secs(25)
+        );
+        assert_eq!(timeout_for(Duration::from_secs(4)), Duration::from_secs(2));
+        assert_eq!(
+            timeout_for(Duration::from_millis(500)),
+            Duration::from_secs(1)
+        );
+        assert_eq!(timeout_secs(Duration::from_millis(300)), 1);
+        assert_eq!(timeout_secs(Duration::from_secs(10_000)), 290);
+    }
 }
