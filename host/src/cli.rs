@@ -28,6 +28,9 @@ enum Command {
     Version(commands::info::VersionArgs),
     /// List the embedded steps with their WIT world, size and sha256.
     Components(commands::info::VersionArgs),
+    /// Run the reference workflow's image and deploy jobs offline on an embedded example, and
+    /// print what would be applied.
+    Demo,
     /// Precompile the embedded steps into the compile cache (for runner images).
     Warm,
     /// Call one export of a component inside the sandbox (for step developers and tests).
@@ -36,6 +39,27 @@ enum Command {
     /// Read, check and write dotenv files exactly as GitLab (`artifacts:reports:dotenv`) and
     /// Docker Compose do.
     Dotenv(commands::dotenv::Args),
+    /// Encode, inspect, decode and check kubeconfigs without ever printing a credential.
+    Kubeconfig(commands::kubeconfig::Args),
+    /// Render manifests: YAML-aware ${VAR} placeholders, --image overrides, apiVersion upgrades.
+    Render(commands::render::Args),
+    /// Run a pipeline file (kstep.yaml): built-in steps, custom WebAssembly steps and host
+    /// actions in order; --dry-run stops before the cluster and prints the documents.
+    Run(commands::run::Args),
+    /// Develop custom steps: `kstep step run COMPONENT.wasm` runs one on manifests.
+    Step(commands::step::Args),
+    /// Server-side apply manifests: a dry run of every object first, namespace policy checked
+    /// before any request, created/configured/unchanged per object, optional rollout wait.
+    Apply(commands::apply::Args),
+    /// The deploy job in one line: dotenv variables, manifest rendering, apply and rollout wait,
+    /// with GitLab log sections and a summary.
+    Deploy(commands::deploy::Args),
+    /// Bootstrap a namespace-scoped ServiceAccount for CI: RoleBinding, token, verified
+    /// kubeconfig and masked-variable value.
+    #[command(name = "serviceaccount")]
+    ServiceAccount(commands::serviceaccount::Args),
+    /// Traefik v3: render a deployment from a values file, migrate a Traefik 1.x traefik.toml.
+    Traefik(commands::traefik::Args),
 }
 
 /// A failure with the exit code it maps to.
@@ -69,6 +93,11 @@ impl CliError {
             code: 3,
             error: error.into(),
         }
+    }
+
+    /// The exit code (for callers that fold a command's error into their own report).
+    pub fn exit_code(&self) -> u8 {
+        self.code
     }
 }
 
@@ -121,8 +150,17 @@ fn run(cli: Cli) -> CliResult {
         Command::Version(args) => commands::info::version(&args),
         Command::Components(args) => commands::info::components(&args),
         Command::Warm => commands::info::warm(),
+        Command::Demo => commands::demo::run(),
         Command::Call(args) => commands::call::run(&args),
         Command::Dotenv(args) => commands::dotenv::run(&args),
+        Command::Kubeconfig(args) => commands::kubeconfig::run(&args),
+        Command::Render(args) => commands::render::run(&args),
+        Command::Run(args) => commands::run::run(&args),
+        Command::Step(args) => commands::step::run(&args),
+        Command::Apply(args) => commands::apply::run(&args),
+        Command::Deploy(args) => commands::deploy::run(&args),
+        Command::ServiceAccount(args) => commands::serviceaccount::run(&args),
+        Command::Traefik(args) => commands::traefik::run(&args),
     }
 }
 
@@ -153,8 +191,17 @@ mod entrypoint {
         }
         let rest: Vec<OsString> = args.collect();
         let error = exec(&program, &rest);
-        output::stderr_line(&format!("error: cannot execute {}: {error}", program.to_string_lossy()));
-        Some(ExitCode::from(if error.kind() == std::io::ErrorKind::NotFound { 127 } else { 126 }))
+        output::stderr_line(&format!(
+            "error: cannot execute {}: {error}",
+            program.to_string_lossy()
+        ));
+        Some(ExitCode::from(
+            if error.kind() == std::io::ErrorKind::NotFound {
+                127
+            } else {
+                126
+            },
+        ))
     }
 
     fn is_command(program: &OsString) -> bool {

@@ -1,5 +1,14 @@
 //! One module per `kstep` subcommand (or group of subcommands).
 
+pub mod apply;
 pub mod call;
+pub mod demo;
+pub mod deploy;
 pub mod dotenv;
 pub mod info;
+pub mod kubeconfig;
+pub mod render;
+pub mod run;
+pub mod serviceaccount;
+pub mod step;
+pub mod traefik;

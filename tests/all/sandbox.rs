@@ -26,15 +26,27 @@ fn runtime() -> Runtime {
 fn every_builtin_loads_with_only_allowed_imports_and_runs() {
     let rt = runtime();
     for b in BUILTINS {
-        let step = rt.builtin(b.name).unwrap_or_else(|e| panic!("{}: {e}", b.name));
-        let imports: Vec<String> =
-            step.component().component_type().imports(rt.engine()).map(|(n, _)| n.to_owned()).collect();
+        let step = rt
+            .builtin(b.name)
+            .unwrap_or_else(|e| panic!("{}: {e}", b.name));
+        let imports: Vec<String> = step
+            .component()
+            .component_type()
+            .imports(rt.engine())
+            .map(|(n, _)| n.to_owned())
+            .collect();
         assert!(
-            imports.iter().all(|i| i.starts_with("wasi:") || i.starts_with("kstep:steps/types")),
+            imports
+                .iter()
+                .all(|i| i.starts_with("wasi:") || i.starts_with("kstep:steps/types")),
             "{}: {imports:?}",
             b.name
         );
-        assert!(imports.iter().all(|i| !i.starts_with("wasi:sockets")), "{}: {imports:?}", b.name);
+        assert!(
+            imports.iter().all(|i| !i.starts_with("wasi:sockets")),
+            "{}: {imports:?}",
+            b.name
+        );
         // Instantiating in a fresh sandboxed store proves every import is satisfied.
         rt.call(&step, &Limits::default(), |_, _| Ok(())).unwrap();
     }
@@ -43,9 +55,14 @@ fn every_builtin_loads_with_only_allowed_imports_and_runs() {
 #[test]
 fn dotenv_builtin_is_callable_through_typed_bindings() {
     let rt = runtime();
-    let entries = kstep::steps::dotenv::parse(&rt, b"IMAGE=registry.local:5000/app:1\n", kstep::steps::dotenv::Flavor::Gitlab, &Vec::new())
-        .unwrap()
-        .unwrap();
+    let entries = kstep::steps::dotenv::parse(
+        &rt,
+        b"IMAGE=registry.local:5000/app:1\n",
+        kstep::steps::dotenv::Flavor::Gitlab,
+        &Vec::new(),
+    )
+    .unwrap()
+    .unwrap();
     assert_eq!(entries.len(), 1);
     assert_eq!(entries[0].value, "registry.local:5000/app:1");
 }
@@ -55,19 +72,30 @@ fn infinite_loop_is_stopped_by_the_cpu_budget() {
     let started = Instant::now();
     let run = probe("spin", &["--cpu", "500ms"]);
     assert_eq!(run.code, 1, "{run:?}");
-    assert!(run.stderr.contains("exceeded its 500ms CPU budget"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("exceeded its 500ms CPU budget"),
+        "{}",
+        run.stderr
+    );
     assert!(started.elapsed() < Duration::from_secs(10));
 }
 
 #[test]
 fn default_cpu_budget_is_two_seconds() {
     let rt = runtime();
-    let step = rt.load("spinner", &std::fs::read(fixture("kstep-fixture-hostile")).unwrap()).unwrap();
+    let step = rt
+        .load(
+            "spinner",
+            &std::fs::read(fixture("kstep-fixture-hostile")).unwrap(),
+        )
+        .unwrap();
     let started = Instant::now();
     let err = rt
         .call(&step, &Limits::default(), |store, instance| {
             let iface = instance.get_export_index(&mut *store, None, PROBE).unwrap();
-            let func = instance.get_export_index(&mut *store, Some(&iface), "spin").unwrap();
+            let func = instance
+                .get_export_index(&mut *store, Some(&iface), "spin")
+                .unwrap();
             let func = instance.get_typed_func::<(), ()>(&mut *store, func)?;
             func.call(&mut *store, ())
         })
@@ -75,14 +103,21 @@ fn default_cpu_budget_is_two_seconds() {
     let elapsed = started.elapsed();
     assert!(matches!(err, StepError::CpuBudget { .. }), "{err}");
     assert_eq!(err.to_string(), "step `spinner` exceeded its 2s CPU budget");
-    assert!(elapsed >= Duration::from_millis(1900) && elapsed < Duration::from_secs(4), "{elapsed:?}");
+    assert!(
+        elapsed >= Duration::from_millis(1900) && elapsed < Duration::from_secs(4),
+        "{elapsed:?}"
+    );
 }
 
 #[test]
 fn memory_growth_hits_the_cap() {
     let run = probe("grow", &["64", "--memory", "32MiB"]);
     assert_eq!(run.code, 1, "{run:?}");
-    assert!(run.stderr.contains("exceeded its 32 MiB memory limit"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("exceeded its 32 MiB memory limit"),
+        "{}",
+        run.stderr
+    );
     // Below the cap the same call succeeds: the limit, not the fixture, is what failed.
     let run = probe("grow", &["8", "--memory", "32MiB"]);
     assert_eq!((run.code, run.stdout.trim()), (0, "U32(8)"), "{run:?}");
@@ -102,7 +137,11 @@ fn files_and_environment_are_invisible() {
     assert_eq!(run.code, 0, "{run:?}");
     assert!(run.stdout.starts_with("error:"), "{}", run.stdout);
     let run = kstep(
-        &["call", fixture("kstep-fixture-hostile").to_str().unwrap(), &format!("{PROBE}#read-env")],
+        &[
+            "call",
+            fixture("kstep-fixture-hostile").to_str().unwrap(),
+            &format!("{PROBE}#read-env"),
+        ],
         &[("KSTEP_TEST_VISIBLE", "should-not-be-seen")],
         None,
     );
@@ -115,7 +154,11 @@ fn foreign_imports_are_refused_at_load() {
     let path = fixture("kstep-fixture-forbidden-import");
     let run = kstep(&["call", path.to_str().unwrap(), "run"], &[], None);
     assert_eq!(run.code, 2, "{run:?}");
-    assert!(run.stderr.contains("imports `kstep-test:probe/exfiltrate`"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("imports `kstep-test:probe/exfiltrate`"),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]
@@ -124,7 +167,14 @@ fn secrets_printed_by_a_component_are_masked() {
     let path = fixture("kstep-fixture-hostile");
     let text = format!("token={secret}");
     let run = kstep(
-        &["call", "--mask-env", "KSTEP_TEST_SECRET", path.to_str().unwrap(), &format!("{PROBE}#echo"), &text],
+        &[
+            "call",
+            "--mask-env",
+            "KSTEP_TEST_SECRET",
+            path.to_str().unwrap(),
+            &format!("{PROBE}#echo"),
+            &text,
+        ],
         &[("KSTEP_TEST_SECRET", secret)],
         None,
     );
@@ -139,12 +189,20 @@ fn a_warm_cache_compiles_nothing() {
     let dir = tempdir();
     let rt = Runtime::with_cache(Some(CompileCache::new(dir.clone()))).unwrap();
     let wasm = BUILTINS[0].wasm;
-    assert_eq!(rt.warm(wasm).unwrap(), kstep::runtime::cache::Warmed::Compiled);
+    assert_eq!(
+        rt.warm(wasm).unwrap(),
+        kstep::runtime::cache::Warmed::Compiled
+    );
     assert_eq!(rt.warm(wasm).unwrap(), kstep::runtime::cache::Warmed::Hit);
     let entries = std::fs::read_dir(&dir).unwrap().count();
     assert_eq!(entries, 1);
     // A corrupt entry is replaced, not trusted.
-    let entry = std::fs::read_dir(&dir).unwrap().next().unwrap().unwrap().path();
+    let entry = std::fs::read_dir(&dir)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
     std::fs::write(&entry, b"garbage").unwrap();
     rt.load("again", wasm).unwrap();
     assert_ne!(std::fs::read(&entry).unwrap(), b"garbage");
@@ -154,9 +212,20 @@ fn a_warm_cache_compiles_nothing() {
 fn cli_reports_version_and_components() {
     let run = kstep(&["version"], &[], None);
     assert_eq!(run.code, 0);
-    assert!(run.stdout.starts_with(&format!("kstep {}\nwasmtime 48.", env!("CARGO_PKG_VERSION"))), "{}", run.stdout);
+    assert!(
+        run.stdout.starts_with(&format!(
+            "kstep {}\nwasmtime 48.",
+            env!("CARGO_PKG_VERSION")
+        )),
+        "{}",
+        run.stdout
+    );
     for b in BUILTINS {
-        assert!(run.stdout.contains(&format!("sha256:{}", b.sha256)), "{}", run.stdout);
+        assert!(
+            run.stdout.contains(&format!("sha256:{}", b.sha256)),
+            "{}",
+            run.stdout
+        );
     }
     let run = kstep(&["components", "--output", "json"], &[], None);
     let list: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
@@ -165,8 +234,11 @@ fn cli_reports_version_and_components() {
 }
 
 fn tempdir() -> std::path::PathBuf {
-    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("sandbox-{}-{:?}", std::process::id(), std::thread::current().id()));
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
+        "sandbox-{}-{:?}",
+        std::process::id(),
+        std::thread::current().id()
+    ));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
@@ -176,9 +248,17 @@ fn tempdir() -> std::path::PathBuf {
 fn as_the_image_entrypoint_shells_and_absolute_paths_run_as_is() {
     let entry = [("KSTEP_ENTRYPOINT", "1")];
     let run = kstep(&["sh", "-c", "echo from-the-shell; exit 7"], &entry, None);
-    assert_eq!((run.code, run.stdout.as_str()), (7, "from-the-shell\n"), "{run:?}");
+    assert_eq!(
+        (run.code, run.stdout.as_str()),
+        (7, "from-the-shell\n"),
+        "{run:?}"
+    );
     let run = kstep(&["/bin/echo", "absolute"], &entry, None);
-    assert_eq!((run.code, run.stdout.as_str()), (0, "absolute\n"), "{run:?}");
+    assert_eq!(
+        (run.code, run.stdout.as_str()),
+        (0, "absolute\n"),
+        "{run:?}"
+    );
     let run = kstep(&["version"], &entry, None);
     assert!(run.stdout.starts_with("kstep "), "{run:?}");
     assert_eq!(kstep(&["/no/such/program"], &entry, None).code, 127);
@@ -186,4 +266,39 @@ fn as_the_image_entrypoint_shells_and_absolute_paths_run_as_is() {
     let run = kstep(&["sh", "-c", "echo nope"], &[], None);
     assert_eq!(run.code, 2, "{run:?}");
     assert!(!run.stdout.contains("nope"));
+}
+
+#[test]
+fn demo_renders_the_reference_workflow_offline() {
+    let run = kstep(&["demo"], &[], None);
+    assert_eq!(run.code, 0, "{run:?}");
+    // The image from the dotenv artifact replaced the IMAGE word; removed apiVersions upgraded.
+    assert!(
+        run.stdout
+            .contains("image: registry.gitlab.com/example/blog:4f2c9e1a-1843-7761"),
+        "{}",
+        run.stdout
+    );
+    assert!(!run.stdout.contains("image: IMAGE"), "{}", run.stdout);
+    assert!(
+        !run.stdout.contains("extensions/v1beta1\nkind"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("apiVersion: apps/v1"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("apiVersion: networking.k8s.io/v1"),
+        "{}",
+        run.stdout
+    );
+    // Services before workloads before Ingress.
+    let order: Vec<usize> = ["services ", "workloads ", "other objects "]
+        .iter()
+        .map(|p| {
+            run.stdout
+                .find(&format!("#   {p}"))
+                .unwrap_or_else(|| panic!("{p}: {}", run.stdout))
+        })
+        .collect();
+    assert!(order.windows(2).all(|w| w[0] < w[1]), "{}", run.stdout);
 }
