@@ -2,3 +2,4 @@
 //! Rust values into a sandboxed component call (see [`crate::runtime`]).
 
 pub mod dotenv;
+pub mod manifest;

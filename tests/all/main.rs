@@ -4,6 +4,8 @@
 //! `.ci/run` starts the cluster and runs them with `--include-ignored`.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+mod cluster;
 mod dotenv;
+mod render;
 mod sandbox;
 mod support;

@@ -1,0 +1,383 @@
+//! Calls into the built-in manifest step (`kstep:steps/manifest`): [`render`] is the one way
+//! kstep renders manifests (`kstep render`, and the deploy command before it applies them).
+//!
+//! For command authors:
+//!
+//! ```no_run
+//! # fn demo(runtime: &kstep::runtime::Runtime) -> anyhow::Result<()> {
+//! use kstep::steps::manifest::{self, OutputFormat, Request, Variables};
+//! let sources = manifest::read_sources(&["k8s/".into()])?;
+//! let variables = Variables::collect(runtime, &[], &[], manifest::EnvFileFlavor::Gitlab, true)?;
+//! let request = Request {
+//!     sources,
+//!     variables: variables.pairs(),
+//!     images: vec![],
+//!     options: manifest::Options {
+//!         upgrade_api_versions: true,
+//!         allow_unmatched_images: false,
+//!         output: OutputFormat::None,
+//!     },
+//! };
+//! match manifest::render(runtime, &request)? {
+//!     Ok(rendered) => {
+//!         for document in &rendered.documents {
+//!             let object: serde_json::Value = document.value()?; // ready to apply
+//!         }
+//!     }
+//!     Err(diagnostics) => {
+//!         for d in &diagnostics {
+//!             kstep::output::stderr_line(&manifest::format_diagnostic(d));
+//!         }
+//!     }
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! The templating rules are in `docs/templating.md`.
+
+use std::collections::HashMap;
+use std::io::Read as _;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::runtime::{Limits, Runtime, StepError};
+use crate::steps::dotenv::{self, EnvFileError, Flavor};
+
+#[allow(missing_docs)]
+mod bindings {
+    wasmtime::component::bindgen!({ path: "../wit", world: "manifest-step" });
+}
+
+use bindings::ManifestStep;
+pub use bindings::exports::kstep::steps::manifest::{
+    ApiVersionChange, Document, ImageChange, ImageOverride, Options, OutputFormat, Rendered,
+    Report, Request, Source, Substitution,
+};
+pub use bindings::kstep::steps::types::{Diagnostic, Severity};
+
+/// The largest manifest file kstep reads (64 MiB).
+pub const MAX_SOURCE_BYTES: u64 = 64 << 20;
+
+impl Document {
+    /// The document as a JSON value, ready to apply.
+    ///
+    /// # Errors
+    /// Never for a document the step produced (its JSON is canonical); kept for robustness.
+    pub fn value(&self) -> serde_json::Result<serde_json::Value> {
+        serde_json::from_str(&self.json)
+    }
+}
+
+/// Renders `request` inside the sandbox. CPU time and memory grow with the input size.
+///
+/// # Errors
+/// The outer error is a sandbox failure; the inner `Err` holds every diagnostic (errors and
+/// warnings, ordered by source and position).
+pub fn render(
+    runtime: &Runtime,
+    request: &Request,
+) -> Result<Result<Rendered, Vec<Diagnostic>>, StepError> {
+    let step = runtime.builtin("manifest")?;
+    let input: usize = request.sources.iter().map(|s| s.text.len()).sum();
+    runtime.call(&step, &limits_for(input), |store, instance| {
+        ManifestStep::new(&mut *store, instance)?
+            .kstep_steps_manifest()
+            .call_render(store, request)
+    })
+}
+
+/// Limits of a render of `input` bytes: the defaults cover a few MiB; beyond that the budget
+/// grows with the input (measured: ~50 ms of CPU and ~20 MiB of guest memory per MiB).
+fn limits_for(input: usize) -> Limits {
+    let base = Limits::default();
+    let mib = u32::try_from(input >> 20).unwrap_or(u32::MAX);
+    Limits {
+        cpu: base.cpu + Duration::from_millis(500) * mib,
+        memory: base.memory.max(input.saturating_mul(64)),
+        hostcall: base.hostcall.max(input.saturating_mul(8)),
+    }
+}
+
+/// `SOURCE:LINE:COL: message` (`warning: ` before the message of a warning), the way every
+/// kstep diagnostic is printed.
+pub fn format_diagnostic(d: &Diagnostic) -> String {
+    let severity = match d.severity {
+        Severity::Error => "",
+        Severity::Warning => "warning: ",
+        Severity::Info => "note: ",
+    };
+    let place = match (&d.source, d.line, d.column) {
+        (None, _, _) => "kstep render".to_owned(),
+        (Some(s), 0, _) => s.clone(),
+        (Some(s), line, 0) => format!("{s}:{line}"),
+        (Some(s), line, column) => format!("{s}:{line}:{column}"),
+    };
+    format!("{place}: {severity}{}", d.message)
+}
+
+/// Why manifests could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    /// A file or directory could not be read.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// A file is larger than [`MAX_SOURCE_BYTES`].
+    #[error("{}: larger than {} MiB", path.display(), MAX_SOURCE_BYTES >> 20)]
+    TooBig {
+        /// The file.
+        path: PathBuf,
+    },
+    /// A file is not UTF-8.
+    #[error("{}: not valid UTF-8 (byte {offset})", path.display())]
+    NotUtf8 {
+        /// The file.
+        path: PathBuf,
+        /// Where the first invalid byte is.
+        offset: usize,
+    },
+    /// A directory holds no manifest.
+    #[error("{}: no *.yaml, *.yml or *.json file in this directory", path.display())]
+    EmptyDirectory {
+        /// The directory.
+        path: PathBuf,
+    },
+    /// `-` was given twice.
+    #[error("`-` (stdin) can be given only once")]
+    StdinTwice,
+}
+
+/// Reads the manifests named by `inputs`: files, directories (their `*.yaml`, `*.yml` and
+/// `*.json` files, sorted by name, not recursive, as `kubectl apply -f DIR`) and `-` (stdin,
+/// reported as `<stdin>`).
+///
+/// # Errors
+/// [`SourceError`] for the first input that cannot be read.
+pub fn read_sources(inputs: &[PathBuf]) -> Result<Vec<Source>, SourceError> {
+    let mut sources = Vec::new();
+    let mut stdin_read = false;
+    for input in inputs {
+        if input.as_os_str() == "-" {
+            if stdin_read {
+                return Err(SourceError::StdinTwice);
+            }
+            stdin_read = true;
+            let mut bytes = Vec::new();
+            std::io::stdin()
+                .lock()
+                .take(MAX_SOURCE_BYTES + 1)
+                .read_to_end(&mut bytes)
+                .map_err(|source| SourceError::Io {
+                    path: input.clone(),
+                    source,
+                })?;
+            sources.push(source_from("<stdin>", input, bytes)?);
+            continue;
+        }
+        let io = |source| SourceError::Io {
+            path: input.clone(),
+            source,
+        };
+        if std::fs::metadata(input).map_err(io)?.is_dir() {
+            let mut files: Vec<PathBuf> = std::fs::read_dir(input)
+                .map_err(io)?
+                .filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|p| {
+                    p.is_file()
+                        && p.extension()
+                            .is_some_and(|e| e == "yaml" || e == "yml" || e == "json")
+                })
+                .collect();
+            files.sort();
+            if files.is_empty() {
+                return Err(SourceError::EmptyDirectory {
+                    path: input.clone(),
+                });
+            }
+            for file in files {
+                sources.push(read_file(&file)?);
+            }
+        } else {
+            sources.push(read_file(input)?);
+        }
+    }
+    Ok(sources)
+}
+
+fn read_file(path: &Path) -> Result<Source, SourceError> {
+    let io = |source| SourceError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let file = std::fs::File::open(path).map_err(io)?;
+    if file.metadata().map_err(io)?.len() > MAX_SOURCE_BYTES {
+        return Err(SourceError::TooBig {
+            path: path.to_owned(),
+        });
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_SOURCE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(io)?;
+    source_from(&path.display().to_string(), path, bytes)
+}
+
+fn source_from(name: &str, path: &Path, bytes: Vec<u8>) -> Result<Source, SourceError> {
+    if bytes.len() as u64 > MAX_SOURCE_BYTES {
+        return Err(SourceError::TooBig {
+            path: path.to_owned(),
+        });
+    }
+    let text = String::from_utf8(bytes).map_err(|e| SourceError::NotUtf8 {
+        path: path.to_owned(),
+        offset: e.utf8_error().valid_up_to(),
+    })?;
+    Ok(Source {
+        name: name.to_owned(),
+        text,
+    })
+}
+
+/// How `--env-file` files are read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum EnvFileFlavor {
+    /// GitLab's `artifacts:reports:dotenv` rules (`KEY=value`, no quotes, no comments): the
+    /// file a CI job passes to the next one.
+    #[default]
+    Gitlab,
+    /// Docker Compose `.env` rules (quotes, escapes, comments, `export`).
+    Compose,
+}
+
+/// Where a variable's value came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    /// `--set KEY=VALUE`.
+    Set,
+    /// An `--env-file`.
+    EnvFile(PathBuf),
+    /// The process environment.
+    Environment,
+}
+
+impl std::fmt::Display for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Set => f.write_str("--set"),
+            Self::EnvFile(p) => write!(f, "--env-file {}", p.display()),
+            Self::Environment => f.write_str("the environment"),
+        }
+    }
+}
+
+/// The variables of a render, with where each one came from.
+///
+/// Precedence, highest first: `--set`, then env files (a later file wins over an earlier one),
+/// then the process environment (unless it is left out).
+#[derive(Debug, Clone, Default)]
+pub struct Variables {
+    values: HashMap<String, (String, Origin)>,
+}
+
+impl Variables {
+    /// Collects `set`, the `env_files` (read with the dotenv step) and, when
+    /// `use_environment`, the process environment (names that cannot be placeholders are
+    /// skipped).
+    ///
+    /// # Errors
+    /// An env file that cannot be read or is invalid.
+    pub fn collect(
+        runtime: &Runtime,
+        set: &[(String, String)],
+        env_files: &[PathBuf],
+        flavor: EnvFileFlavor,
+        use_environment: bool,
+    ) -> Result<Self, EnvFileError> {
+        let mut values = HashMap::new();
+        let environment = if use_environment {
+            dotenv::process_environment()
+        } else {
+            Vec::new()
+        };
+        for (k, v) in &environment {
+            if is_name(k) {
+                values.insert(k.clone(), (v.clone(), Origin::Environment));
+            }
+        }
+        for path in env_files {
+            let pairs = match flavor {
+                EnvFileFlavor::Gitlab => {
+                    dotenv::read_env_file_with(runtime, path, Flavor::Gitlab, &[])?
+                }
+                EnvFileFlavor::Compose => {
+                    dotenv::read_env_file_with(runtime, path, Flavor::Compose, &environment)?
+                }
+            };
+            for (k, v) in pairs {
+                values.insert(k, (v, Origin::EnvFile(path.clone())));
+            }
+        }
+        for (k, v) in set {
+            values.insert(k.clone(), (v.clone(), Origin::Set));
+        }
+        Ok(Self { values })
+    }
+
+    /// The name/value pairs to hand to the step.
+    pub fn pairs(&self) -> Vec<(String, String)> {
+        self.values
+            .iter()
+            .map(|(k, (v, _))| (k.clone(), v.clone()))
+            .collect()
+    }
+
+    /// Where `name` came from.
+    pub fn origin(&self, name: &str) -> Option<&Origin> {
+        self.values.get(name).map(|(_, o)| o)
+    }
+}
+
+/// Whether `name` can appear in a placeholder: `[A-Za-z_][A-Za-z0-9_]*`.
+pub fn is_name(name: &str) -> bool {
+    let mut bytes = name.bytes();
+    bytes
+        .next()
+        .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
+        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        assert!(is_name("IMAGE") && is_name("_a1"));
+        assert!(!is_name("1A") && !is_name("A-B") && !is_name(""));
+    }
+
+    #[test]
+    fn limits_grow_with_the_input() {
+        assert_eq!(limits_for(1000), Limits::default());
+        let big = limits_for(32 << 20);
+        assert_eq!(big.memory, 2 << 30);
+        assert_eq!(big.cpu, Duration::from_secs(18));
+    }
+
+    #[test]
+    fn diagnostics_are_positioned() {
+        let d = Diagnostic {
+            severity: Severity::Warning,
+            message: "m".into(),
+            source: Some("a.yaml".into()),
+            line: 3,
+            column: 4,
+        };
+        assert_eq!(format_diagnostic(&d), "a.yaml:3:4: warning: m");
+    }
+}
