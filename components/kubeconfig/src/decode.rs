@@ -143,16 +143,45 @@ fn collect_secrets(file: &model::File, secrets: &mut Vec<String>) {
             }
         }
         if let Some(provider) = &user.auth_provider {
-            for value in provider.config.iter().flatten().map(|(_, v)| v) {
+            for (_, value) in provider
+                .config
+                .iter()
+                .flatten()
+                .filter(|(k, _)| is_secret_name(k))
+            {
                 push(value);
             }
         }
         if let Some(exec) = &user.exec {
-            for var in exec.env.iter().flatten() {
+            for var in exec
+                .env
+                .iter()
+                .flatten()
+                .filter(|v| is_secret_name(&v.name))
+            {
                 push(&var.value);
             }
         }
     }
+}
+
+/// Whether a setting's name says its value is a credential (`id-token`, `client-secret`,
+/// `AWS_SECRET_ACCESS_KEY`). Exec environments and auth-provider settings mostly hold plain
+/// values (`AWS_PROFILE=deploy`, a region): masking those would blank out ordinary words in
+/// every message, so only credential-named ones are reported.
+pub fn is_secret_name(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    [
+        "token",
+        "secret",
+        "password",
+        "passwd",
+        "key",
+        "credential",
+        "auth",
+    ]
+    .iter()
+    .any(|word| name.contains(word))
 }
 
 struct State<'a> {

@@ -240,6 +240,7 @@ fn describe(error: &serde_saphyr::Error) -> String {
                 "`", ",",
             ] {
                 cleaned = cleaned.replace(&format!("'{p}'"), &format!("({p})"));
+                cleaned = cleaned.replace(&format!("\"{p}\""), &format!("({p})"));
             }
             match plain_words(&cleaned) {
                 Some(words) => format!("YAML syntax error: {words}"),
@@ -319,6 +320,8 @@ mod tests {
         assert_eq!(m, "missing field `name`");
         let (_, _, m) = parse("users: nope\n").unwrap_err();
         assert!(m.starts_with("wrong type of value: expected"), "{m}");
+        let (_, _, m) = parse("a:\n- b\nc: [\n- d\n").unwrap_err();
+        assert_eq!(m, "YAML syntax error: (-) is only valid inside a block");
         let (l, c, m) = parse("a: [b\n").unwrap_err();
         assert!(m.starts_with("YAML syntax error"), "{m}");
         assert!(l >= 1 && c >= 1);

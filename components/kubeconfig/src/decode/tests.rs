@@ -573,6 +573,11 @@ fn secrets_are_returned_for_masking() {
             .iter()
             .any(|x| x.starts_with("-----BEGIN CERTIFICATE-----"))
     );
+    // Plain exec settings are not secrets (masking `deploy` would blank ordinary words).
+    let d = ok(EKS);
+    assert!(!d.secrets.iter().any(|x| x == "deploy"), "{:?}", d.secrets);
+    let d = ok(&EKS.replace("name: AWS_PROFILE", "name: AWS_SECRET_ACCESS_KEY"));
+    assert!(d.secrets.iter().any(|x| x == "deploy"));
     // The decoded text of a base64 input is itself a secret.
     let d = ok(&STANDARD.encode(OVH));
     assert!(d.secrets.iter().any(|x| x == OVH));
