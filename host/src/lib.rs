@@ -8,7 +8,9 @@
 pub mod builtins;
 pub mod cli;
 pub mod commands;
+pub mod credentials;
 pub mod fsutil;
+pub mod kube;
 pub mod output;
 pub mod runtime;
 pub mod steps;

@@ -2,4 +2,5 @@
 //! Rust values into a sandboxed component call (see [`crate::runtime`]).
 
 pub mod dotenv;
+pub mod kubeconfig;
 pub mod manifest;

@@ -6,6 +6,7 @@
 
 mod cluster;
 mod dotenv;
+mod kubeconfig;
 mod render;
 mod sandbox;
 mod support;

@@ -1,0 +1,786 @@
+//! Where the kubeconfig comes from, and how the host holds the credentials in it.
+//!
+//! Sources, first found wins: `--kubeconfig PATH`, then `$KSTEP_KUBECONFIG`, then `$KUBECONFIG`.
+//! A variable may hold the kubeconfig itself (YAML/JSON), its base64 form (a masked GitLab
+//! variable), or a path (a GitLab File-type variable) or colon-separated list of paths, as
+//! kubectl reads `KUBECONFIG`. Which one is detected without printing the value, and reported.
+//!
+//! Every secret is registered with [`output::register_secret`] as soon as the host holds it and
+//! before anything can print: the raw value (and so its base64 forms) right after it is read,
+//! then every credential the kubeconfig step finds (see [`steps::kubeconfig::decode`]), then the
+//! content of referenced key and token files when they are read. In memory the credentials live
+//! in `secrecy` wrappers, which zeroize on drop and print as `[REDACTED]` in `Debug`.
+
+use std::io::Read as _;
+use std::path::{Path, PathBuf};
+
+use secrecy::{ExposeSecret as _, SecretSlice, SecretString};
+
+use crate::output;
+use crate::runtime::{Runtime, StepError};
+use crate::steps::kubeconfig::{self as step, InputForm};
+
+/// The largest kubeconfig kstep reads (real ones are a few KiB). Checked before reading.
+pub const MAX_KUBECONFIG_BYTES: u64 = 1 << 20;
+
+/// The variable kstep reads before `KUBECONFIG`, so a job can keep `KUBECONFIG` for kubectl.
+pub const KSTEP_VARIABLE: &str = "KSTEP_KUBECONFIG";
+/// kubectl's variable.
+pub const KUBECONFIG_VARIABLE: &str = "KUBECONFIG";
+
+/// Why the credentials could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum CredentialError {
+    /// No flag and no variable.
+    #[error(
+        "no kubeconfig: pass --kubeconfig PATH, or set {KSTEP_VARIABLE} or {KUBECONFIG_VARIABLE} \
+         (to the kubeconfig, its base64 form, or a path)"
+    )]
+    NoSource,
+    /// A file could not be read.
+    #[error("{}: {source}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The input is larger than [`MAX_KUBECONFIG_BYTES`]; it was not read.
+    #[error(
+        "{what} is {size} bytes or more; kstep reads kubeconfigs of at most {limit} bytes (1 MiB)"
+    )]
+    TooBig {
+        /// The file or variable.
+        what: String,
+        /// Its size (or a lower bound).
+        size: u64,
+        /// The limit.
+        limit: u64,
+    },
+    /// The kubeconfig is not usable: one `SOURCE:LINE:COL: message` per line.
+    #[error("{}", lines.join("\n"))]
+    Invalid {
+        /// The formatted diagnostics.
+        lines: Vec<String>,
+    },
+    /// The sandbox failed.
+    #[error(transparent)]
+    Step(#[from] StepError),
+}
+
+impl CredentialError {
+    /// Whether the user's input is at fault (exit code 2) rather than kstep or the machine.
+    pub fn is_input_error(&self) -> bool {
+        !matches!(self, Self::Step(_))
+    }
+}
+
+/// Where the kubeconfig was found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// `--kubeconfig PATH`.
+    Flag,
+    /// `$KSTEP_KUBECONFIG`.
+    KstepVariable,
+    /// `$KUBECONFIG`.
+    KubeconfigVariable,
+}
+
+impl Origin {
+    /// How the origin is named in messages.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::Flag => "--kubeconfig",
+            Self::KstepVariable => "$KSTEP_KUBECONFIG",
+            Self::KubeconfigVariable => "$KUBECONFIG",
+        }
+    }
+}
+
+/// What carried the kubeconfig.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Carrier {
+    /// One or more files (a flag, or a variable holding a path or path list).
+    Files(Vec<PathBuf>),
+    /// The variable's value is the kubeconfig (raw or base64).
+    Value,
+}
+
+/// Where the kubeconfig came from and what form each input had.
+#[derive(Debug, Clone)]
+pub struct Source {
+    /// Flag or variable.
+    pub origin: Origin,
+    /// Files or a value.
+    pub carrier: Carrier,
+    /// Paths of a list that do not exist (kubectl skips them too).
+    pub missing: Vec<PathBuf>,
+    /// The form of each input, in order.
+    pub forms: Vec<InputForm>,
+}
+
+/// How an input form is named.
+pub fn describe_form(form: InputForm) -> &'static str {
+    match form {
+        InputForm::Base64OneLine => "base64, one line",
+        InputForm::Base64Wrapped => "base64, wrapped",
+        InputForm::Yaml => "YAML",
+        InputForm::Json => "JSON",
+    }
+}
+
+impl Source {
+    /// `$KUBECONFIG: value (base64, one line)`, `--kubeconfig: file kind.yaml (YAML)`…
+    pub fn describe(&self) -> String {
+        let form = |i: usize| self.forms.get(i).map_or("?", |f| describe_form(*f));
+        let what = match &self.carrier {
+            Carrier::Value => format!("value of the variable ({})", form(0)),
+            Carrier::Files(paths) => {
+                let kind = match self.origin {
+                    Origin::Flag => "file",
+                    _ => "path in the variable (File-type variable)",
+                };
+                let files: Vec<String> = paths
+                    .iter()
+                    .enumerate()
+                    .map(|(i, p)| format!("{} ({})", p.display(), form(i)))
+                    .collect();
+                if files.len() == 1 {
+                    format!("{kind} {}", files.join(""))
+                } else {
+                    format!("{} files merged: {}", files.len(), files.join(", "))
+                }
+            }
+        };
+        format!("{}: {what}", self.origin.describe())
+    }
+
+    /// The `form` field of machine-readable output.
+    pub fn kind(&self) -> &'static str {
+        match (&self.carrier, self.forms.first()) {
+            (Carrier::Files(_), _) => "file",
+            (Carrier::Value, Some(InputForm::Base64OneLine)) => "base64-one-line",
+            (Carrier::Value, Some(InputForm::Base64Wrapped)) => "base64-wrapped",
+            (Carrier::Value, Some(InputForm::Json)) => "json",
+            (Carrier::Value, _) => "yaml",
+        }
+    }
+}
+
+/// Bytes given inline or a file (public data: a CA bundle).
+#[derive(Debug, Clone)]
+pub enum Material {
+    /// The content.
+    Inline(Vec<u8>),
+    /// A file not read yet.
+    File(PathBuf),
+}
+
+/// Secret bytes given inline or a file (a client key or certificate).
+#[derive(Debug)]
+pub enum SecretMaterial {
+    /// The content.
+    Inline(SecretSlice<u8>),
+    /// A file not read yet.
+    File(PathBuf),
+}
+
+/// A credential plugin; environment values are kept secret (they may hold keys).
+#[derive(Debug)]
+pub struct ExecPlugin {
+    /// The command.
+    pub command: String,
+    /// Its arguments.
+    pub args: Vec<String>,
+    /// Extra environment.
+    pub env: Vec<(String, SecretString)>,
+    /// ExecCredential API version.
+    pub api_version: String,
+    /// Shown when the command is missing.
+    pub install_hint: Option<String>,
+    /// Pass the cluster's details to the plugin.
+    pub provide_cluster_info: bool,
+    /// `Never`, `IfAvailable`, `Always`.
+    pub interactive_mode: Option<String>,
+}
+
+/// How the client authenticates.
+#[derive(Debug)]
+pub enum Auth {
+    /// Anonymous.
+    None,
+    /// A bearer token.
+    Token(SecretString),
+    /// A file holding the bearer token, not read yet.
+    TokenFile(PathBuf),
+    /// A client certificate and key.
+    ClientCertificate {
+        /// The certificate (PEM).
+        certificate: SecretMaterial,
+        /// The key (PEM).
+        key: SecretMaterial,
+    },
+    /// HTTP basic authentication.
+    Basic {
+        /// The user name.
+        username: String,
+        /// The password.
+        password: SecretString,
+    },
+    /// A credential plugin.
+    Exec(ExecPlugin),
+    /// A legacy auth-provider kstep cannot use.
+    AuthProvider {
+        /// Its name.
+        name: String,
+        /// Its settings.
+        config: Vec<(String, SecretString)>,
+    },
+}
+
+impl Auth {
+    /// A short, non-secret description: `token`, `client certificate (file)`, `exec (aws)`…
+    pub fn describe(&self) -> String {
+        let where_ = |m: &SecretMaterial| match m {
+            SecretMaterial::Inline(_) => "embedded",
+            SecretMaterial::File(_) => "files",
+        };
+        match self {
+            Self::None => "none (anonymous)".into(),
+            Self::Token(_) => "token".into(),
+            Self::TokenFile(p) => format!("token file {}", p.display()),
+            Self::ClientCertificate { key, .. } => format!("client certificate ({})", where_(key)),
+            Self::Basic { .. } => "basic (username and password)".into(),
+            Self::Exec(e) => format!("exec plugin `{}`", e.command),
+            Self::AuthProvider { name, .. } => format!("auth-provider `{name}` (unsupported)"),
+        }
+    }
+
+    /// The `auth` field of machine-readable output.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::Token(_) => "token",
+            Self::TokenFile(_) => "token-file",
+            Self::ClientCertificate { .. } => "client-certificate",
+            Self::Basic { .. } => "basic",
+            Self::Exec(_) => "exec",
+            Self::AuthProvider { .. } => "auth-provider",
+        }
+    }
+}
+
+/// The selected context, normalised, with its credentials held as secrets.
+#[derive(Debug)]
+pub struct Connection {
+    /// The context's name.
+    pub context: String,
+    /// The cluster entry's name.
+    pub cluster: String,
+    /// The user entry's name (empty: none).
+    pub user: String,
+    /// The API server URL.
+    pub server: String,
+    /// The CA bundle (PEM); none means the system roots.
+    pub certificate_authority: Option<Material>,
+    /// TLS verification disabled.
+    pub insecure_skip_tls_verify: bool,
+    /// The name the server certificate is checked against.
+    pub tls_server_name: Option<String>,
+    /// A proxy URL (unsupported; reported as a warning).
+    pub proxy_url: Option<String>,
+    /// The context's namespace.
+    pub namespace: Option<String>,
+    /// The credentials.
+    pub auth: Auth,
+}
+
+/// A decoded kubeconfig: where it came from, the selected connection, and what was noticed.
+#[derive(Debug)]
+pub struct Credentials {
+    /// Where it came from.
+    pub source: Source,
+    /// The selected context.
+    pub connection: Connection,
+    /// Every context in the kubeconfig.
+    pub contexts: Vec<String>,
+    /// SHA-256 fingerprints of the inline CA certificates.
+    pub ca_fingerprints: Vec<String>,
+    /// Warnings, formatted as `SOURCE:LINE:COL: warning: message`.
+    pub warnings: Vec<String>,
+}
+
+/// One input read from a file or a variable, held as a secret.
+struct RawInput {
+    label: String,
+    dir: Option<String>,
+    data: SecretSlice<u8>,
+}
+
+/// Finds the kubeconfig (flag, then variables), decodes it in the sandbox and selects `context`.
+///
+/// # Errors
+/// [`CredentialError`]: no source, unreadable or oversized input, or an invalid kubeconfig
+/// (each diagnostic a line, never with secret content).
+pub fn load(
+    runtime: &Runtime,
+    flag: Option<&Path>,
+    context: Option<&str>,
+) -> Result<Credentials, CredentialError> {
+    let (mut source, raw) = read_source(flag)?;
+    decode(runtime, &mut source, &raw, context)
+}
+
+/// Reads the bytes of the first source found, registering a value before returning it.
+fn read_source(flag: Option<&Path>) -> Result<(Source, Vec<RawInput>), CredentialError> {
+    if let Some(path) = flag {
+        let raw = read_file(path)?;
+        return Ok((
+            Source {
+                origin: Origin::Flag,
+                carrier: Carrier::Files(vec![path.to_owned()]),
+                missing: Vec::new(),
+                forms: Vec::new(),
+            },
+            vec![raw],
+        ));
+    }
+    for (name, origin) in [
+        (KSTEP_VARIABLE, Origin::KstepVariable),
+        (KUBECONFIG_VARIABLE, Origin::KubeconfigVariable),
+    ] {
+        let Some(value) = std::env::var_os(name).filter(|v| !v.is_empty()) else {
+            continue;
+        };
+        // A path list is detected from the file system alone: nothing is printed before the
+        // value, if it is content, is registered below.
+        if let Some((paths, missing)) = as_paths(&value) {
+            let raw = paths
+                .iter()
+                .map(|p| read_file(p))
+                .collect::<Result<_, _>>()?;
+            return Ok((
+                Source {
+                    origin,
+                    carrier: Carrier::Files(paths),
+                    missing,
+                    forms: Vec::new(),
+                },
+                raw,
+            ));
+        }
+        let value = value.into_encoded_bytes();
+        let text = String::from_utf8_lossy(&value);
+        output::register_secret(&text);
+        output::register_secret(text.trim());
+        if value.len() as u64 > MAX_KUBECONFIG_BYTES {
+            return Err(CredentialError::TooBig {
+                what: origin.describe().to_owned(),
+                size: value.len() as u64,
+                limit: MAX_KUBECONFIG_BYTES,
+            });
+        }
+        return Ok((
+            Source {
+                origin,
+                carrier: Carrier::Value,
+                missing: Vec::new(),
+                forms: Vec::new(),
+            },
+            vec![RawInput {
+                label: origin.describe().to_owned(),
+                dir: None,
+                data: SecretSlice::from(value),
+            }],
+        ));
+    }
+    Err(CredentialError::NoSource)
+}
+
+/// The value as paths, when it names an existing file or is a colon-separated list with at
+/// least one existing file (kubectl skips the missing ones). Content never matches: YAML and
+/// JSON have colons, but their pieces are not files; base64 has no colon and is not a file.
+fn as_paths(value: &std::ffi::OsStr) -> Option<(Vec<PathBuf>, Vec<PathBuf>)> {
+    let bytes = value.as_encoded_bytes();
+    if bytes.contains(&b'\n') || bytes.len() > 64 * 1024 {
+        return None;
+    }
+    let single = Path::new(value);
+    if single.is_file() {
+        return Some((vec![single.to_owned()], Vec::new()));
+    }
+    let value = value.to_str()?;
+    if !value.contains(':') {
+        return None;
+    }
+    let (found, missing): (Vec<PathBuf>, Vec<PathBuf>) = value
+        .split(':')
+        .filter(|p| !p.is_empty())
+        .map(PathBuf::from)
+        .partition(|p| p.is_file());
+    (!found.is_empty()).then_some((found, missing))
+}
+
+/// Whether a value that failed to decode looks like a path the user meant to be a file.
+fn looks_like_path(value: &[u8]) -> bool {
+    let Ok(text) = std::str::from_utf8(value) else {
+        return false;
+    };
+    let text = text.trim();
+    !text.contains(char::is_whitespace)
+        && ["/", "./", "../", "~/"].iter().any(|p| text.starts_with(p))
+}
+
+/// Reads a kubeconfig file, refusing it before reading when it is too large, and registers
+/// its content.
+fn read_file(path: &Path) -> Result<RawInput, CredentialError> {
+    let data = read_capped(path, path.display().to_string())?;
+    output::register_secret(&String::from_utf8_lossy(&data));
+    output::register_secret(String::from_utf8_lossy(&data).trim());
+    let dir = path
+        .parent()
+        .map(|d| d.to_string_lossy().into_owned())
+        .filter(|d| !d.is_empty());
+    Ok(RawInput {
+        label: path.display().to_string(),
+        dir,
+        data: SecretSlice::from(data),
+    })
+}
+
+/// The bytes of `path`, at most [`MAX_KUBECONFIG_BYTES`] (checked on the metadata first, and
+/// on what is read, for files that grow or lie about their size).
+fn read_capped(path: &Path, what: String) -> Result<Vec<u8>, CredentialError> {
+    let read_error = |source| CredentialError::Read {
+        path: path.to_owned(),
+        source,
+    };
+    let file = std::fs::File::open(path).map_err(read_error)?;
+    let size = file.metadata().map_err(read_error)?.len();
+    let too_big = |size| CredentialError::TooBig {
+        what: what.clone(),
+        size,
+        limit: MAX_KUBECONFIG_BYTES,
+    };
+    if size > MAX_KUBECONFIG_BYTES {
+        return Err(too_big(size));
+    }
+    let mut data = Vec::new();
+    file.take(MAX_KUBECONFIG_BYTES + 1)
+        .read_to_end(&mut data)
+        .map_err(read_error)?;
+    if data.len() as u64 > MAX_KUBECONFIG_BYTES {
+        return Err(too_big(data.len() as u64));
+    }
+    Ok(data)
+}
+
+fn decode(
+    runtime: &Runtime,
+    source: &mut Source,
+    raw: &[RawInput],
+    context: Option<&str>,
+) -> Result<Credentials, CredentialError> {
+    let inputs: Vec<step::Input> = raw
+        .iter()
+        .map(|r| step::Input {
+            label: r.label.clone(),
+            dir: r.dir.clone(),
+            data: r.data.expose_secret().to_vec(),
+        })
+        .collect();
+    let decoded = step::decode(runtime, &inputs, context)?;
+    drop(inputs);
+    let decoded = match decoded {
+        Ok(decoded) => decoded,
+        Err(failure) => {
+            let mut lines: Vec<String> = failure
+                .diagnostics
+                .iter()
+                .map(step::format_diagnostic)
+                .collect();
+            if source.carrier == Carrier::Value
+                && raw.iter().any(|r| looks_like_path(r.data.expose_secret()))
+            {
+                lines.push(format!(
+                    "note: {} looks like a path, but no such file exists",
+                    source.origin.describe()
+                ));
+            }
+            return Err(CredentialError::Invalid { lines });
+        }
+    };
+    source.forms = decoded.forms.clone();
+    let mut warnings: Vec<String> = decoded
+        .warnings
+        .iter()
+        .map(step::format_diagnostic)
+        .collect();
+    for missing in &source.missing {
+        warnings.push(format!(
+            "warning: {} lists {}, which does not exist (skipped, as kubectl does)",
+            source.origin.describe(),
+            missing.display()
+        ));
+    }
+    Ok(Credentials {
+        source: source.clone(),
+        connection: Connection::from_step(decoded.connection),
+        contexts: decoded.contexts,
+        ca_fingerprints: decoded.ca_fingerprints,
+        warnings,
+    })
+}
+
+/// Whether a setting's name says its value is a credential (`id-token`, `client-secret`,
+/// `AWS_SECRET_ACCESS_KEY`). Exec environments and auth-provider settings mostly hold plain
+/// values (`AWS_PROFILE=deploy`, a region): registering those would mask ordinary words in
+/// every message. All of them are kept in secret wrappers regardless.
+pub fn is_secret_name(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    ["token", "secret", "password", "passwd", "key", "credential", "auth"]
+        .iter()
+        .any(|word| name.contains(word))
+}
+
+/// Registers `secret` with the masker and wraps it.
+fn secret_string(secret: String) -> SecretString {
+    output::register_secret(&secret);
+    SecretString::from(secret)
+}
+
+fn secret_material(material: step::Material) -> SecretMaterial {
+    match material {
+        step::Material::Data(bytes) => {
+            output::register_secret(&String::from_utf8_lossy(&bytes));
+            SecretMaterial::Inline(SecretSlice::from(bytes))
+        }
+        step::Material::File(path) => SecretMaterial::File(PathBuf::from(path)),
+    }
+}
+
+impl Connection {
+    /// Takes the step's connection, registering and wrapping every secret in it.
+    fn from_step(c: step::Connection) -> Self {
+        let auth = match c.auth {
+            step::Auth::None => Auth::None,
+            step::Auth::Token(token) => {
+                // The GitLab agent's token is `ci:<agent id>:<CI_JOB_TOKEN>`: the job token alone
+                // is a secret too.
+                if let Some(job_token) = token.strip_prefix("ci:").and_then(|t| t.split_once(':')) {
+                    output::register_secret(job_token.1);
+                }
+                Auth::Token(secret_string(token))
+            }
+            step::Auth::TokenFile(path) => Auth::TokenFile(PathBuf::from(path)),
+            step::Auth::ClientCertificate(cc) => Auth::ClientCertificate {
+                certificate: secret_material(cc.certificate),
+                key: secret_material(cc.key),
+            },
+            step::Auth::Basic(b) => Auth::Basic {
+                username: b.username,
+                password: secret_string(b.password),
+            },
+            step::Auth::Exec(e) => Auth::Exec(ExecPlugin {
+                command: e.command,
+                args: e.args,
+                env: e
+                    .env
+                    .into_iter()
+                    .map(|(k, v)| {
+                        let v = if is_secret_name(&k) {
+                            secret_string(v)
+                        } else {
+                            SecretString::from(v)
+                        };
+                        (k, v)
+                    })
+                    .collect(),
+                api_version: e.api_version,
+                install_hint: e.install_hint,
+                provide_cluster_info: e.provide_cluster_info,
+                interactive_mode: e.interactive_mode,
+            }),
+            step::Auth::AuthProvider(p) => Auth::AuthProvider {
+                name: p.name,
+                config: p
+                    .config
+                    .into_iter()
+                    .map(|(k, v)| {
+                        let v = if is_secret_name(&k) {
+                            secret_string(v)
+                        } else {
+                            SecretString::from(v)
+                        };
+                        (k, v)
+                    })
+                    .collect(),
+            },
+        };
+        Self {
+            context: c.context,
+            cluster: c.cluster,
+            user: c.user,
+            server: c.server,
+            certificate_authority: c.certificate_authority.map(|m| match m {
+                step::Material::Data(d) => Material::Inline(d),
+                step::Material::File(f) => Material::File(PathBuf::from(f)),
+            }),
+            insecure_skip_tls_verify: c.insecure_skip_tls_verify,
+            tls_server_name: c.tls_server_name,
+            proxy_url: c.proxy_url,
+            namespace: c.namespace,
+            auth,
+        }
+    }
+
+    /// The step's form of this connection, secrets exposed: only for handing back to the
+    /// kubeconfig step ([`step::render`]).
+    pub fn to_step(&self) -> step::Connection {
+        let material = |m: &SecretMaterial| match m {
+            SecretMaterial::Inline(d) => step::Material::Data(d.expose_secret().to_vec()),
+            SecretMaterial::File(p) => step::Material::File(p.to_string_lossy().into_owned()),
+        };
+        let auth = match &self.auth {
+            Auth::None => step::Auth::None,
+            Auth::Token(t) => step::Auth::Token(t.expose_secret().to_owned()),
+            Auth::TokenFile(p) => step::Auth::TokenFile(p.to_string_lossy().into_owned()),
+            Auth::ClientCertificate { certificate, key } => {
+                step::Auth::ClientCertificate(step::ClientCertificate {
+                    certificate: material(certificate),
+                    key: material(key),
+                })
+            }
+            Auth::Basic { username, password } => step::Auth::Basic(step::BasicAuth {
+                username: username.clone(),
+                password: password.expose_secret().to_owned(),
+            }),
+            Auth::Exec(e) => step::Auth::Exec(step::ExecPlugin {
+                command: e.command.clone(),
+                args: e.args.clone(),
+                env: e
+                    .env
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.expose_secret().to_owned()))
+                    .collect(),
+                api_version: e.api_version.clone(),
+                install_hint: e.install_hint.clone(),
+                provide_cluster_info: e.provide_cluster_info,
+                interactive_mode: e.interactive_mode.clone(),
+            }),
+            Auth::AuthProvider { name, config } => step::Auth::AuthProvider(step::AuthProvider {
+                name: name.clone(),
+                config: config
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.expose_secret().to_owned()))
+                    .collect(),
+            }),
+        };
+        step::Connection {
+            context: self.context.clone(),
+            cluster: self.cluster.clone(),
+            user: self.user.clone(),
+            server: self.server.clone(),
+            certificate_authority: self.certificate_authority.as_ref().map(|m| match m {
+                Material::Inline(d) => step::Material::Data(d.clone()),
+                Material::File(p) => step::Material::File(p.to_string_lossy().into_owned()),
+            }),
+            insecure_skip_tls_verify: self.insecure_skip_tls_verify,
+            tls_server_name: self.tls_server_name.clone(),
+            proxy_url: self.proxy_url.clone(),
+            namespace: self.namespace.clone(),
+            auth,
+        }
+    }
+
+    /// The namespace commands act in: the context's, else `default` (as kubectl).
+    pub fn namespace_or_default(&self) -> &str {
+        self.namespace.as_deref().unwrap_or("default")
+    }
+
+    /// Reads the files the kubeconfig refers to (CA, client certificate and key, token file)
+    /// and keeps their content instead, registering the secret ones with the masker. kubectl
+    /// reads them too; here it happens once, before any connection, so a missing file is one
+    /// clear error.
+    ///
+    /// # Errors
+    /// A file that cannot be read or is too large.
+    pub fn read_files(&mut self) -> Result<(), CredentialError> {
+        if let Some(Material::File(path)) = &self.certificate_authority {
+            let data = read_capped(path, path.display().to_string())?;
+            self.certificate_authority = Some(Material::Inline(data));
+        }
+        let read_secret = |m: &mut SecretMaterial| -> Result<(), CredentialError> {
+            if let SecretMaterial::File(path) = m {
+                let data = read_capped(path, path.display().to_string())?;
+                output::register_secret(&String::from_utf8_lossy(&data));
+                *m = SecretMaterial::Inline(SecretSlice::from(data));
+            }
+            Ok(())
+        };
+        match &mut self.auth {
+            Auth::ClientCertificate { certificate, key } => {
+                read_secret(certificate)?;
+                read_secret(key)?;
+            }
+            Auth::TokenFile(path) => {
+                let data = read_capped(path, path.display().to_string())?;
+                // client-go trims the token file's content.
+                let token = String::from_utf8_lossy(&data).trim().to_owned();
+                self.auth = Auth::Token(secret_string(token));
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    #[test]
+    fn path_detection() {
+        let dir = std::env::temp_dir().join(format!("kstep-cred-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let a = dir.join("a.yaml");
+        std::fs::write(&a, "apiVersion: v1\n").unwrap();
+        let missing = dir.join("missing.yaml");
+        let one = as_paths(a.as_os_str()).unwrap();
+        assert_eq!(one.0, std::slice::from_ref(&a));
+        let list = format!("{}:{}", missing.display(), a.display());
+        let (found, skipped) = as_paths(std::ffi::OsStr::new(&list)).unwrap();
+        assert_eq!((found, skipped), (vec![a.clone()], vec![missing.clone()]));
+        // Content is never taken for paths.
+        for content in [
+            "apiVersion: v1\nkind: Config\n",
+            "{\"apiVersion\":\"v1\",\"kind\":\"Config\"}",
+            "YXBpVmVyc2lvbjogdjEK",
+            &missing.display().to_string(),
+        ] {
+            assert!(
+                as_paths(std::ffi::OsStr::new(content)).is_none(),
+                "{content}"
+            );
+        }
+        assert!(looks_like_path(missing.to_string_lossy().as_bytes()));
+        assert!(!looks_like_path(b"YXBpVmVyc2lvbjogdjEK"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn capped_reads() {
+        let dir = std::env::temp_dir().join(format!("kstep-cred-cap-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let big = dir.join("big");
+        let f = std::fs::File::create(&big).unwrap();
+        f.set_len(10 << 20).unwrap();
+        let e = read_capped(&big, "big".into()).unwrap_err();
+        assert!(
+            matches!(e, CredentialError::TooBig { size, .. } if size == 10 << 20),
+            "{e}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
