@@ -166,10 +166,13 @@ impl OrderedVars {
             return Some(previous);
         }
         let i = self.entries.len();
-        if self.by_hash.contains_key(&hash) {
-            self.collisions.insert(key.to_owned(), i);
-        } else {
-            self.by_hash.insert(hash, i);
+        match self.by_hash.entry(hash) {
+            std::collections::hash_map::Entry::Occupied(_) => {
+                self.collisions.insert(key.to_owned(), i);
+            }
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                slot.insert(i);
+            }
         }
         self.entries.push(Entry {
             key: key.to_owned(),
@@ -191,6 +194,11 @@ impl OrderedVars {
     pub(crate) fn into_entries(self) -> Vec<Entry> {
         self.entries
     }
+}
+
+/// Saturating conversion for line and column numbers.
+pub(crate) fn to_u32(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
 }
 
 #[cfg(test)]
@@ -217,9 +225,4 @@ mod tests {
         assert_eq!(keys, ["a", "b", "cc", "d", "ee"]);
         assert_ne!(fnv1a("a"), fnv1a("b"));
     }
-}
-
-/// Saturating conversion for line and column numbers.
-pub(crate) fn to_u32(n: usize) -> u32 {
-    u32::try_from(n).unwrap_or(u32::MAX)
 }
