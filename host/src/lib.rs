@@ -12,6 +12,7 @@ pub mod credentials;
 pub mod fsutil;
 pub mod kube;
 pub mod output;
+pub mod pipeline;
 pub mod runtime;
 pub mod steps;
 

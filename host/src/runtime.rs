@@ -1,10 +1,12 @@
 //! Component loading and the sandbox every step runs in.
 //!
-//! One [`Runtime`] per process holds the wasmtime [`Engine`], the [`Linker`] with exactly the
-//! WASI interfaces a step may import ([`policy`]), the compile cache ([`cache`]) and the epoch
-//! ticker. Each call gets a fresh [`Store`]: no preopened directories, no environment, no
-//! arguments, no sockets, stdout/stderr captured in memory, an epoch deadline, a memory cap and a
-//! cap on what the guest can make the host allocate.
+//! One [`Runtime`] per process holds the wasmtime [`Engine`], the [`Linker`]s with exactly the
+//! interfaces a step may import ([`policy`]: one for built-in steps, one for custom steps, which
+//! may also log), the compile cache ([`cache`]) and the epoch ticker. Each call gets a fresh
+//! [`Store`]: no environment, no arguments, no sockets, stdout/stderr captured in memory, an epoch
+//! deadline, a memory cap and a cap on what the guest can make the host allocate; no preopened
+//! directory either, except the one read-only directory a pipeline may grant a custom step
+//! ([`Sandbox`]).
 //!
 //! Calls run on a dedicated OS thread with a known stack size: the synchronous WASI bindings
 //! panic when called from a tokio worker thread (wasmtime#11339), and wasm needs more host stack
@@ -15,6 +17,7 @@ pub mod cache;
 pub mod policy;
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -22,7 +25,7 @@ use std::time::Duration;
 use wasmtime::component::{Component, Instance, InstancePre, Linker, ResourceTable};
 use wasmtime::{Config, Engine, Store, StoreLimits, StoreLimitsBuilder, Trap};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
-use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
 
 use crate::output;
 
@@ -33,7 +36,7 @@ const MAX_WASM_STACK: usize = 1 << 20;
 /// Stack of the thread a call runs on: well above [`MAX_WASM_STACK`] plus host frames.
 const CALL_THREAD_STACK: usize = 16 << 20;
 /// Bytes of stdout/stderr kept per stream and call; a guest that writes more gets a write error.
-const CAPTURE_LIMIT: usize = 1 << 20;
+pub const CAPTURE_LIMIT: usize = 1 << 20;
 
 /// Resource limits of one step call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,6 +94,22 @@ pub enum StepError {
         /// The import, as the component names it.
         import: String,
     },
+    /// A custom step built against a `kstep:steps` release this host does not support.
+    #[error(
+        "step `{step}` is built for kstep:steps@{found} (it uses `{item}`), but this kstep \
+         implements kstep:steps@{} and runs steps built for kstep:steps@{}; rebuild the step \
+         against a supported WIT",
+        policy::KSTEP_STEPS_VERSION,
+        policy::SUPPORTED_STEPS_VERSIONS
+    )]
+    IncompatibleVersion {
+        /// The step's name.
+        step: String,
+        /// The import or export that carries the version.
+        item: String,
+        /// The version the step was built for.
+        found: String,
+    },
     /// The component does not export what the caller needs, or is not a valid component.
     #[error("step `{step}` could not be loaded: {reason}")]
     Load {
@@ -106,6 +125,8 @@ pub struct StepState {
     wasi: WasiCtx,
     table: ResourceTable,
     limits: StoreLimits,
+    /// What the guest logged so far through `kstep:steps/log` (custom steps only).
+    pub(crate) log: crate::steps::custom::LogState,
 }
 
 impl WasiView for StepState {
@@ -115,6 +136,22 @@ impl WasiView for StepState {
             table: &mut self.table,
         }
     }
+}
+
+/// What a call may see beyond the empty default sandbox.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Sandbox {
+    /// One directory, preopened read-only; the caller has checked it is one the pipeline grants.
+    pub dir: Option<GrantedDir>,
+}
+
+/// A host directory a custom step may read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GrantedDir {
+    /// The directory on the host (canonical).
+    pub host: PathBuf,
+    /// Where the guest sees it (`/policies`).
+    pub guest: String,
 }
 
 /// A loaded, import-checked, pre-linked component.
@@ -148,6 +185,7 @@ pub struct Captured {
 pub struct Runtime {
     engine: Engine,
     linker: Linker<StepState>,
+    custom_linker: Linker<StepState>,
     cache: Option<cache::CompileCache>,
     ticker_stop: Arc<AtomicBool>,
     builtins: Mutex<HashMap<&'static str, Arc<LoadedStep>>>,
@@ -176,11 +214,14 @@ impl Runtime {
         let engine = Engine::new(&config)?;
         let mut linker = Linker::new(&engine);
         policy::link_allowed(&mut linker)?;
+        let mut custom_linker = Linker::new(&engine);
+        policy::link_custom(&mut custom_linker)?;
         let ticker_stop = Arc::new(AtomicBool::new(false));
         spawn_ticker(&engine, Arc::clone(&ticker_stop))?;
         Ok(Self {
             engine,
             linker,
+            custom_linker,
             cache,
             ticker_stop,
             builtins: Mutex::default(),
@@ -199,25 +240,71 @@ impl Runtime {
     /// [`StepError::ForbiddenImport`] naming the first import outside the allow-list, or
     /// [`StepError::Load`] when the bytes are not a component wasmtime accepts.
     pub fn load(&self, name: &str, wasm: &[u8]) -> Result<LoadedStep, StepError> {
-        let load_error = |reason: String| StepError::Load {
-            step: name.to_owned(),
-            reason,
-        };
-        let component = match &self.cache {
-            Some(cache) => cache.load(&self.engine, wasm),
-            None => Component::new(&self.engine, wasm).map_err(anyhow::Error::from),
-        }
-        .map_err(|e| load_error(format!("{e:#}")))?;
+        let component = self.compile(name, wasm)?;
         policy::check_imports(&self.engine, &component).map_err(|import| {
             StepError::ForbiddenImport {
                 step: name.to_owned(),
                 import,
             }
         })?;
-        let pre = self
-            .linker
-            .instantiate_pre(&component)
-            .map_err(|e| load_error(format!("{e:#}")))?;
+        self.pre_link(name, &self.linker, &component)
+    }
+
+    /// Like [`Runtime::load`], for a custom step (world `kstep:steps/custom-step`): checked
+    /// against [`policy::Policy::Custom`] and linked with `kstep:steps/log`.
+    ///
+    /// # Errors
+    /// [`StepError::ForbiddenImport`], [`StepError::IncompatibleVersion`] for a step built
+    /// against an unsupported `kstep:steps` release, or [`StepError::Load`] (not a component,
+    /// no `kstep:steps/step` export, an import the linker cannot satisfy).
+    pub fn load_custom(&self, name: &str, wasm: &[u8]) -> Result<LoadedStep, StepError> {
+        let component = self.compile(name, wasm)?;
+        policy::check_custom(&self.engine, &component).map_err(|refusal| match refusal {
+            policy::Refusal::Forbidden(import) => StepError::ForbiddenImport {
+                step: name.to_owned(),
+                import,
+            },
+            policy::Refusal::Version { item, found } => StepError::IncompatibleVersion {
+                step: name.to_owned(),
+                item,
+                found,
+            },
+            policy::Refusal::NoStepExport => StepError::Load {
+                step: name.to_owned(),
+                reason: format!(
+                    "it does not export `{}@{}`: is it built for the WIT world \
+                     `kstep:steps/custom-step`?",
+                    policy::KSTEP_STEP,
+                    policy::KSTEP_STEPS_VERSION
+                ),
+            },
+        })?;
+        self.pre_link(name, &self.custom_linker, &component)
+    }
+
+    fn compile(&self, name: &str, wasm: &[u8]) -> Result<Component, StepError> {
+        match &self.cache {
+            Some(cache) => cache.load(&self.engine, wasm),
+            None => Component::new(&self.engine, wasm).map_err(anyhow::Error::from),
+        }
+        .map_err(|e| StepError::Load {
+            step: name.to_owned(),
+            reason: format!("{e:#}"),
+        })
+    }
+
+    fn pre_link(
+        &self,
+        name: &str,
+        linker: &Linker<StepState>,
+        component: &Component,
+    ) -> Result<LoadedStep, StepError> {
+        let pre = linker
+            .instantiate_pre(component)
+            .map_err(|e| StepError::Load {
+                step: name.to_owned(),
+                reason: format!("{e:#}"),
+            })?;
         Ok(LoadedStep {
             name: name.to_owned(),
             pre,
@@ -284,14 +371,41 @@ impl Runtime {
         limits: &Limits,
         f: impl FnOnce(&mut Store<StepState>, &Instance) -> wasmtime::Result<T> + Send,
     ) -> Result<(wasmtime::Result<T>, Captured), StepError> {
+        self.call_captured_in(step, limits, &Sandbox::default(), f)
+    }
+
+    /// Like [`Runtime::call_captured`], in a sandbox that may see one read-only directory.
+    ///
+    /// # Errors
+    /// When the granted directory cannot be opened, or the call thread cannot be spawned or
+    /// panics.
+    pub fn call_captured_in<T: Send>(
+        &self,
+        step: &LoadedStep,
+        limits: &Limits,
+        sandbox: &Sandbox,
+        f: impl FnOnce(&mut Store<StepState>, &Instance) -> wasmtime::Result<T> + Send,
+    ) -> Result<(wasmtime::Result<T>, Captured), StepError> {
         let stdout = MemoryOutputPipe::new(CAPTURE_LIMIT);
         let stderr = MemoryOutputPipe::new(CAPTURE_LIMIT);
-        let wasi = WasiCtx::builder()
-            .stdout(stdout.clone())
-            .stderr(stderr.clone())
-            .build();
+        let mut wasi = WasiCtx::builder();
+        wasi.stdout(stdout.clone()).stderr(stderr.clone());
+        if let Some(dir) = &sandbox.dir {
+            // Read-only at the WASI layer (no write, create, rename, unlink, set-times);
+            // cap-std underneath refuses `..` and symlinks that lead out of the directory.
+            wasi.preopened_dir(&dir.host, &dir.guest, FsPerms::ReadOnly)
+                .map_err(|e| StepError::Load {
+                    step: step.name.clone(),
+                    reason: format!(
+                        "cannot open the granted directory {}: {e:#}",
+                        dir.host.display()
+                    ),
+                })?;
+        }
+        let wasi = wasi.build();
         let state = StepState {
             wasi,
+            log: crate::steps::custom::LogState::new(&step.name),
             table: ResourceTable::new(),
             limits: StoreLimitsBuilder::new()
                 .memory_size(limits.memory)
@@ -343,6 +457,20 @@ impl Runtime {
             stderr: stderr.contents().to_vec(),
         };
         Ok((result, captured))
+    }
+}
+
+impl Runtime {
+    /// Turns the error of a [`Runtime::call_captured`] call into the [`StepError`] a user
+    /// should see (the same classification [`Runtime::call`] applies).
+    pub fn classify_error(
+        &self,
+        step: &LoadedStep,
+        limits: &Limits,
+        error: &wasmtime::Error,
+        stderr: &[u8],
+    ) -> StepError {
+        classify(&step.name, limits, error, stderr)
     }
 }
 
@@ -403,7 +531,13 @@ fn classify(step: &str, limits: &Limits, error: &wasmtime::Error, stderr: &[u8])
 /// Appends the last line a guest wrote on stderr (a Rust panic message, typically).
 fn with_last_words(reason: String, stderr: &[u8]) -> String {
     let text = String::from_utf8_lossy(stderr);
-    match text.lines().rev().find(|l| !l.trim().is_empty()) {
+    // Rust's panic hook ends with a hint about RUST_BACKTRACE, useless to a user: the line
+    // before it is the panic message.
+    match text
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty() && !l.starts_with("note: run with `RUST_BACKTRACE"))
+    {
         Some(last) => format!("{reason} ({})", last.trim()),
         None => reason,
     }

@@ -8,5 +8,6 @@ mod cluster;
 mod dotenv;
 mod kubeconfig;
 mod render;
+mod pipeline;
 mod sandbox;
 mod support;

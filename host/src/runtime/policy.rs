@@ -1,9 +1,19 @@
-//! The sandbox policy: which imports a step may have, and the linker that provides exactly those.
+//! The sandbox policies: which imports a step may have, and the linkers that provide exactly those.
 //!
 //! A `wasm32-wasip2` Rust guest imports clocks, random, stdio, environment and filesystem even when
 //! it never uses them (std's runtime needs them). They are granted, but empty: no environment, no
 //! arguments, no preopened directory, stdin closed. Sockets are never linked, so a component that
 //! imports `wasi:sockets/*` is refused at load time instead of failing later.
+//!
+//! Two policies share that base:
+//! - [`Policy::Builtin`], for the embedded steps: WASI base plus the types-only
+//!   `kstep:steps/types@0.1.0`;
+//! - [`Policy::Custom`], for pluggable steps loaded from a `.wasm` file (world
+//!   `kstep:steps/custom-step`): the same, plus `kstep:steps/log`, and the component must export
+//!   `kstep:steps/step`. Both kstep interfaces must be of a supported release
+//!   ([`SUPPORTED_STEPS_VERSIONS`]); any other release is refused with a message naming both.
+//!   A custom step may also get one read-only preopened directory, per call
+//!   ([`super::Sandbox`]).
 
 use wasmtime::Engine;
 use wasmtime::component::{Component, HasData, Linker, ResourceTable};
@@ -49,6 +59,82 @@ const KSTEP_TYPES: &str = "kstep:steps/types";
 /// The `kstep:steps` release this host implements.
 pub const KSTEP_STEPS_VERSION: &str = "0.1.0";
 
+/// The releases of `kstep:steps` a custom step may be built against: the `0.1.x` series (the
+/// linker answers a `0.1.z` import with the `0.1.0` definitions; a function added in a later
+/// patch release would be reported missing at load time).
+pub const SUPPORTED_STEPS_VERSIONS: &str = "0.1.x";
+const SUPPORTED_STEPS_PREFIX: &str = "0.1.";
+
+/// The interface a custom step imports to log.
+pub const KSTEP_LOG: &str = "kstep:steps/log";
+/// The interface a custom step exports.
+pub const KSTEP_STEP: &str = "kstep:steps/step";
+
+/// Which allow-list applies to a component.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Policy {
+    /// The embedded steps.
+    Builtin,
+    /// A pluggable step from a `.wasm` file: the built-in allow-list plus `kstep:steps/log`.
+    Custom,
+}
+
+/// Why a custom step is refused at load time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// It imports something outside the allow-list.
+    Forbidden(String),
+    /// It imports or exports a `kstep:steps` interface of a release this host does not support.
+    Version {
+        /// The import or export, with its version (`kstep:steps/step@0.2.0`).
+        item: String,
+        /// The version it carries.
+        found: String,
+    },
+    /// It does not export `kstep:steps/step`.
+    NoStepExport,
+}
+
+/// Checks a custom step: imports against [`Policy::Custom`], `kstep:steps` versions, and the
+/// `kstep:steps/step` export.
+///
+/// # Errors
+/// The first reason to refuse it.
+pub fn check_custom(engine: &Engine, component: &Component) -> Result<(), Refusal> {
+    let ty = component.component_type();
+    for (name, _) in ty.imports(engine) {
+        let (interface, version) = name.split_once('@').unwrap_or((name, ""));
+        if interface == KSTEP_TYPES || interface == KSTEP_LOG {
+            if !version.starts_with(SUPPORTED_STEPS_PREFIX) {
+                return Err(Refusal::Version {
+                    item: name.to_owned(),
+                    found: version.to_owned(),
+                });
+            }
+        } else if !is_allowed(name) {
+            return Err(Refusal::Forbidden(name.to_owned()));
+        }
+    }
+    let mut exports_step = false;
+    for (name, _) in ty.exports(engine) {
+        let (interface, version) = name.split_once('@').unwrap_or((name, ""));
+        if interface == KSTEP_STEP {
+            if !version.starts_with(SUPPORTED_STEPS_PREFIX) {
+                return Err(Refusal::Version {
+                    item: name.to_owned(),
+                    found: version.to_owned(),
+                });
+            }
+            exports_step = true;
+        }
+    }
+    if exports_step {
+        Ok(())
+    } else {
+        Err(Refusal::NoStepExport)
+    }
+}
+
 /// Checks every import of `component` against [`ALLOWED_IMPORTS`].
 ///
 /// # Errors
@@ -70,6 +156,16 @@ fn is_allowed(import: &str) -> bool {
         return version == KSTEP_STEPS_VERSION;
     }
     ALLOWED_IMPORTS.contains(&interface) && version.starts_with(WASI_VERSION_PREFIX)
+}
+
+/// Links what [`Policy::Custom`] grants: everything [`link_allowed`] links, plus
+/// `kstep:steps/log` (implemented in [`crate::steps::custom`]).
+///
+/// # Errors
+/// When an interface is linked twice (a bug).
+pub fn link_custom(linker: &mut Linker<StepState>) -> wasmtime::Result<()> {
+    link_allowed(linker)?;
+    crate::steps::custom::link_log(linker)
 }
 
 struct HasTable;
@@ -122,5 +218,7 @@ mod tests {
         assert!(!is_allowed("kstep-test:probe/exfiltrate"));
         assert!(is_allowed("kstep:steps/types@0.1.0"));
         assert!(!is_allowed("kstep:steps/types@0.2.0"));
+        // The log import is for custom steps only.
+        assert!(!is_allowed("kstep:steps/log@0.1.0"));
     }
 }

@@ -1,0 +1,204 @@
+//! `kstep step run COMPONENT.wasm`: runs one custom step by itself, for its developer — the
+//! same sandbox, checks and reports as inside `kstep run`, without writing a pipeline file.
+//!
+//! The step gets the `--param`s, every variable of the `--env-file`s, the documents of the
+//! `-f` manifests (rendered with those variables) and, with `--read`, one read-only directory.
+//! The documents it leaves are printed on stdout; the variables it sets, its findings and its
+//! log on stderr.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde_json::{Map, Value};
+
+use crate::cli::{CliError, CliResult, parse_duration, parse_size};
+use crate::output;
+use crate::pipeline::file::{KindSpec, Pipeline, Pos, RenderSpec, StepSpec, WasmSpec, check_grant};
+use crate::pipeline::{self, Options};
+use crate::runtime::{Limits, Runtime};
+use crate::steps::dotenv::{self, EnvFileError, Flavor};
+
+/// Arguments of `kstep step`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    /// Run one custom step (a `kstep:steps/custom-step` component) on manifests and variables.
+    Run(RunArgs),
+}
+
+/// Arguments of `kstep step run`.
+#[derive(Debug, clap::Args)]
+struct RunArgs {
+    /// The component.
+    component: PathBuf,
+    /// A parameter, VALUE read as it would be written under `with:` in kstep.yaml: `true`,
+    /// `3`, `[memory, cpu]`, `"1.10"` (quoted: a string) or plain text (repeatable).
+    #[arg(short = 'p', long = "param", value_name = "KEY=VALUE", value_parser = parse_param)]
+    params: Vec<(String, Value)>,
+    /// Manifests: a file, a directory or `-` (repeatable), rendered with the variables.
+    #[arg(short = 'f', long = "filename", value_name = "FILE|DIR|-")]
+    files: Vec<PathBuf>,
+    /// Variables from a GitLab dotenv file (repeatable; a later file wins). All are passed.
+    #[arg(long, value_name = "FILE")]
+    env_file: Vec<PathBuf>,
+    /// Grant read-only access to this subdirectory of the working directory.
+    #[arg(long, value_name = "DIR")]
+    read: Option<String>,
+    /// CPU budget.
+    #[arg(long, value_parser = parse_duration, default_value = "2s")]
+    cpu: Duration,
+    /// Memory limit.
+    #[arg(long, value_parser = parse_size, default_value = "128MiB")]
+    memory: usize,
+    /// How the documents are printed.
+    #[arg(short = 'o', long, value_enum, default_value_t = super::run::Format::Yaml)]
+    output: super::run::Format,
+}
+
+fn parse_param(text: &str) -> Result<(String, Value), String> {
+    let (key, value) = text
+        .split_once('=')
+        .filter(|(k, _)| !k.is_empty())
+        .ok_or_else(|| format!("`{text}`: expected KEY=VALUE"))?;
+    if value.trim().is_empty() {
+        return Ok((key.to_owned(), Value::String(value.to_owned())));
+    }
+    // The same YAML reading as the pipeline file (YAML 1.2 booleans only).
+    let options = serde_saphyr::options! {
+        strict_booleans: true,
+    };
+    let value = serde_saphyr::from_str_with_options(value, options)
+        .map_err(|e| format!("`{key}`: not a YAML value: {}", e.without_snippet()))?;
+    Ok((key.to_owned(), value))
+}
+
+/// Runs `kstep step`.
+///
+/// # Errors
+/// Exit 2 for invalid input or a step that refuses the documents, 1 when the sandbox stops it.
+pub fn run(args: &Args) -> CliResult {
+    match &args.command {
+        Command::Run(args) => run_step(args),
+    }
+}
+
+fn run_step(args: &RunArgs) -> CliResult {
+    let label = "kstep step run".to_owned();
+    let project = std::env::current_dir()
+        .and_then(|d| d.canonicalize())
+        .map_err(|e| anyhow::anyhow!("cannot resolve the working directory: {e}"))?;
+    let read = args
+        .read
+        .as_deref()
+        .map(|dir| check_grant(&project, dir))
+        .transpose()
+        .map_err(|e| CliError::invalid(anyhow::anyhow!("--read: {e}")))?;
+    let runtime = Runtime::new()?;
+
+    let mut variables: Vec<(String, String)> = Vec::new();
+    for path in &args.env_file {
+        let pairs = dotenv::read_env_file(&runtime, path, Flavor::Gitlab).map_err(|e| match e {
+            EnvFileError::Invalid { lines } => {
+                for line in lines {
+                    output::stderr_line(&line);
+                }
+                CliError::reported_invalid()
+            }
+            EnvFileError::Step(e) => CliError::from(e),
+            other => CliError::invalid(other),
+        })?;
+        for (k, v) in pairs {
+            match variables.iter_mut().find(|(name, _)| *name == k) {
+                Some(slot) => slot.1 = v,
+                None => variables.push((k, v)),
+            }
+        }
+    }
+
+    let mut params = Map::new();
+    for (k, v) in &args.params {
+        params.insert(k.clone(), v.clone());
+    }
+    let name = args
+        .component
+        .file_stem()
+        .map_or_else(|| "step".into(), |s| s.to_string_lossy().into_owned());
+    let mut steps = Vec::new();
+    if !args.files.is_empty() {
+        steps.push(StepSpec {
+            name: "render".into(),
+            pos: Pos::default(),
+            kind: KindSpec::Render(RenderSpec {
+                files: args.files.clone(),
+                images: Vec::new(),
+                upgrade_api_versions: false,
+            }),
+        });
+    }
+    steps.push(StepSpec {
+        name,
+        pos: Pos::default(),
+        kind: KindSpec::Wasm(WasmSpec {
+            path: args.component.clone(),
+            params,
+            variables: variables
+                .iter()
+                .map(|(k, _)| (k.clone(), Pos::default()))
+                .collect(),
+            read,
+            limits: Limits {
+                cpu: args.cpu,
+                memory: args.memory,
+                ..Limits::default()
+            },
+        }),
+    });
+    let pipeline = Pipeline {
+        file: label,
+        project,
+        env: Vec::new(),
+        variables: variables.clone(),
+        steps,
+    };
+    let options = Options {
+        dry_run: true,
+        json: args.output == super::run::Format::Json,
+        ..Options::default()
+    };
+    let flow = pipeline::run(&runtime, &pipeline, &options).map_err(super::run::failure)?;
+    for (k, v) in &flow.variables {
+        if !variables
+            .iter()
+            .any(|(name, value)| name == k && value == v)
+        {
+            output::stderr_line(&format!("sets {k}={v}"));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+
+    #[test]
+    fn params_read_like_the_pipeline_file() {
+        let p = |t: &str| parse_param(t).unwrap().1;
+        assert_eq!(p("a=true"), Value::Bool(true));
+        assert_eq!(p("a=on"), Value::String("on".into()));
+        assert_eq!(p("a=3"), serde_json::json!(3));
+        assert_eq!(p("a=[memory, cpu]"), serde_json::json!(["memory", "cpu"]));
+        assert_eq!(p("a=\"1.10\""), Value::String("1.10".into()));
+        assert_eq!(p("a=nginx:1.27"), Value::String("nginx:1.27".into()));
+        assert_eq!(p("a="), Value::String(String::new()));
+        assert!(parse_param("=x").is_err());
+        assert!(parse_param("novalue").is_err());
+    }
+}

@@ -1,0 +1,1002 @@
+//! The pipeline file (`kstep.yaml`): its YAML schema, and the checks that turn it into a
+//! [`Pipeline`] with every path resolved and every error reported at its line and column.
+//!
+//! ```yaml
+//! env: [CI_COMMIT_SHA, CI_PIPELINE_URL]   # imported from the job's environment, by name only
+//! variables: {NAMESPACE: demo}            # literal variables
+//! steps:
+//!   - dotenv: build.env                   # built-in: variables from a dotenv file
+//!   - render: k8s/                        # built-in: manifests, ${VAR} substituted
+//!   - wasm: steps/deny_latest.wasm        # a custom step (a component)
+//!     with: {required-limits: [memory]}   #   its parameters
+//!     variables: [CI_COMMIT_SHA]          #   the only variables it sees
+//!     read: policies                      #   one read-only project subdirectory
+//!     limits: {cpu: 2s, memory: 64MiB}
+//!   - apply: {}                           # host action
+//!   - wait: {timeout: 5m}                 # host action
+//! ```
+//!
+//! Unknown keys, a step with zero or two kinds, keys that do not belong to a step's kind and
+//! grants that leave the project are errors, all collected and reported as `FILE:LINE:COL:`.
+//! YAML 1.1 booleans (`yes`, `on`, `y`) stay strings: parameters reach steps as written.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Component, Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_json::{Map, Value};
+use serde_saphyr::{Location, MessageFormatter as _, Spanned};
+
+use crate::cli::{parse_duration, parse_size};
+use crate::runtime::{GrantedDir, Limits};
+use crate::steps::custom::is_variable_name;
+
+/// The largest pipeline file kstep reads.
+pub const MAX_PIPELINE_BYTES: u64 = 1 << 20;
+
+/// Variables that hold credentials: a pipeline may not import them from the environment, so
+/// no step can ever be handed one. (The kubeconfig is read by the host only; a job token in
+/// `CI_REPOSITORY_URL` too.)
+pub const CREDENTIAL_VARIABLES: &[&str] = &[
+    "KUBECONFIG",
+    "KSTEP_KUBECONFIG",
+    "CI_JOB_TOKEN",
+    "CI_JOB_JWT",
+    "CI_JOB_JWT_V1",
+    "CI_JOB_JWT_V2",
+    "CI_REGISTRY_PASSWORD",
+    "CI_DEPLOY_PASSWORD",
+    "CI_DEPENDENCY_PROXY_PASSWORD",
+    "CI_REPOSITORY_URL",
+];
+
+/// A 1-based position in the pipeline file.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Pos {
+    /// Line.
+    pub line: u64,
+    /// Column.
+    pub column: u64,
+}
+
+impl From<Location> for Pos {
+    fn from(l: Location) -> Self {
+        Self {
+            line: l.line(),
+            column: l.column(),
+        }
+    }
+}
+
+/// One problem in the pipeline file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileError {
+    /// Where.
+    pub pos: Pos,
+    /// What.
+    pub message: String,
+}
+
+/// The problems of a pipeline file, printed `FILE:LINE:COL: message`, one per line.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct FileErrors {
+    /// The file as the user named it.
+    pub file: String,
+    /// Every problem, in file order.
+    pub errors: Vec<FileError>,
+}
+
+impl fmt::Display for FileErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.errors.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            if e.pos.line == 0 {
+                write!(f, "{}: {}", self.file, e.message)?;
+            } else {
+                write!(
+                    f,
+                    "{}:{}:{}: {}",
+                    self.file, e.pos.line, e.pos.column, e.message
+                )?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A checked pipeline file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pipeline {
+    /// The file as the user named it (for messages).
+    pub file: String,
+    /// The project: the directory of the pipeline file, canonical. Relative paths start here.
+    pub project: PathBuf,
+    /// Names to import from the process environment.
+    pub env: Vec<String>,
+    /// Literal variables.
+    pub variables: Vec<(String, String)>,
+    /// The steps, in order.
+    pub steps: Vec<StepSpec>,
+}
+
+/// One step of the pipeline.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StepSpec {
+    /// `name:`, else derived from the kind (`dotenv`, the component's file stem…).
+    pub name: String,
+    /// Where the entry starts.
+    pub pos: Pos,
+    /// What it does.
+    pub kind: KindSpec,
+}
+
+/// What a step does, with its kind's settings.
+#[derive(Debug, Clone, PartialEq)]
+pub enum KindSpec {
+    /// Built-in: variables from a dotenv file.
+    Dotenv(DotenvSpec),
+    /// Built-in: manifests rendered with the pipeline's variables.
+    Render(RenderSpec),
+    /// Built-in: Traefik manifests from a values file.
+    Traefik(TraefikSpec),
+    /// A custom step.
+    Wasm(WasmSpec),
+    /// Host action: server-side apply of the documents.
+    Apply(ApplySpec),
+    /// Host action: wait for the rollouts of what was applied.
+    Wait(WaitSpec),
+}
+
+impl KindSpec {
+    /// The key that selects this kind.
+    pub fn key(&self) -> &'static str {
+        match self {
+            Self::Dotenv(_) => "dotenv",
+            Self::Render(_) => "render",
+            Self::Traefik(_) => "traefik",
+            Self::Wasm(_) => "wasm",
+            Self::Apply(_) => "apply",
+            Self::Wait(_) => "wait",
+        }
+    }
+}
+
+/// `dotenv:` settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DotenvSpec {
+    /// The file.
+    pub file: PathBuf,
+    /// `compose` reads Docker Compose `.env` syntax; default `gitlab`.
+    pub compose: bool,
+}
+
+/// `render:` settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RenderSpec {
+    /// Manifest files or directories, in order.
+    pub files: Vec<PathBuf>,
+    /// Image overrides: container name or image repository → reference (variables substituted).
+    pub images: Vec<(String, String)>,
+    /// Rewrite removed apiVersions that have a mechanical replacement.
+    pub upgrade_api_versions: bool,
+}
+
+/// `traefik:` settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TraefikSpec {
+    /// The values file.
+    pub values: PathBuf,
+}
+
+/// A custom step's settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WasmSpec {
+    /// The component.
+    pub path: PathBuf,
+    /// `with:`, a JSON object.
+    pub params: Map<String, Value>,
+    /// The variables it may see, with where each is listed.
+    pub variables: Vec<(String, Pos)>,
+    /// The directory it may read.
+    pub read: Option<GrantedDir>,
+    /// Its CPU and memory limits.
+    pub limits: Limits,
+}
+
+/// `apply:` settings (the namespace policy of `kstep apply`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ApplySpec {
+    /// The namespace of objects that name none (default: the kubeconfig context's).
+    pub namespace: Option<String>,
+    /// Other namespaces objects may name.
+    pub allow_namespaces: Vec<String>,
+    /// Allow cluster-scoped objects.
+    pub allow_cluster_scoped: bool,
+    /// Take over fields other managers own.
+    pub force_conflicts: bool,
+}
+
+/// `wait:` settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WaitSpec {
+    /// How long to wait for all rollouts.
+    pub timeout: Duration,
+    /// A pod stuck in a failure state this long fails the rollout early.
+    pub failure_grace: Duration,
+}
+
+impl Default for WaitSpec {
+    fn default() -> Self {
+        Self {
+            timeout: Duration::from_secs(300),
+            failure_grace: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Parses and checks the text of a pipeline file. `file` names it in messages; `project` is the
+/// directory relative paths start from (canonical).
+///
+/// # Errors
+/// Every problem found, with its position.
+pub fn parse(file: &str, project: &Path, text: &str) -> Result<Pipeline, FileErrors> {
+    let fail = |errors: Vec<FileError>| FileErrors {
+        file: file.to_owned(),
+        errors,
+    };
+    let options = serde_saphyr::options! {
+        strict_booleans: true,
+    };
+    let raw: RawFile = serde_saphyr::from_str_with_options(text, options).map_err(|e| {
+        fail(vec![FileError {
+            pos: e.location().map(Pos::from).unwrap_or_default(),
+            message: serde_saphyr::DefaultMessageFormatter
+                .format_message(&e)
+                .into_owned(),
+        }])
+    })?;
+    let mut checker = Checker {
+        project,
+        errors: Vec::new(),
+    };
+    let pipeline = checker.pipeline(file, raw);
+    if checker.errors.is_empty() {
+        Ok(pipeline)
+    } else {
+        checker.errors.sort_by_key(|e| (e.pos.line, e.pos.column));
+        Err(fail(checker.errors))
+    }
+}
+
+/// Reads `path` and parses it; the project is its directory.
+///
+/// # Errors
+/// Unreadable or too big (no position), or the problems [`parse`] finds.
+pub fn load(path: &Path) -> Result<Pipeline, FileErrors> {
+    let file = path.display().to_string();
+    let whole = |message: String| FileErrors {
+        file: file.clone(),
+        errors: vec![FileError {
+            pos: Pos::default(),
+            message,
+        }],
+    };
+    let bytes = crate::steps::dotenv::read_capped(path, MAX_PIPELINE_BYTES)
+        .map_err(|e| whole(strip_path(&e.to_string(), &file)))?;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        whole(format!(
+            "not UTF-8 (invalid byte at offset {})",
+            e.utf8_error().valid_up_to()
+        ))
+    })?;
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let project = dir
+        .canonicalize()
+        .map_err(|e| whole(format!("cannot resolve its directory: {e}")))?;
+    parse(&file, &project, &text)
+}
+
+/// `PATH: message` → `message` (the caller prints the path itself).
+fn strip_path(message: &str, file: &str) -> String {
+    message
+        .strip_prefix(file)
+        .and_then(|m| m.strip_prefix(": "))
+        .unwrap_or(message)
+        .to_owned()
+}
+
+struct Checker<'a> {
+    project: &'a Path,
+    errors: Vec<FileError>,
+}
+
+impl Checker<'_> {
+    fn error(&mut self, pos: impl Into<Pos>, message: impl Into<String>) {
+        self.errors.push(FileError {
+            pos: pos.into(),
+            message: message.into(),
+        });
+    }
+
+    fn pipeline(&mut self, file: &str, raw: RawFile) -> Pipeline {
+        let mut env = Vec::new();
+        for name in raw.env {
+            if !is_variable_name(&name.value) {
+                self.error(
+                    name.referenced,
+                    format!("`{}` is not a variable name", name.value),
+                );
+            } else if CREDENTIAL_VARIABLES.contains(&name.value.as_str()) {
+                self.error(
+                    name.referenced,
+                    format!(
+                        "`{}` holds credentials: kstep never hands it to a step (the host reads \
+                         the kubeconfig itself for `apply`)",
+                        name.value
+                    ),
+                );
+            } else {
+                env.push(name.value);
+            }
+        }
+        let mut variables = Vec::new();
+        for (name, value) in raw.variables {
+            if is_variable_name(&name) {
+                variables.push((name, value.value));
+            } else {
+                self.error(value.referenced, format!("`{name}` is not a variable name"));
+            }
+        }
+        if raw.steps.is_empty() {
+            self.error(Pos { line: 1, column: 1 }, "the pipeline has no steps");
+        }
+        let steps = raw.steps.into_iter().filter_map(|s| self.step(s)).collect();
+        Pipeline {
+            file: file.to_owned(),
+            project: self.project.to_path_buf(),
+            env,
+            variables,
+            steps,
+        }
+    }
+
+    fn step(&mut self, raw: Spanned<RawStep>) -> Option<StepSpec> {
+        let pos = Pos::from(raw.referenced);
+        let raw = raw.value;
+        let mut kinds: Vec<(&str, Pos)> = Vec::new();
+        let mut note = |key, loc: Option<Location>| {
+            if let Some(loc) = loc {
+                kinds.push((key, loc.into()));
+            }
+        };
+        note("dotenv", raw.dotenv.as_ref().map(|s| s.referenced));
+        note("render", raw.render.as_ref().map(|s| s.referenced));
+        note("traefik", raw.traefik.as_ref().map(|s| s.referenced));
+        note("wasm", raw.wasm.as_ref().map(|s| s.referenced));
+        note("apply", raw.apply.as_ref().map(|s| s.referenced));
+        note("wait", raw.wait.as_ref().map(|s| s.referenced));
+        kinds.sort_by_key(|(_, pos)| (pos.line, pos.column));
+        match kinds.as_slice() {
+            [] => {
+                self.error(
+                    pos,
+                    "a step needs one of `dotenv`, `render`, `traefik`, `wasm` (a custom step), \
+                     `apply` or `wait`",
+                );
+                return None;
+            }
+            [_] => {}
+            [(first, _), (second, at), ..] => {
+                self.error(
+                    *at,
+                    format!("a step has one kind: `{first}` and `{second}` cannot be combined (start a new `-` entry)"),
+                );
+                return None;
+            }
+        }
+        let is_wasm = raw.wasm.is_some();
+        // Keys that only make sense for custom steps.
+        if !is_wasm {
+            let kind = kinds[0].0;
+            for (key, loc) in [
+                ("with", raw.with.as_ref().map(|s| s.referenced)),
+                ("variables", raw.variables.as_ref().map(|s| s.referenced)),
+                ("read", raw.read.as_ref().map(|s| s.referenced)),
+                ("limits", raw.limits.as_ref().map(|s| s.referenced)),
+            ] {
+                if let Some(loc) = loc {
+                    self.error(
+                        loc,
+                        format!("`{key}` applies to custom steps (`wasm:`), not to `{kind}`"),
+                    );
+                }
+            }
+        }
+        let kind = if let Some(spec) = raw.dotenv {
+            KindSpec::Dotenv(self.dotenv(spec))
+        } else if let Some(spec) = raw.render {
+            KindSpec::Render(self.render(spec))
+        } else if let Some(spec) = raw.traefik {
+            let values = &spec.value.0.values;
+            KindSpec::Traefik(TraefikSpec {
+                values: self.path(&values.value, or_outer(values.referenced, spec.referenced)),
+            })
+        } else if let Some(spec) = raw.apply {
+            let spec = spec.value.unwrap_or_default();
+            KindSpec::Apply(ApplySpec {
+                namespace: spec.namespace.map(|n| n.value),
+                allow_namespaces: spec.allow_namespaces.into_iter().map(|n| n.value).collect(),
+                allow_cluster_scoped: spec.allow_cluster_scoped.is_some_and(|f| f.value),
+                force_conflicts: spec.force_conflicts.is_some_and(|f| f.value),
+            })
+        } else if let Some(spec) = raw.wait {
+            let spec = spec.value.unwrap_or_default();
+            let mut wait = WaitSpec::default();
+            for (value, slot) in [
+                (spec.timeout, &mut wait.timeout),
+                (spec.failure_grace, &mut wait.failure_grace),
+            ] {
+                if let Some(v) = value {
+                    match parse_duration(&v.value) {
+                        Ok(d) => *slot = d,
+                        Err(e) => self.error(v.referenced, e),
+                    }
+                }
+            }
+            KindSpec::Wait(wait)
+        } else if let Some(path) = raw.wasm {
+            KindSpec::Wasm(self.wasm(path, raw.with, raw.variables, raw.read, raw.limits))
+        } else {
+            return None;
+        };
+        let name = match raw.name {
+            Some(name)
+                if name.value.trim().is_empty() || name.value.chars().any(char::is_control) =>
+            {
+                self.error(
+                    name.referenced,
+                    "a step name must be a non-empty single line",
+                );
+                name.value
+            }
+            Some(name) => name.value,
+            None => match &kind {
+                KindSpec::Wasm(w) => w
+                    .path
+                    .file_stem()
+                    .map_or_else(|| "wasm".into(), |s| s.to_string_lossy().into_owned()),
+                other => other.key().to_owned(),
+            },
+        };
+        Some(StepSpec { name, pos, kind })
+    }
+
+    fn dotenv(&mut self, spec: Spanned<Shorthand<RawDotenv>>) -> DotenvSpec {
+        let raw = spec.value.0;
+        let compose = match raw.flavor {
+            None => false,
+            Some(f) => match f.value.as_str() {
+                "gitlab" => false,
+                "compose" => true,
+                other => {
+                    self.error(
+                        f.referenced,
+                        format!("unknown dotenv flavor `{other}` (use `gitlab` or `compose`)"),
+                    );
+                    false
+                }
+            },
+        };
+        DotenvSpec {
+            file: self.path(
+                &raw.file.value,
+                or_outer(raw.file.referenced, spec.referenced),
+            ),
+            compose,
+        }
+    }
+
+    fn render(&mut self, spec: Spanned<Shorthand<RawRender>>) -> RenderSpec {
+        let raw = spec.value.0;
+        if raw.files.is_empty() {
+            self.error(
+                spec.referenced,
+                "`render` needs at least one manifest file or directory",
+            );
+        }
+        let files = raw
+            .files
+            .iter()
+            .map(|f| self.path(&f.value, or_outer(f.referenced, spec.referenced)))
+            .collect();
+        RenderSpec {
+            files,
+            images: raw
+                .images
+                .into_iter()
+                .map(|(name, reference)| (name, reference.value))
+                .collect(),
+            upgrade_api_versions: raw.upgrade_api_versions.is_some_and(|u| u.value),
+        }
+    }
+
+    fn wasm(
+        &mut self,
+        path: Spanned<String>,
+        with: Option<Spanned<Value>>,
+        variables: Option<Spanned<Vec<Spanned<String>>>>,
+        read: Option<Spanned<String>>,
+        limits: Option<Spanned<RawLimits>>,
+    ) -> WasmSpec {
+        let params = match with.map(|w| (w.value, w.referenced)) {
+            None | Some((Value::Null, _)) => Map::new(),
+            Some((Value::Object(map), _)) => map,
+            Some((_, loc)) => {
+                self.error(loc, "`with` must be a mapping of parameters");
+                Map::new()
+            }
+        };
+        let mut names = Vec::new();
+        for name in variables.map(|v| v.value).unwrap_or_default() {
+            if is_variable_name(&name.value) {
+                names.push((name.value, name.referenced.into()));
+            } else {
+                self.error(
+                    name.referenced,
+                    format!("`{}` is not a variable name", name.value),
+                );
+            }
+        }
+        let read = read.and_then(|r| self.grant(&r.value, r.referenced));
+        let mut out = Limits::default();
+        if let Some(limits) = limits {
+            if let Some(cpu) = limits.value.cpu {
+                match parse_duration(&cpu.value) {
+                    Ok(d) => out.cpu = d,
+                    Err(e) => self.error(cpu.referenced, e),
+                }
+            }
+            if let Some(memory) = limits.value.memory {
+                match parse_size(&memory.value) {
+                    Ok(m) => out.memory = m,
+                    Err(e) => self.error(memory.referenced, e),
+                }
+            }
+        }
+        if !path.value.ends_with(".wasm") {
+            self.error(
+                path.referenced,
+                format!("`{}`: a custom step is a `.wasm` component", path.value),
+            );
+        }
+        WasmSpec {
+            path: self.path(&path.value, path.referenced),
+            params,
+            variables: names,
+            read,
+            limits: out,
+        }
+    }
+
+    /// A path relative to the project (absolute paths are kept).
+    fn path(&mut self, text: &str, loc: Location) -> PathBuf {
+        if text.is_empty() {
+            self.error(loc, "empty path");
+        }
+        self.project.join(text)
+    }
+
+    fn grant(&mut self, text: &str, loc: Location) -> Option<GrantedDir> {
+        check_grant(self.project, text)
+            .map_err(|message| self.error(loc, message))
+            .ok()
+    }
+}
+
+/// Checks a `read:` grant: a relative path to an existing subdirectory of `project` (canonical)
+/// that stays inside it once symlinks are resolved. The guest sees it at `/` + the relative
+/// path.
+///
+/// # Errors
+/// Why the grant is refused.
+pub fn check_grant(project: &Path, text: &str) -> Result<GrantedDir, String> {
+    let relative = Path::new(text);
+    if relative.is_absolute() {
+        return Err(format!(
+            "`read: {text}`: give a directory relative to the project (the directory of the pipeline file)"
+        ));
+    }
+    if relative
+        .components()
+        .any(|c| matches!(c, Component::ParentDir))
+    {
+        return Err(format!(
+            "`read: {text}`: `..` is not allowed: a step may only read inside the project"
+        ));
+    }
+    let parts: Vec<String> = relative
+        .components()
+        .filter_map(|c| match c {
+            Component::Normal(p) => Some(p.to_string_lossy().into_owned()),
+            _ => None,
+        })
+        .collect();
+    if parts.is_empty() {
+        return Err(format!(
+            "`read: {text}`: grant a subdirectory, not the whole project"
+        ));
+    }
+    let host = project
+        .join(relative)
+        .canonicalize()
+        .map_err(|e| format!("`read: {text}`: {e}"))?;
+    if !host.starts_with(project) || host == project {
+        return Err(format!(
+            "`read: {text}` leads outside the project (through a symbolic link); a step may only read inside it"
+        ));
+    }
+    if !host.is_dir() {
+        return Err(format!("`read: {text}` is not a directory"));
+    }
+    Ok(GrantedDir {
+        host,
+        guest: format!("/{}", parts.join("/")),
+    })
+}
+
+/// A shorthand position (`dotenv: FILE`) has no span of its own: use the key's.
+fn or_outer(inner: Location, outer: Location) -> Location {
+    if inner.line() == 0 { outer } else { inner }
+}
+
+// ---- The raw YAML schema. `Spanned` keeps positions for the checks above. ----
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFile {
+    #[serde(default)]
+    env: Vec<Spanned<String>>,
+    #[serde(default)]
+    variables: BTreeMap<String, Spanned<String>>,
+    #[serde(default)]
+    steps: Vec<Spanned<RawStep>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStep {
+    name: Option<Spanned<String>>,
+    dotenv: Option<Spanned<Shorthand<RawDotenv>>>,
+    render: Option<Spanned<Shorthand<RawRender>>>,
+    traefik: Option<Spanned<Shorthand<RawTraefik>>>,
+    wasm: Option<Spanned<String>>,
+    // `- apply:` (no value) is an apply with defaults, not an absent key.
+    #[serde(default, deserialize_with = "present")]
+    apply: Option<Spanned<Option<RawApply>>>,
+    #[serde(default, deserialize_with = "present")]
+    wait: Option<Spanned<Option<RawWait>>>,
+    with: Option<Spanned<Value>>,
+    variables: Option<Spanned<Vec<Spanned<String>>>>,
+    read: Option<Spanned<String>>,
+    limits: Option<Spanned<RawLimits>>,
+}
+
+fn present<'de, D, T>(d: D) -> Result<Option<Spanned<Option<T>>>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Spanned::<Option<T>>::deserialize(d).map(Some)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDotenv {
+    file: Spanned<String>,
+    flavor: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawRender {
+    files: Vec<Spanned<String>>,
+    #[serde(default)]
+    images: BTreeMap<String, Spanned<String>>,
+    upgrade_api_versions: Option<Spanned<bool>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTraefik {
+    values: Spanned<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawApply {
+    namespace: Option<Spanned<String>>,
+    #[serde(default)]
+    allow_namespaces: Vec<Spanned<String>>,
+    allow_cluster_scoped: Option<Spanned<bool>>,
+    force_conflicts: Option<Spanned<bool>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawWait {
+    timeout: Option<Spanned<String>>,
+    failure_grace: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLimits {
+    cpu: Option<Spanned<String>>,
+    memory: Option<Spanned<String>>,
+}
+
+/// A kind's settings, or the shorthand for its main path(s): `dotenv: FILE`, `render: DIR`,
+/// `render: [A, B]`.
+struct Shorthand<T>(T);
+
+trait FromPaths: Sized {
+    fn from_paths(paths: Vec<String>) -> Option<Self>;
+}
+
+fn unspanned(s: String) -> Spanned<String> {
+    Spanned {
+        value: s,
+        referenced: Location::UNKNOWN,
+        defined: Location::UNKNOWN,
+    }
+}
+
+impl FromPaths for RawDotenv {
+    fn from_paths(mut paths: Vec<String>) -> Option<Self> {
+        (paths.len() == 1).then(|| Self {
+            file: unspanned(paths.remove(0)),
+            flavor: None,
+        })
+    }
+}
+
+impl FromPaths for RawRender {
+    fn from_paths(paths: Vec<String>) -> Option<Self> {
+        Some(Self {
+            files: paths.into_iter().map(unspanned).collect(),
+            images: BTreeMap::new(),
+            upgrade_api_versions: None,
+        })
+    }
+}
+
+impl FromPaths for RawTraefik {
+    fn from_paths(mut paths: Vec<String>) -> Option<Self> {
+        (paths.len() == 1).then(|| Self {
+            values: unspanned(paths.remove(0)),
+        })
+    }
+}
+
+impl<'de, T: Deserialize<'de> + FromPaths> Deserialize<'de> for Shorthand<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Deserialize<'de> + FromPaths> Visitor<'de> for V<T> {
+            type Value = Shorthand<T>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a path, or a mapping of settings")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                T::from_paths(vec![v.to_owned()])
+                    .map(Shorthand)
+                    .ok_or_else(|| E::custom("expected a path"))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                let mut paths = Vec::new();
+                while let Some(p) = seq.next_element::<String>()? {
+                    paths.push(p);
+                }
+                T::from_paths(paths)
+                    .map(Shorthand)
+                    .ok_or_else(|| de::Error::custom("expected one path, not a list"))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+                T::deserialize(de::value::MapAccessDeserializer::new(map)).map(Shorthand)
+            }
+        }
+        d.deserialize_any(V(std::marker::PhantomData))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+
+    fn project() -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("kstep-pipeline-file-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("policies/nested")).unwrap();
+        dir.canonicalize().unwrap()
+    }
+
+    fn errors(text: &str) -> String {
+        parse("kstep.yaml", &project(), text)
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[test]
+    fn a_full_pipeline_parses() {
+        let p = parse(
+            "kstep.yaml",
+            &project(),
+            "env: [CI_COMMIT_SHA]\nvariables: {NS: demo, ON: on}\nsteps:\n\
+             - dotenv: build.env\n\
+             - dotenv: {file: .env, flavor: compose}\n\
+             - render: [k8s/, extra.yaml]\n\
+             - wasm: steps/deny.wasm\n  name: policy\n  with: {tags: [y, on], n: 2}\n  variables: [CI_COMMIT_SHA]\n  read: policies/nested/\n  limits: {cpu: 500ms, memory: 32MiB}\n\
+             - apply:\n\
+             - wait: {timeout: 2m}\n",
+        )
+        .unwrap();
+        assert_eq!(p.env, ["CI_COMMIT_SHA"]);
+        assert_eq!(
+            p.variables,
+            [("NS".into(), "demo".into()), ("ON".into(), "on".into())]
+        );
+        let kinds: Vec<&str> = p.steps.iter().map(|s| s.kind.key()).collect();
+        assert_eq!(
+            kinds,
+            ["dotenv", "dotenv", "render", "wasm", "apply", "wait"]
+        );
+        assert_eq!(p.steps[0].name, "dotenv");
+        assert_eq!(p.steps[0].pos, Pos { line: 4, column: 3 });
+        let KindSpec::Dotenv(d) = &p.steps[1].kind else {
+            panic!()
+        };
+        assert!(d.compose);
+        let KindSpec::Wasm(w) = &p.steps[3].kind else {
+            panic!()
+        };
+        assert_eq!(p.steps[3].name, "policy");
+        assert_eq!(w.path, p.project.join("steps/deny.wasm"));
+        assert_eq!(
+            Value::Object(w.params.clone()),
+            serde_json::json!({"tags": ["y", "on"], "n": 2})
+        );
+        assert_eq!(
+            w.variables,
+            [(
+                "CI_COMMIT_SHA".into(),
+                Pos {
+                    line: 10,
+                    column: 15
+                }
+            )]
+        );
+        let read = w.read.as_ref().unwrap();
+        assert_eq!(read.guest, "/policies/nested");
+        assert_eq!(read.host, p.project.join("policies/nested"));
+        assert_eq!(
+            (w.limits.cpu, w.limits.memory),
+            (Duration::from_millis(500), 32 << 20)
+        );
+        assert_eq!(p.steps[4].kind, KindSpec::Apply(ApplySpec::default()));
+        assert_eq!(
+            p.steps[5].kind,
+            KindSpec::Wait(WaitSpec {
+                timeout: Duration::from_secs(120),
+                ..WaitSpec::default()
+            })
+        );
+    }
+
+    #[test]
+    fn unknown_keys_are_errors_with_their_position() {
+        assert_eq!(
+            errors("steps:\n  - wasm: a.wasm\n    limits:\n      cpux: 2s\n"),
+            "kstep.yaml:4:7: unknown field `cpux`, expected one of cpu, memory"
+        );
+        assert!(errors("stepz: []\n").starts_with("kstep.yaml:1:1: unknown field `stepz`"));
+        assert!(
+            errors("steps:\n  - dotenv: {file: a, flavr: x}\n")
+                .starts_with("kstep.yaml:2:23: unknown field `flavr`")
+        );
+    }
+
+    #[test]
+    fn every_problem_is_reported() {
+        let text = "env: [KUBECONFIG, 'A B']\nsteps:\n\
+                    - dotenv: a.env\n  with: {x: 1}\n\
+                    - wasm: a.wasm\n  render: k8s\n\
+                    - name: lonely\n\
+                    - wasm: b.wasm\n  read: ../outside\n  limits: {cpu: 2 parsecs}\n  with: [1]\n";
+        let out = errors(text);
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines.len(), 8, "{out}");
+        assert!(
+            lines[0].starts_with("kstep.yaml:1:7: `KUBECONFIG` holds credentials"),
+            "{out}"
+        );
+        assert!(
+            lines[1].starts_with("kstep.yaml:1:19: `A B` is not a variable name"),
+            "{out}"
+        );
+        assert!(
+            lines[2].starts_with(
+                "kstep.yaml:4:9: `with` applies to custom steps (`wasm:`), not to `dotenv`"
+            ),
+            "{out}"
+        );
+        assert!(
+            lines[3].starts_with(
+                "kstep.yaml:6:11: a step has one kind: `wasm` and `render` cannot be combined"
+            ),
+            "{out}"
+        );
+        assert!(
+            lines[4].starts_with("kstep.yaml:7:3: a step needs one of"),
+            "{out}"
+        );
+        assert!(
+            lines[5].starts_with("kstep.yaml:9:9: `read: ../outside`: `..` is not allowed"),
+            "{out}"
+        );
+        assert!(
+            lines[6].starts_with("kstep.yaml:10:17: `2 parsecs`: unknown unit"),
+            "{out}"
+        );
+        assert!(
+            lines[7].starts_with("kstep.yaml:11:9: `with` must be a mapping"),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn grants_stay_inside_the_project() {
+        let project = project();
+        let outside = project
+            .parent()
+            .unwrap()
+            .join(format!("kstep-outside-{}", std::process::id()));
+        std::fs::create_dir_all(&outside).unwrap();
+        let link = project.join("escape");
+        let _ = std::fs::remove_file(&link);
+        #[cfg(unix)]
+        std::os::unix::fs::symlink(&outside, &link).unwrap();
+        for (grant, message) in [
+            (
+                "escape",
+                "leads outside the project (through a symbolic link)",
+            ),
+            ("/etc", "give a directory relative to the project"),
+            (".", "grant a subdirectory, not the whole project"),
+            ("missing", "No such file or directory"),
+        ] {
+            let out = errors(&format!("steps:\n  - wasm: a.wasm\n    read: {grant}\n"));
+            assert!(
+                out.starts_with("kstep.yaml:3:11: ") && out.contains(message),
+                "{grant}: {out}"
+            );
+        }
+    }
+
+    #[test]
+    fn yaml_errors_carry_positions() {
+        assert!(errors("steps:\n  - wasm: [\n").starts_with("kstep.yaml:2:"));
+        assert!(errors("steps:\n  - dotenv: [a, b]\n").contains("expected one path, not a list"));
+        assert_eq!(
+            errors("steps: []\n"),
+            "kstep.yaml:1:1: the pipeline has no steps"
+        );
+    }
+}

@@ -1,0 +1,183 @@
+//! The custom step kind (`wasm: PATH`): hands a component exactly what its entry grants — its
+//! parameters, the variables it lists, the documents, at most one read-only directory — and
+//! folds its result back into the flow.
+
+use std::sync::Arc;
+
+use crate::output;
+use crate::runtime::{LoadedStep, Sandbox, StepError};
+use crate::steps::custom::{self, CustomError, Finding, Outcome, Request, Severity};
+
+use super::file::{Pos, WasmSpec};
+use super::{Context, Document, Failure, Flow, Origin, StepKind, at};
+
+/// A loaded custom step.
+pub struct Wasm {
+    spec: WasmSpec,
+    step: Arc<LoadedStep>,
+}
+
+impl Wasm {
+    /// Loads and checks the component (sandbox policy, `kstep:steps` version).
+    ///
+    /// # Errors
+    /// [`Failure::Invalid`], reported with the entry's position.
+    pub fn load(cx: &Context<'_>, spec: &WasmSpec) -> Result<Self, Failure> {
+        match custom::load(cx.runtime, &cx.step.name, &spec.path) {
+            Ok(step) => Ok(Self {
+                spec: spec.clone(),
+                step: Arc::new(step),
+            }),
+            Err(e) => {
+                output::stderr_line(&format!("{}: {e}", cx.at()));
+                Err(Failure::Invalid)
+            }
+        }
+    }
+
+    /// The variables listed for the step that are set, each checked not to carry a secret.
+    fn variables(&self, cx: &Context<'_>, flow: &Flow) -> Result<Vec<(String, String)>, Failure> {
+        let mut out = Vec::new();
+        let mut secret = false;
+        let mut unset: Vec<(&str, Pos)> = Vec::new();
+        for (name, pos) in &self.spec.variables {
+            let Some(value) = flow.get(name) else {
+                unset.push((name, *pos));
+                continue;
+            };
+            // The masker knows every credential the host holds (kubeconfig, tokens…), in
+            // every encoding it registered: such a value never crosses into a step.
+            if output::mask(value) != value {
+                output::stderr_line(&format!(
+                    "{}: variable `{name}` contains a secret kstep masks; it is never passed to a step",
+                    at(&cx.pipeline.file, *pos),
+                ));
+                secret = true;
+                continue;
+            }
+            out.push((name.clone(), value.to_owned()));
+        }
+        if let Some((_, pos)) = unset.first() {
+            let names: Vec<&str> = unset.iter().map(|(n, _)| *n).collect();
+            output::stderr_line(&format!(
+                "{}: warning: not set, so not passed to step `{}`: {}",
+                at(&cx.pipeline.file, *pos),
+                cx.step.name,
+                names.join(", ")
+            ));
+        }
+        if secret {
+            Err(Failure::Invalid)
+        } else {
+            Ok(out)
+        }
+    }
+}
+
+impl StepKind for Wasm {
+    fn run(&self, cx: &Context<'_>, flow: &mut Flow) -> Result<(), Failure> {
+        let variables = self.variables(cx, flow)?;
+        let values: Vec<serde_json::Value> =
+            flow.documents.iter().map(|d| d.value.clone()).collect();
+        let sandbox = Sandbox {
+            dir: self.spec.read.clone(),
+        };
+        let request = Request {
+            params: &self.spec.params,
+            variables: &variables,
+            documents: &values,
+            sandbox: &sandbox,
+        };
+        let outcome = match custom::run(cx.runtime, &self.step, &self.spec.limits, &request) {
+            Ok(outcome) => outcome,
+            Err(CustomError::Step(
+                e @ (StepError::Load { .. }
+                | StepError::ForbiddenImport { .. }
+                | StepError::IncompatibleVersion { .. }),
+            )) => {
+                output::stderr_line(&format!("{}: {e}", cx.at()));
+                return Err(Failure::Invalid);
+            }
+            Err(e) => {
+                output::stderr_line(&format!("{}: {e}", cx.at()));
+                return Err(Failure::Runtime);
+            }
+        };
+        match outcome {
+            Outcome::Failed { message, findings } => {
+                report_findings(cx, &flow.documents, &findings);
+                cx.report(&format!("failed: {message}"));
+                Err(Failure::Invalid)
+            }
+            Outcome::Done(response) => {
+                report_findings(cx, &flow.documents, &response.findings);
+                let errors = response
+                    .findings
+                    .iter()
+                    .filter(|f| f.severity == Severity::Error)
+                    .count();
+                if errors > 0 {
+                    cx.report(&format!("refused the documents ({errors} error(s))"));
+                    return Err(Failure::Invalid);
+                }
+                for (name, value) in response.variables {
+                    flow.set(name, value);
+                }
+                if let Some(documents) = response.documents {
+                    replace_documents(flow, documents, &cx.step.name);
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Replaces the documents. When the step returns as many as it got, each keeps the origin of
+/// the one at its place (the common case: a step that edits documents in place); otherwise the
+/// new ones are reported as the step's output.
+fn replace_documents(flow: &mut Flow, documents: Vec<serde_json::Value>, step: &str) {
+    let same_shape = documents.len() == flow.documents.len();
+    let new = documents
+        .into_iter()
+        .enumerate()
+        .map(|(i, value)| {
+            let origin = if same_shape {
+                flow.documents[i].origin.clone()
+            } else {
+                Origin {
+                    source: format!("output of step `{step}`"),
+                    index: u32::try_from(i + 1).unwrap_or(u32::MAX),
+                    line: 0,
+                    column: 0,
+                }
+            };
+            Document { value, origin }
+        })
+        .collect();
+    flow.documents = new;
+}
+
+/// Prints each finding at the document it concerns (else at the step's entry):
+/// `ORIGIN: [warning: |note: ]message (at /json/pointer) [step NAME]`.
+pub fn report_findings(cx: &Context<'_>, documents: &[Document], findings: &[Finding]) {
+    for f in findings {
+        let place = f
+            .document
+            .and_then(|i| documents.get(i))
+            .map_or_else(|| cx.at(), |d| d.origin.to_string());
+        let severity = match f.severity {
+            Severity::Error => "",
+            Severity::Warning => "warning: ",
+            Severity::Info => "note: ",
+        };
+        let field = f
+            .field
+            .as_deref()
+            .map(|p| format!(" (at {p})"))
+            .unwrap_or_default();
+        output::stderr_line(&format!(
+            "{place}: {severity}{}{field} [step {}]",
+            f.message, cx.step.name
+        ));
+    }
+}

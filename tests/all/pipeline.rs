@@ -1,0 +1,829 @@
+//! Pipelines (`kstep run`) and custom steps (`kstep step run`): the example steps end to end,
+//! a policy step that blocks a bad manifest before anything is applied, and hostile custom
+//! steps that the sandbox contains — each run is the real binary, which must exit with a clean
+//! code and a message that says what happened.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::support::{Run, cache_dir, fixture, kstep_bin};
+
+const SHA: &str = "0123456789abcdef0123456789abcdef01234567";
+
+/// A copy of `tests/fixtures/steps/project` with the built components under `steps/`.
+struct Project {
+    dir: PathBuf,
+}
+
+impl Project {
+    fn new(test: &str) -> Self {
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("pipeline-{test}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        copy_dir(
+            &Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/steps/project"),
+            &dir,
+        );
+        fs::create_dir_all(dir.join("steps")).unwrap();
+        for (krate, name) in [
+            ("kstep-example-deny-latest", "deny_latest"),
+            ("kstep-example-ci-labels", "ci_labels"),
+            ("kstep-fixture-step-hostile", "hostile"),
+            ("kstep-fixture-step-socket", "socket"),
+            ("kstep-fixture-step-future-version", "future"),
+            ("kstep-fixture-hostile", "not_a_step"),
+        ] {
+            fs::copy(fixture(krate), dir.join(format!("steps/{name}.wasm"))).unwrap();
+        }
+        Self { dir }
+    }
+
+    fn write(&self, name: &str, text: &str) -> &Self {
+        fs::write(self.dir.join(name), text).unwrap();
+        self
+    }
+
+    /// Runs `kstep args…` in the project with only `envs` (and the compile cache) in its
+    /// environment, so CI variables of the machine running the tests cannot leak in.
+    fn kstep(&self, args: &[&str], envs: &[(&str, &str)]) -> Run {
+        let mut cmd = Command::new(kstep_bin());
+        cmd.args(args)
+            .current_dir(&self.dir)
+            .env_clear()
+            .env("KSTEP_CACHE_DIR", cache_dir())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for (k, v) in envs {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().unwrap();
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// A pipeline of one hostile step doing `with`, then an `apply` it must never reach.
+    fn hostile(&self, with: &str, extra: &str) -> Run {
+        self.write(
+            "hostile.yaml",
+            &format!("steps:\n  - wasm: steps/hostile.wasm\n    with: {with}\n{extra}  - apply:\n"),
+        );
+        self.kstep(&["run", "--dry-run", "hostile.yaml"], &[])
+    }
+}
+
+impl Drop for Project {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for entry in fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+/// A contained failure: exit 1 or 2 (never a crash or a signal), nothing applied.
+fn assert_contained(run: &Run, code: i32) {
+    assert_eq!(run.code, code, "{run:?}");
+    assert!(run.stdout.is_empty(), "nothing may reach stdout: {run:?}");
+    assert!(
+        !run.stderr.contains("panicked (this is a bug)"),
+        "{}",
+        run.stderr
+    );
+}
+
+fn ci_env() -> Vec<(&'static str, &'static str)> {
+    vec![
+        ("CI_COMMIT_SHA", SHA),
+        (
+            "CI_PIPELINE_URL",
+            "https://gitlab.example/team/app/-/pipelines/42",
+        ),
+        ("CI_PROJECT_PATH", "team/app"),
+    ]
+}
+
+// ---- The example steps end to end. ----
+
+#[test]
+fn example_steps_run_end_to_end_through_kstep_run() {
+    let p = Project::new("examples");
+    let run = p.kstep(&["run", "--dry-run", "-o", "json"], &ci_env());
+    assert_eq!(run.code, 0, "{run:?}");
+    for line in [
+        "step 1/6: dotenv",
+        "step 3/6: ci-labels",
+        "[ci-labels] stamped 2 object(s) with 1 label(s) and 2 annotation(s)",
+        "[deny-latest] checked 1 container(s) in 1 workload(s): 0 problem(s)",
+        "kstep.yaml:15:5: dry run: stopping before `apply`",
+    ] {
+        assert!(run.stderr.contains(line), "{line}\n{}", run.stderr);
+    }
+    let docs: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let deployment = &docs[0];
+    assert_eq!(deployment["kind"], "Deployment");
+    assert_eq!(
+        deployment["spec"]["template"]["spec"]["containers"][0]["image"],
+        "registry.local:5000/team/app:1.2.0"
+    );
+    assert_eq!(
+        deployment["metadata"]["labels"]["ci.gitlab.com/commit-sha"],
+        SHA
+    );
+    assert_eq!(
+        deployment["metadata"]["labels"]["app.kubernetes.io/name"],
+        "web"
+    );
+    assert_eq!(
+        deployment["metadata"]["annotations"]["ci.gitlab.com/project"],
+        "team/app"
+    );
+    assert_eq!(
+        deployment["metadata"]["annotations"]["ci.gitlab.com/pipeline-url"],
+        "https://gitlab.example/team/app/-/pipelines/42"
+    );
+    assert_eq!(
+        docs[1]["metadata"]["labels"]["ci.gitlab.com/commit-sha"],
+        SHA
+    );
+
+    // The default output is a YAML stream kubectl reads.
+    let run = p.kstep(&["run", "--dry-run"], &ci_env());
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        run.stdout.starts_with("---\napiVersion: apps/v1\n"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(run.stdout.matches("\n---\n").count(), 1, "{}", run.stdout);
+}
+
+#[test]
+fn a_policy_step_refuses_a_floating_image_and_the_pipeline_stops_before_apply() {
+    let p = Project::new("policy");
+    p.write("build.env", "IMAGE=nginx:latest\n");
+    let run = p.kstep(&["run", "--dry-run"], &ci_env());
+    assert_contained(&run, 2);
+    assert!(
+        run.stderr.contains(
+            "k8s/app.yaml:1:1: Deployment `web`: container `app`: image `nginx:latest` uses the floating \
+             tag `latest`; pin a version or a digest (at /spec/template/spec/containers/0/image) [step deny-latest]"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains("kstep.yaml:10:5: step `deny-latest`: refused the documents (1 error(s))"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .ends_with("the pipeline stops here; nothing was applied\n"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("dry run: stopping"), "{}", run.stderr);
+
+    // No tag at all, and no limits: two findings, both reported.
+    p.write("build.env", "IMAGE=registry.local:5000/team/app\n");
+    let manifest = fs::read_to_string(p.dir.join("k8s/app.yaml")).unwrap();
+    p.write(
+        "k8s/app.yaml",
+        &manifest.replace("              cpu: 100m\n", ""),
+    );
+    let run = p.kstep(&["run", "--dry-run"], &ci_env());
+    assert_contained(&run, 2);
+    assert!(
+        run.stderr.contains("has no tag, which means `latest`"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("container `app`: has no cpu limit (resources.limits) (at /spec/template/spec/containers/0/resources/limits)"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("refused the documents (2 error(s))"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn a_pipeline_with_host_actions_needs_its_kubeconfig_before_any_step_runs() {
+    let p = Project::new("nokube");
+    let run = p.kstep(&["run"], &ci_env());
+    assert_contained(&run, 2);
+    assert!(run.stderr.contains("no kubeconfig"), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("the pipeline did not start; nothing was run or applied"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("step 1/6"), "{}", run.stderr);
+}
+
+#[test]
+fn kstep_step_run_runs_one_step_for_its_developer() {
+    let p = Project::new("steprun");
+    p.write(
+        "ci.env",
+        &format!("CI_COMMIT_SHA={SHA}\nCI_PIPELINE_ID=42\n"),
+    );
+    let run = p.kstep(
+        &[
+            "step",
+            "run",
+            "steps/ci_labels.wasm",
+            "-f",
+            "k8s/",
+            "--env-file",
+            "build.env",
+            "--env-file",
+            "ci.env",
+            "-p",
+            "pod-templates=true",
+        ],
+        &[],
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        run.stdout
+            .contains(&format!("ci.gitlab.com/commit-sha: {SHA}")),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("ci.gitlab.com/pipeline-id: '42'")
+            || run.stdout.contains("ci.gitlab.com/pipeline-id: \"42\""),
+        "{}",
+        run.stdout
+    );
+    // pod-templates=true reached the step as a boolean: the pod template is stamped too.
+    assert_eq!(
+        run.stdout.matches("ci.gitlab.com/pipeline-id").count(),
+        3,
+        "{}",
+        run.stdout
+    );
+
+    p.write("bad.env", "IMAGE=nginx\n");
+    let run = p.kstep(
+        &[
+            "step",
+            "run",
+            "steps/deny_latest.wasm",
+            "-f",
+            "k8s/",
+            "--env-file",
+            "bad.env",
+            "-p",
+            "required-limits=[memory]",
+        ],
+        &[],
+    );
+    assert_contained(&run, 2);
+    assert!(
+        run.stderr.contains(
+            "k8s/app.yaml:1:1: Deployment `web`: container `app`: image `nginx` has no tag"
+        ),
+        "{}",
+        run.stderr
+    );
+
+    let run = p.kstep(
+        &[
+            "step",
+            "run",
+            "steps/deny_latest.wasm",
+            "-p",
+            "require-digest=yes",
+        ],
+        &[],
+    );
+    assert_contained(&run, 2);
+    assert!(
+        run.stderr.contains(
+            "kstep step run: step `deny_latest`: failed: `require-digest` must be true or false"
+        ),
+        "{}",
+        run.stderr
+    );
+}
+
+// ---- The pipeline file. ----
+
+#[test]
+fn pipeline_file_errors_are_positioned_and_nothing_runs() {
+    let p = Project::new("fileerrors");
+    p.write(
+        "bad.yaml",
+        "steps:\n  - dotenv: build.env\n  - wasm: steps/deny_latest.wasm\n    limit: {cpu: 1s}\n",
+    );
+    let run = p.kstep(&["run", "--dry-run", "bad.yaml"], &[]);
+    assert_contained(&run, 2);
+    assert!(
+        run.stderr
+            .starts_with("bad.yaml:4:5: unknown field `limit`, expected one of"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("step 1/"), "{}", run.stderr);
+
+    p.write(
+        "bad.yaml",
+        "env: [KUBECONFIG, CI_JOB_TOKEN]\nsteps:\n  - wasm: steps/deny_latest.wasm\n    read: ../\n  - apply: {namespace: x}\n    with: {}\n",
+    );
+    let run = p.kstep(&["run", "--dry-run", "bad.yaml"], &[]);
+    assert_contained(&run, 2);
+    let lines: Vec<&str> = run.stderr.lines().collect();
+    assert_eq!(lines.len(), 4, "{}", run.stderr);
+    assert!(
+        lines[0].starts_with("bad.yaml:1:7: `KUBECONFIG` holds credentials"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        lines[1].starts_with("bad.yaml:1:19: `CI_JOB_TOKEN` holds credentials"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        lines[2].starts_with("bad.yaml:4:11: `read: ../`: `..` is not allowed"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        lines[3]
+            .starts_with("bad.yaml:6:11: `with` applies to custom steps (`wasm:`), not to `apply`"),
+        "{}",
+        run.stderr
+    );
+
+    let run = p.kstep(&["run", "missing.yaml"], &[]);
+    assert_contained(&run, 2);
+    assert!(run.stderr.starts_with("missing.yaml: "), "{}", run.stderr);
+}
+
+#[test]
+fn a_step_gets_only_the_variables_its_entry_lists() {
+    let p = Project::new("variables");
+    p.write(
+        "vars.yaml",
+        "env: [VISIBLE, HIDDEN]\nvariables: {LITERAL: x}\nsteps:\n  - wasm: steps/hostile.wasm\n    with: {do: env}\n    variables: [VISIBLE, UNSET]\n",
+    );
+    let secret = "glpat-Zx9secretTOKENvalue";
+    let run = p.kstep(
+        &["run", "--dry-run", "vars.yaml"],
+        &[
+            ("VISIBLE", "yes"),
+            ("HIDDEN", "no"),
+            ("KUBECONFIG", secret),
+            ("KSTEP_TEST_SECRET", secret),
+        ],
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    let seen: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| l.contains("[step hostile]"))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            "vars.yaml:4:5: note: variable VISIBLE=yes [step hostile]",
+            "vars.yaml:4:5: note: directory None [step hostile]",
+        ],
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains("vars.yaml:6:26: warning: not set, so not passed to step `hostile`: UNSET"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.all_output().contains(secret));
+}
+
+// ---- Hostile custom steps. ----
+
+#[test]
+fn a_cpu_loop_is_stopped_by_the_step_budget() {
+    let p = Project::new("spin");
+    let started = Instant::now();
+    let run = p.hostile("{do: spin}", "    limits: {cpu: 500ms}\n");
+    assert_contained(&run, 1);
+    assert!(
+        run.stderr
+            .contains("hostile.yaml:2:5: step `hostile` exceeded its 500ms CPU budget"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .ends_with("the pipeline stops here; nothing was applied\n"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn a_memory_bomb_hits_the_step_limit() {
+    let p = Project::new("grow");
+    let run = p.hostile("{do: grow, mib: 512}", "    limits: {memory: 32MiB}\n");
+    assert_contained(&run, 1);
+    assert!(
+        run.stderr
+            .contains("step `hostile` exceeded its 32 MiB memory limit"),
+        "{}",
+        run.stderr
+    );
+    // Under the limit the same step succeeds: the limit is what stopped it.
+    let run = p.hostile("{do: grow, mib: 8}", "    limits: {memory: 32MiB}\n");
+    assert_eq!(run.code, 0, "{run:?}");
+}
+
+#[test]
+fn huge_stdout_is_capped_and_reported() {
+    let p = Project::new("stdout");
+    let run = p.hostile("{do: stdout, mib: 4}", "");
+    assert_contained(&run, 1);
+    assert!(
+        run.stderr.contains("failed printing to stdout"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains("it wrote 1 MiB or more on stdout, where kstep stops capturing"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("more line(s) on its stdout not shown"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.len() < 64 << 10,
+        "{} bytes forwarded",
+        run.stderr.len()
+    );
+}
+
+#[test]
+fn a_log_flood_is_capped_and_logs_cannot_forge_host_lines() {
+    let p = Project::new("logs");
+    let run = p.hostile("{do: log-flood, lines: 100000, bytes: 20}", "");
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stderr.contains("[hostile] log limit reached (1000 lines or 256 KiB per run): further log lines are dropped"), "{}", run.stderr);
+    assert!(
+        run.stderr.lines().count() < 1010,
+        "{}",
+        run.stderr.lines().count()
+    );
+
+    let run = p.hostile("{do: log-flood, lines: 1, bytes: 1000000}", "");
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stderr.len() < 8 << 10, "{} bytes", run.stderr.len());
+
+    let run = p.hostile("{do: log-forge}", "");
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        run.stderr.contains(
+            "[hostile] error: first\n[hostile] error: error: forged host message\\u{1b}[2J\n"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains('\u{1b}'));
+}
+
+#[test]
+fn a_huge_result_is_refused() {
+    let p = Project::new("huge");
+    let run = p.hostile(
+        "{do: huge-output, mib: 40}",
+        "    limits: {memory: 256MiB}\n",
+    );
+    assert_contained(&run, 1);
+    assert!(
+        run.stderr.contains("step `hostile` returned an unusable result: 40 MiB of documents and variables, more than the 32 MiB a step may return"),
+        "{}",
+        run.stderr
+    );
+    let run = p.hostile("{do: not-json}", "");
+    assert_contained(&run, 1);
+    assert!(
+        run.stderr
+            .contains("returned an unusable result: document 0 is not JSON"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn a_panicking_or_failing_step_is_reported_with_its_words() {
+    let p = Project::new("panic");
+    let run = p.hostile("{do: panic, why: cannot go on}", "");
+    assert_contained(&run, 1);
+    assert!(run.stderr.contains("step `hostile` trapped: wasm trap: wasm `unreachable` instruction executed (the step gave up: cannot go on)"), "{}", run.stderr);
+    let run = p.hostile("{do: fail, why: parameter x is missing}", "");
+    assert_contained(&run, 2);
+    assert!(
+        run.stderr
+            .contains("hostile.yaml:2:5: step `hostile`: failed: parameter x is missing"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn environment_files_and_ungranted_directories_are_invisible() {
+    let p = Project::new("invisible");
+    let run = p.hostile("{do: env}", "");
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        !run.stderr.contains("note: env ") && !run.stderr.contains("note: arg "),
+        "{}",
+        run.stderr
+    );
+    for path in [
+        "/",
+        ".",
+        "/etc/passwd",
+        "/private/token.txt",
+        "/policies",
+        "private/token.txt",
+        "../private/token.txt",
+    ] {
+        let run = p.hostile(&format!("{{do: read, path: \"{path}\"}}"), "");
+        assert_eq!(run.code, 0, "{path}: {run:?}");
+        assert!(
+            run.stderr.contains(&format!("note: cannot read {path}: ")),
+            "{path}: {}",
+            run.stderr
+        );
+        assert!(
+            !run.stderr.contains("not for steps"),
+            "{path}: {}",
+            run.stderr
+        );
+    }
+}
+
+#[test]
+fn a_granted_directory_is_readable_read_only_and_closed_at_its_edge() {
+    let p = Project::new("grant");
+    #[cfg(unix)]
+    std::os::unix::fs::symlink("../private", p.dir.join("policies/escape")).unwrap();
+    let grant = "    read: policies\n";
+    let run = p.hostile("{do: env}", grant);
+    assert!(
+        run.stderr.contains("note: directory Some(\"/policies\")"),
+        "{}",
+        run.stderr
+    );
+    let run = p.hostile("{do: read, path: /policies}", grant);
+    assert!(
+        run.stderr
+            .contains("note: listed /policies: [escape, registries.txt]"),
+        "{}",
+        run.stderr
+    );
+    let run = p.hostile("{do: read, path: /policies/registries.txt}", grant);
+    assert!(
+        run.stderr
+            .contains("note: read /policies/registries.txt: registry.local:5000\\n"),
+        "{}",
+        run.stderr
+    );
+    for path in [
+        "/policies/escape/token.txt",
+        "/policies/../private/token.txt",
+        "/private/token.txt",
+    ] {
+        let run = p.hostile(&format!("{{do: read, path: \"{path}\"}}"), grant);
+        assert_eq!(run.code, 0, "{run:?}");
+        assert!(
+            run.stderr.contains(&format!("note: cannot read {path}: ")),
+            "{path}: {}",
+            run.stderr
+        );
+        assert!(
+            !run.stderr.contains("not for steps"),
+            "{path}: {}",
+            run.stderr
+        );
+    }
+    let run = p.hostile("{do: write, path: /policies/registries.txt}", grant);
+    assert!(
+        run.stderr
+            .contains("note: cannot write /policies/registries.txt: "),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        fs::read_to_string(p.dir.join("policies/registries.txt")).unwrap(),
+        "registry.local:5000\n"
+    );
+
+    // A grant that leads outside the project is refused before anything runs.
+    #[cfg(unix)]
+    std::os::unix::fs::symlink(p.dir.parent().unwrap(), p.dir.join("outside")).unwrap();
+    let run = p.hostile("{do: env}", "    read: outside\n");
+    assert_contained(&run, 2);
+    assert!(
+        run.stderr
+            .starts_with("hostile.yaml:4:11: `read: outside` leads outside the project"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn components_outside_the_contract_are_refused_before_anything_runs() {
+    let p = Project::new("refused");
+    for (component, message) in [
+        (
+            "socket",
+            "step `socket` is refused: it imports `wasi:sockets/",
+        ),
+        (
+            "future",
+            "step `future` is built for kstep:steps@0.2.0 (it uses `kstep:steps/log@0.2.0`), but this kstep \
+             implements kstep:steps@0.1.0 and runs steps built for kstep:steps@0.1.x",
+        ),
+        (
+            "not_a_step",
+            "step `not_a_step` could not be loaded: it does not export `kstep:steps/step@0.1.0`",
+        ),
+    ] {
+        p.write(
+            "refused.yaml",
+            &format!("steps:\n  - dotenv: build.env\n  - wasm: steps/{component}.wasm\n"),
+        );
+        let run = p.kstep(&["run", "--dry-run", "refused.yaml"], &[]);
+        assert_contained(&run, 2);
+        assert!(
+            run.stderr
+                .starts_with(&format!("refused.yaml:3:5: {message}")),
+            "{component}: {}",
+            run.stderr
+        );
+        assert!(
+            run.stderr
+                .ends_with("the pipeline did not start; nothing was run or applied\n"),
+            "{}",
+            run.stderr
+        );
+        assert!(!run.stderr.contains("step 1/"), "{}", run.stderr);
+    }
+}
+
+// ---- The real cluster. ----
+
+/// `kubectl` against the test cluster (`. target/test-cluster/env`).
+fn kubectl(args: &[&str]) -> std::process::Output {
+    let kubectl = std::env::var("KSTEP_KUBECTL").unwrap_or_else(|_| "kubectl".into());
+    Command::new(kubectl).args(args).output().expect("kubectl")
+}
+
+struct Namespace(String);
+
+impl Drop for Namespace {
+    fn drop(&mut self) {
+        let _ = kubectl(&[
+            "delete",
+            "namespace",
+            &self.0,
+            "--ignore-not-found",
+            "--wait=false",
+        ]);
+    }
+}
+
+#[test]
+#[ignore = "needs a cluster (tests/cluster/up.sh)"]
+fn a_policy_step_blocks_a_bad_manifest_and_nothing_is_applied_to_the_cluster() {
+    let kubeconfig = std::env::var("KUBECONFIG").expect("KUBECONFIG (. target/test-cluster/env)");
+    let ns = Namespace(format!("kstep-pipeline-{}", std::process::id()));
+    let out = kubectl(&["create", "namespace", &ns.0]);
+    assert!(out.status.success(), "{out:?}");
+    let p = Project::new("cluster");
+    let pipeline = fs::read_to_string(p.dir.join("kstep.yaml"))
+        .unwrap()
+        .replace(
+            "  - apply:\n",
+            &format!("  - apply: {{namespace: {}}}\n", ns.0),
+        );
+    p.write("kstep.yaml", &pipeline);
+    let mut env = ci_env();
+    env.push(("KUBECONFIG", &kubeconfig));
+
+    p.write("build.env", "IMAGE=nginx:latest\n");
+    let run = p.kstep(&["run"], &env);
+    assert_contained(&run, 2);
+    assert!(
+        run.stderr.contains("[step deny-latest]") && run.stderr.contains("nothing was applied"),
+        "{}",
+        run.stderr
+    );
+    let out = kubectl(&["get", "deployments,services", "-n", &ns.0, "-o", "name"]);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "",
+        "nothing may have been applied"
+    );
+
+    // Fixed, the same pipeline applies and waits for the rollout.
+    p.write("build.env", "IMAGE=registry.local:5000/team/app:1.2.0\n");
+    let run = p.kstep(&["run"], &env);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stdout.contains("Applied 2 object(s)"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("Rolled out 1 workload(s)"),
+        "{}",
+        run.stdout
+    );
+    let out = kubectl(&[
+        "get",
+        "deployment",
+        "web",
+        "-n",
+        &ns.0,
+        "-o",
+        "jsonpath={.metadata.labels.ci\\.gitlab\\.com/commit-sha}",
+    ]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), SHA, "{out:?}");
+    assert!(!run.all_output().contains("client-key-data"));
+}
+
+// ---- A step written in Python (componentize-py). ----
+
+#[test]
+#[ignore = "needs the Python example built: components/examples/require-labels-py/build.sh (~1 min), and its \
+            first compile takes minutes in a debug build"]
+fn a_python_step_runs_through_the_same_host() {
+    let wasm = std::env::var("KSTEP_EXAMPLE_PY_WASM").map_or_else(
+        |_| {
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../target/wasm-examples/require_labels.wasm")
+        },
+        PathBuf::from,
+    );
+    assert!(
+        wasm.is_file(),
+        "{} is missing: run components/examples/require-labels-py/build.sh",
+        wasm.display()
+    );
+    let p = Project::new("python");
+    fs::copy(&wasm, p.dir.join("steps/require_labels.wasm")).unwrap();
+    p.write(
+        "py.yaml",
+        "steps:\n  - dotenv: build.env\n  - render: k8s/\n  - wasm: steps/require_labels.wasm\n    with: {labels: [app.kubernetes.io/name, team]}\n  - apply:\n",
+    );
+    let run = p.kstep(&["run", "--dry-run", "py.yaml"], &[]);
+    assert_contained(&run, 2);
+    assert!(
+        run.stderr
+            .contains("[require_labels] checked 2 document(s) for 2 label(s): 2 problem(s)"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("k8s/app.yaml:1:1: Deployment `web` has no label team (at /metadata/labels) [step require_labels]"), "{}", run.stderr);
+    p.write("py.yaml", "steps:\n  - dotenv: build.env\n  - render: k8s/\n  - wasm: steps/require_labels.wasm\n  - apply:\n");
+    let run = p.kstep(&["run", "--dry-run", "py.yaml"], &[]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        run.stdout.starts_with("---\napiVersion: apps/v1\n"),
+        "{}",
+        run.stdout
+    );
+}
