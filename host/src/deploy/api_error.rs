@@ -74,6 +74,16 @@ pub fn describe_status(status: &Status) -> String {
             "409 Conflict: {message} (another field manager owns these fields; change them \
              with that tool, or take them over with --force-conflicts)"
         ),
+        404 if status
+            .details
+            .as_ref()
+            .is_some_and(|d| d.kind == "namespaces") =>
+        {
+            format!(
+                "404 NotFound: {message} (create the namespace first, with an admin identity or \
+                 `kstep serviceaccount create --create-namespace`)"
+            )
+        }
         0 => message,
         code => {
             let reason = if status.reason.is_empty() {
@@ -131,6 +141,20 @@ mod tests {
             "deployments.apps \"web\" is forbidden: User \"system:serviceaccount:app:ci\" cannot patch resource \"deployments\" in API group \"apps\" in the namespace \"prod\"",
         ));
         assert!(m.starts_with("403 Forbidden: deployments.apps \"web\" is forbidden: User \"system:serviceaccount:app:ci\""), "{m}");
+    }
+
+    #[test]
+    fn missing_namespace_has_a_hint() {
+        let s: Status = serde_json::from_value(serde_json::json!({
+            "status": "Failure", "code": 404, "reason": "NotFound",
+            "message": "namespaces \"nope\" not found",
+            "details": {"name": "nope", "kind": "namespaces"},
+        }))
+        .unwrap();
+        assert!(describe_status(&s).contains("create the namespace first"));
+        let e = kube::Error::Api(Box::new(s));
+        assert!(is_missing_namespace(&e, "nope"));
+        assert!(!is_missing_namespace(&e, "other"));
     }
 
     #[test]

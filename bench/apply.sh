@@ -1,0 +1,183 @@
+#!/usr/bin/env bash
+# kstep apply vs kubectl apply on the test cluster, same run, same cluster; and the time from the
+# last pod becoming Ready to `kstep apply --wait` exiting. Prints Markdown (paste into
+# docs/benchmarks.md).
+#
+#   . target/test-cluster/env      # or the shared dev cluster's env file
+#   bash bench/apply.sh
+#
+#   KSTEP_BIN       kstep to measure (default: cargo build --release, target/release/kstep)
+#   BENCH_RUNS      hyperfine runs per tool (default 10)
+#   BENCH_WAITS     rollout-latency repetitions (default 5)
+#
+# Every run applies the same 100 objects (20 ConfigMaps, 15 Secrets, 15 ServiceAccounts,
+# 15 Services, 20 Deployments, 5 Roles, 5 RoleBindings, 5 Ingresses) into a fresh namespace, so
+# every tool creates everything. Needs hyperfine (apt-get install hyperfine) and python3.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+: "${KUBECONFIG:?source the cluster env file first (tests/cluster/README.md)}"
+KUBECTL="${KSTEP_KUBECTL:?source the cluster env file first}"
+command -v hyperfine >/dev/null || { apt-get update -qq && apt-get install -y -qq hyperfine >/dev/null; }
+if [[ -z "${KSTEP_BIN:-}" ]]; then
+  cargo build --release --quiet -p kstep
+  KSTEP_BIN="$(cd "${CARGO_TARGET_DIR:-target}/release" && pwd)/kstep"
+fi
+RUNS="${BENCH_RUNS:-10}"
+WAITS="${BENCH_WAITS:-5}"
+work="$(mktemp -d)"
+prefix="kstep-bench-$$"
+cleanup() {
+  "$KUBECTL" get ns -o name | grep "^namespace/$prefix-" | xargs -r "$KUBECTL" delete --wait=false >/dev/null 2>&1 || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+export KSTEP_CACHE_DIR="$work/cache"
+"$KSTEP_BIN" warm >/dev/null
+
+# The 100 objects.
+python3 - "$work/objects.yaml" <<'PY'
+import sys
+docs = []
+for i in range(20):
+    docs.append(f"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: config-{i}\ndata:\n  key: value-{i}\n  other: \"{i}\"\n")
+for i in range(15):
+    docs.append(f"apiVersion: v1\nkind: Secret\nmetadata:\n  name: secret-{i}\ntype: Opaque\nstringData:\n  password: not-a-secret-{i}\n")
+for i in range(15):
+    docs.append(f"apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: account-{i}\n")
+for i in range(15):
+    docs.append(f"apiVersion: v1\nkind: Service\nmetadata:\n  name: service-{i}\nspec:\n  selector:\n    app: app-{i}\n  ports:\n  - port: 80\n    targetPort: 8080\n")
+for i in range(20):
+    docs.append(f"""apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: app-{i}
+spec:
+  replicas: 1
+  selector:
+    matchLabels:
+      app: app-{i}
+  template:
+    metadata:
+      labels:
+        app: app-{i}
+    spec:
+      containers:
+      - name: app
+        image: registry.example/app:{i}
+        ports:
+        - containerPort: 8080
+""")
+for i in range(5):
+    docs.append(f"apiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata:\n  name: role-{i}\nrules:\n- apiGroups: [\"\"]\n  resources: [configmaps]\n  verbs: [get, list]\n")
+for i in range(5):
+    docs.append(f"apiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata:\n  name: binding-{i}\nroleRef:\n  apiGroup: rbac.authorization.k8s.io\n  kind: Role\n  name: role-{i}\nsubjects:\n- kind: ServiceAccount\n  name: account-{i}\n")
+for i in range(5):
+    docs.append(f"apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata:\n  name: ingress-{i}\nspec:\n  rules:\n  - host: app-{i}.example.test\n    http:\n      paths:\n      - path: /\n        pathType: Prefix\n        backend:\n          service:\n            name: service-{i}\n            port:\n              number: 80\n")
+assert len(docs) == 100
+open(sys.argv[1], "w").write("---\n".join(docs))
+PY
+
+# A fresh namespace per timed run, its name in $work/ns (hyperfine --prepare).
+cat > "$work/fresh-ns.sh" <<EOF
+#!/usr/bin/env bash
+set -e
+n=\$(( \$(cat "$work/counter" 2>/dev/null || echo 0) + 1 ))
+echo \$n > "$work/counter"
+ns="$prefix-\$n"
+"$KUBECTL" create namespace "\$ns" >/dev/null
+for _ in \$(seq 100); do
+  "$KUBECTL" get serviceaccount default -n "\$ns" >/dev/null 2>&1 && break
+  sleep 0.1
+done
+echo "\$ns" > "$work/ns"
+EOF
+chmod +x "$work/fresh-ns.sh"
+
+hyperfine --runs "$RUNS" --warmup 1 --prepare "$work/fresh-ns.sh" --export-json "$work/apply.json" \
+  -n "kstep apply" "$KSTEP_BIN apply -f $work/objects.yaml -n \$(cat $work/ns)" \
+  -n "kubectl apply" "$KUBECTL apply -f $work/objects.yaml -n \$(cat $work/ns)" \
+  -n "kubectl apply --server-side" "$KUBECTL apply --server-side -f $work/objects.yaml -n \$(cat $work/ns)" \
+  >"$work/hyperfine.txt" 2>&1 || { cat "$work/hyperfine.txt"; exit 1; }
+
+# Last pod Ready -> kstep exit, and last Deployment available -> kstep exit: kubectl watches
+# stamp each pod's Ready transition and each Deployment's completion as they are seen; kstep's
+# exit is stamped right after it returns. The first figure includes the controllers' reaction
+# (ReplicaSet, then Deployment status); the second is kstep's own latency.
+python3 - "$KSTEP_BIN" "$KUBECTL" "$work" "$WAITS" > "$work/latency.txt" <<'PY'
+import json, subprocess, sys, threading, time
+kstep, kubectl, work, waits = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+
+def watch(ns, kind, store, done):
+    p = subprocess.Popen([kubectl, "get", kind, "-n", ns, "--watch", "--output-watch-events", "-o", "json"],
+                         stdout=subprocess.PIPE, text=True)
+    def read():
+        buf, depth = "", 0
+        for line in p.stdout:
+            buf += line
+            depth += line.count("{") - line.count("}")
+            if depth == 0 and buf.strip():
+                now = time.time()
+                o = json.loads(buf)["object"]
+                buf = ""
+                if done(o):
+                    store.setdefault(o["metadata"]["name"], now)
+    threading.Thread(target=read, daemon=True).start()
+    return p
+
+def pod_ready(o):
+    return any(c["type"] == "Ready" and c["status"] == "True" for c in o.get("status", {}).get("conditions", []))
+
+def rolled_out(o):
+    s, want = o.get("status", {}), o["spec"].get("replicas", 1)
+    return (s.get("observedGeneration", 0) >= o["metadata"].get("generation", 0)
+            and s.get("updatedReplicas", 0) == want and s.get("availableReplicas", 0) == want
+            and s.get("replicas", 0) == want)
+
+from_pod, from_deployment = [], []
+for _ in range(waits):
+    subprocess.run([f"{work}/fresh-ns.sh"], check=True)
+    ns = open(f"{work}/ns").read().strip()
+    ready, available = {}, {}
+    watchers = [watch(ns, "pods", ready, pod_ready), watch(ns, "deployments", available, rolled_out)]
+    time.sleep(1)  # the watches are established
+    r = subprocess.run([kstep, "apply", "-f", f"{work}/objects.yaml", "-n", ns, "--wait", "--timeout", "2m"],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    exited = time.time()
+    time.sleep(1)
+    for w in watchers:
+        w.terminate()
+    if r.returncode != 0:
+        sys.exit(f"kstep apply --wait failed: {r.stderr}")
+    if len(ready) < 20 or len(available) < 20:
+        sys.exit(f"only {len(ready)} pods seen Ready, {len(available)} Deployments rolled out")
+    from_pod.append(exited - max(ready.values()))
+    from_deployment.append(exited - max(available.values()))
+def stats(xs):
+    return "%.0f %.0f %.0f" % (1000 * sum(xs) / len(xs), 1000 * min(xs), 1000 * max(xs))
+print(stats(from_pod))
+print(stats(from_deployment))
+PY
+
+python3 - "$work/apply.json" "$work/latency.txt" "$RUNS" "$WAITS" <<'PY'
+import json, subprocess, sys, datetime
+results = json.load(open(sys.argv[1]))["results"]
+pod, deployment = [line.split() for line in open(sys.argv[2]).read().splitlines()]
+by = {r["command"]: r for r in results}
+client = by["kubectl apply"]["mean"]
+cores = subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip()
+load = open("/proc/loadavg").read().split()[0]
+print(f"Machine: {cores} cores, load average {load} at the start of the report; {datetime.date.today()}; {sys.argv[3]} runs per tool")
+print()
+print("| 100 objects into a fresh namespace | wall ms (mean ± sd) | min ms | vs `kubectl apply` |")
+print("|---|---|---|---|")
+for name in ["kstep apply", "kubectl apply", "kubectl apply --server-side"]:
+    r = by[name]
+    print(f"| `{name}` | {r['mean']*1e3:.0f} ± {r['stddev']*1e3:.0f} | {r['min']*1e3:.0f} | {client / r['mean']:.1f}× |")
+print()
+print(f"`kstep apply --wait` on the same 100 objects (20 Deployments), {sys.argv[4]} runs, ms (mean / min / max):")
+print()
+print("| from | to kstep's exit |")
+print("|---|---|")
+print(f"| last pod Ready (includes the ReplicaSet and Deployment controllers' reaction) | {' / '.join(pod)} |")
+print(f"| last Deployment rolled out, as a kubectl watch sees it (kstep's own latency) | {' / '.join(deployment)} |")
+PY
