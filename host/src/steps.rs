@@ -5,3 +5,4 @@ pub mod custom;
 pub mod dotenv;
 pub mod kubeconfig;
 pub mod manifest;
+pub mod traefik;

@@ -11,3 +11,4 @@ mod render;
 mod pipeline;
 mod sandbox;
 mod support;
+mod traefik;
