@@ -289,6 +289,11 @@ pub fn run(runtime: &Runtime, pipeline: &Pipeline, options: &Options) -> Result<
     if options.dry_run {
         output::stderr_line("dry run: the documents after the last step follow");
         print_documents(&flow.documents, options.json);
+    } else if !kinds.iter().any(|k| k.is_host_action()) && !flow.documents.is_empty() {
+        output::stderr_line(&format!(
+            "the pipeline has no `apply`: its {} document(s) were not applied (`--dry-run` prints them)",
+            flow.documents.len()
+        ));
     }
     Ok(flow)
 }

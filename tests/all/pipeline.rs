@@ -228,6 +228,23 @@ fn a_policy_step_refuses_a_floating_image_and_the_pipeline_stops_before_apply() 
 }
 
 #[test]
+fn a_pipeline_without_apply_says_its_documents_were_not_applied() {
+    let p = Project::new("noapply");
+    p.write(
+        "render.yaml",
+        "steps:\n  - dotenv: build.env\n  - render: k8s/\n",
+    );
+    let run = p.kstep(&["run", "render.yaml"], &[]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stdout.is_empty(), "{run:?}");
+    assert!(
+        run.stderr.ends_with("the pipeline has no `apply`: its 2 document(s) were not applied (`--dry-run` prints them)\n"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
 fn a_pipeline_with_host_actions_needs_its_kubeconfig_before_any_step_runs() {
     let p = Project::new("nokube");
     let run = p.kstep(&["run"], &ci_env());
@@ -423,6 +440,41 @@ fn a_step_gets_only_the_variables_its_entry_lists() {
         run.stderr
     );
     assert!(!run.all_output().contains(secret));
+}
+
+#[test]
+fn a_credential_the_host_holds_never_reaches_a_step() {
+    let p = Project::new("credential");
+    let token = "kstep-test-token-Zq81nVb4Rt0x";
+    p.write(
+        "kubeconfig.yaml",
+        &format!(
+            "apiVersion: v1\nkind: Config\ncurrent-context: c\nclusters:\n- name: k\n  cluster: {{server: 'https://127.0.0.1:1'}}\n\
+             contexts:\n- name: c\n  context: {{cluster: k, user: u}}\nusers:\n- name: u\n  user: {{token: {token}}}\n"
+        ),
+    );
+    // The token smuggled through a dotenv file, listed for the step.
+    p.write("smuggle.env", &format!("SMUGGLED={token}\n"));
+    p.write(
+        "smuggle.yaml",
+        "steps:\n  - dotenv: smuggle.env\n  - wasm: steps/hostile.wasm\n    with: {do: env}\n    variables: [SMUGGLED]\n  - apply:\n",
+    );
+    let run = p.kstep(
+        &["run", "smuggle.yaml", "--kubeconfig", "kubeconfig.yaml"],
+        &[],
+    );
+    assert_contained(&run, 2);
+    assert!(
+        run.stderr.contains("smuggle.yaml:5:17: variable `SMUGGLED` contains a secret kstep masks; it is never passed to a step"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        !run.stderr.contains("[step hostile]"),
+        "the step must not have run: {}",
+        run.stderr
+    );
+    assert!(!run.all_output().contains(token));
 }
 
 // ---- Hostile custom steps. ----
