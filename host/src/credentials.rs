@@ -538,9 +538,17 @@ fn decode(
 /// every message. All of them are kept in secret wrappers regardless.
 pub fn is_secret_name(name: &str) -> bool {
     let name = name.to_ascii_lowercase();
-    ["token", "secret", "password", "passwd", "key", "credential", "auth"]
-        .iter()
-        .any(|word| name.contains(word))
+    [
+        "token",
+        "secret",
+        "password",
+        "passwd",
+        "key",
+        "credential",
+        "auth",
+    ]
+    .iter()
+    .any(|word| name.contains(word))
 }
 
 /// Registers `secret` with the masker and wraps it.
