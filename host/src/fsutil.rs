@@ -8,8 +8,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// same directory, which is flushed to disk and renamed over `path`, so a reader sees the old
 /// content or the new one, never a mix, and a crash leaves no half-written file.
 ///
-/// `mode` sets the permissions (Unix); `None` keeps those of the file being replaced, or gives a
-/// new file the default permissions (0666 less the umask).
+/// `mode` sets the permissions (Unix); the temporary file is created with them, so a secret is
+/// never readable by others, not even for an instant. `None` keeps those of the file being
+/// replaced, or gives a new file the default permissions (0666 less the umask).
 ///
 /// # Errors
 /// When the temporary file cannot be created, written or renamed; the temporary file is removed.
@@ -30,15 +31,17 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: Option<u32>) -> std::io::Re
     ));
     let existing = std::fs::metadata(path).ok().map(|m| m.permissions());
     let result = (|| {
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&temp)?;
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, mode.unwrap_or(0o666));
+        let mut file = options.open(&temp)?;
         file.write_all(bytes)?;
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt as _;
             if let Some(mode) = mode {
+                // The umask may have narrowed the mode at creation; make it exact.
                 file.set_permissions(std::fs::Permissions::from_mode(mode))?;
             } else if let Some(permissions) = existing {
                 file.set_permissions(permissions)?;
@@ -71,6 +74,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("kstep-fsutil-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("f.env");
+        std::fs::write(&path, "old").unwrap();
         write_atomic(&path, b"A=1\n", Some(0o600)).unwrap();
         write_atomic(&path, b"A=2\n", None).unwrap();
         assert_eq!(std::fs::read(&path).unwrap(), b"A=2\n");

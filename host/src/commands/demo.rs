@@ -49,10 +49,10 @@ pub fn run() -> CliResult {
         .find(|e| e.key == "IMAGE")
         .map(|e| e.value.clone())
         .unwrap_or_default();
-    out.push_str(&format!(
+    out.push_str(
         "# deploy job: kstep deploy -f k8s/ --env-file docker.env --image blog=$IMAGE --upgrade-api-versions\n\
-         #   (instead of: sed -i -e \"s|IMAGE|${{IMAGE}}|g\" deployment.yml && kubectl apply -f deployment.yml)\n"
-    ));
+         #   (instead of: sed -i -e \"s|IMAGE|${IMAGE}|g\" deployment.yml && kubectl apply -f deployment.yml)\n",
+    );
     let request = Request {
         sources: vec![Source {
             name: DEPLOYMENT_NAME.into(),

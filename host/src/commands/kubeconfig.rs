@@ -483,7 +483,7 @@ fn decode(args: &DecodeArgs) -> CliResult {
     if rendered.trim().is_empty() {
         return Err(anyhow::anyhow!("the kubeconfig step rendered nothing (a bug)").into());
     }
-    write_private(&args.write, rendered.as_bytes())
+    crate::fsutil::write_atomic(&args.write, rendered.as_bytes(), Some(0o600))
         .map_err(|e| anyhow::anyhow!("writing {}: {e}", args.write.display()))?;
     output::stderr_line(&format!(
         "wrote {} (context {}, mode 0600)",
@@ -491,39 +491,6 @@ fn decode(args: &DecodeArgs) -> CliResult {
         credentials.connection.context
     ));
     Ok(())
-}
-
-/// Writes `bytes` to `path` atomically with mode 0600 from the moment the temporary file
-/// exists: creating it with the default mode and narrowing it afterwards would let another
-/// local user open it in between and keep reading through that descriptor.
-fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write as _;
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let name = path
-        .file_name()
-        .ok_or_else(|| std::io::Error::other("not a file name"))?;
-    let temp = dir.join(format!(
-        ".{}.kstep-{}.tmp",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let result = (|| {
-        let mut file = options.open(&temp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        std::fs::rename(&temp, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&temp);
-    }
-    result
 }
 
 // ----------------------------------------------------------------------------------- check
@@ -742,28 +709,4 @@ fn check_text(r: &CheckReport) -> String {
         text.push_str(&format!("  {:<30} {verdict}\n", c.resource));
     }
     text
-}
-
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used)]
-    use super::*;
-
-    #[test]
-    fn private_write_is_0600_and_atomic() {
-        let dir = std::env::temp_dir().join(format!("kstep-kc-write-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("kubeconfig");
-        std::fs::write(&path, "old").unwrap();
-        write_private(&path, b"new").unwrap();
-        assert_eq!(std::fs::read(&path).unwrap(), b"new");
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt as _;
-            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
-            assert_eq!(mode & 0o777, 0o600);
-        }
-        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1);
-        std::fs::remove_dir_all(&dir).unwrap();
-    }
 }
