@@ -387,8 +387,11 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// One HTTP/1.1 request on loopback; the status line and headers (lowercased names), and body.
-fn http_get(port: u16, path: &str, host: &str) -> Option<(u16, Vec<(String, String)>, String)> {
+/// Status, headers (names lowercased) and body of a response.
+type Response = (u16, Vec<(String, String)>, String);
+
+/// One HTTP/1.1 request on loopback.
+fn http_get(port: u16, path: &str, host: &str) -> Option<Response> {
     let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
     write!(
