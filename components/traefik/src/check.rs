@@ -43,26 +43,26 @@ pub fn check(values: &Values) -> (Vec<Problem>, Vec<Problem>) {
             pos(replicas),
         );
     }
-    if let Some(acme) = &values.acme {
-        if replicas.value > 1 {
-            let at = if pos(replicas) == (0, 0) {
-                pos(acme)
-            } else {
-                pos(replicas)
-            };
-            err(
-                format!(
-                    "ACME with {} replicas is refused: Traefik keeps the ACME account and \
-                     certificates in one file ({}) on a ReadWriteOnce volume that replicas cannot \
-                     share, and each replica would request certificates of its own (and run into \
-                     Let's Encrypt rate limits). Use `replicas: 1`, or remove `acme` and let \
-                     cert-manager issue the certificates (Ingress `tls.secretName`), which works \
-                     with any number of replicas",
-                    replicas.value, acme.value.storage.value
-                ),
-                at,
-            );
-        }
+    if let Some(acme) = &values.acme
+        && replicas.value > 1
+    {
+        let at = if pos(replicas) == (0, 0) {
+            pos(acme)
+        } else {
+            pos(replicas)
+        };
+        err(
+            format!(
+                "ACME with {} replicas is refused: Traefik keeps the ACME account and \
+                 certificates in one file ({}) on a ReadWriteOnce volume that replicas cannot \
+                 share, and each replica would request certificates of its own (and run into \
+                 Let's Encrypt rate limits). Use `replicas: 1`, or remove `acme` and let \
+                 cert-manager issue the certificates (Ingress `tls.secretName`), which works \
+                 with any number of replicas",
+                replicas.value, acme.value.storage.value
+            ),
+            at,
+        );
     }
 
     let level = &values.log_level;
@@ -98,16 +98,16 @@ pub fn check(values: &Values) -> (Vec<Problem>, Vec<Problem>) {
         ("resources.limits.cpu", &values.resources.limits.cpu),
         ("resources.limits.memory", &values.resources.limits.memory),
     ] {
-        if let Some(q) = q {
-            if !is_quantity(&q.value) {
-                err(
-                    format!(
-                        "{what} `{}` is not a Kubernetes quantity (e.g. 100m, 0.5, 128Mi, 1Gi)",
-                        q.value
-                    ),
-                    pos(q),
-                );
-            }
+        if let Some(q) = q
+            && !is_quantity(&q.value)
+        {
+            err(
+                format!(
+                    "{what} `{}` is not a Kubernetes quantity (e.g. 100m, 0.5, 128Mi, 1Gi)",
+                    q.value
+                ),
+                pos(q),
+            );
         }
     }
 
@@ -341,13 +341,13 @@ fn check_acme(
                 pos(size),
             );
         }
-        if let Some(class) = &p.value.storage_class {
-            if let Err(why) = dns_subdomain(&class.value) {
-                err(
-                    format!("persistence.storageClass `{}` {why}", class.value),
-                    pos(class),
-                );
-            }
+        if let Some(class) = &p.value.storage_class
+            && let Err(why) = dns_subdomain(&class.value)
+        {
+            err(
+                format!("persistence.storageClass `{}` {why}", class.value),
+                pos(class),
+            );
         }
     }
 }

@@ -482,6 +482,9 @@ fn plain_message(message: &str) -> String {
 
 // ------------------------------------------------------------------ the schema
 
+/// A known key of a mapping, its value, and the key's position.
+type Field<'a> = (&'a str, &'a Yaml, (u32, u32));
+
 /// Walks the tree, collecting every problem.
 #[derive(Default)]
 struct Reader {
@@ -515,12 +518,7 @@ impl Reader {
 
     /// [`Reader::fields`] with the position of each key (a mapping's own position is that of
     /// its first key, which is not where a "missing key" problem belongs).
-    fn fields_at<'a>(
-        &mut self,
-        y: &'a Yaml,
-        path: &str,
-        known: &[&str],
-    ) -> Option<Vec<(&'a str, &'a Yaml, (u32, u32))>> {
+    fn fields_at<'a>(&mut self, y: &'a Yaml, path: &str, known: &[&str]) -> Option<Vec<Field<'a>>> {
         let entries = match &y.value {
             Y::Map(entries) => entries,
             Y::Null => return Some(Vec::new()),
