@@ -462,6 +462,21 @@ fn set_creates_replaces_and_keeps_the_file_gitlab_valid() {
     assert_eq!(run(&["dotenv", "check", fs]).code, 0);
     // Only the file is in the directory: the temporary file was renamed, not left behind.
     assert_eq!(std::fs::read_dir(&d).unwrap().count(), 1);
+    // Through a symlink, the target is updated and the link stays a link.
+    let link = d.join("link.env");
+    std::os::unix::fs::symlink(&f, &link).unwrap();
+    let r = run(&["dotenv", "set", link.to_str().unwrap(), "TAG=2"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(
+        std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    assert_eq!(
+        std::fs::read_to_string(&f).unwrap(),
+        "IMAGE=registry.local:5000/app:2\nTAG=2\n"
+    );
 }
 
 #[test]

@@ -370,7 +370,12 @@ fn set(args: &SetArgs) -> CliResult {
         }
     };
     report(&file, &outcome.warnings);
-    crate::fsutil::write_atomic(&args.file, outcome.text.as_bytes(), None)
+    // Through a symlink, replace the file it points to, not the link.
+    let target = match std::fs::canonicalize(&args.file) {
+        Ok(real) if existing.is_some() => real,
+        _ => args.file.clone(),
+    };
+    crate::fsutil::write_atomic(&target, outcome.text.as_bytes(), None)
         .with_context(|| format!("writing {file}"))?;
     let mut summary = Vec::new();
     if !outcome.added.is_empty() {
