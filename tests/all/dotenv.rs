@@ -143,6 +143,12 @@ fn non_utf8_bytes_are_refused_with_their_offset() {
         assert!(r.stderr.starts_with(&format!("{f}:2:6: ")), "{r:?}");
         assert!(r.stderr.contains("byte 0xE9 at byte offset 9"), "{r:?}");
     }
+    let r = run(&["dotenv", "check", &f]);
+    assert_invalid(&r, &f);
+    assert!(
+        r.stderr.contains("would guess the file's encoding"),
+        "{r:?}"
+    );
 }
 
 #[test]

@@ -300,15 +300,18 @@ fn check(args: &CheckArgs) -> CliResult {
             .iter()
             .filter(|d| matches!(d.severity, Severity::Error))
             .count();
-        let answer = result
-            .gitlab_message
-            .as_deref()
-            .map(|m| format!(" (GitLab would answer: \"{m}\")"))
-            .unwrap_or_default();
-        output::stderr_line(&format!(
-            "{file}: GitLab will refuse this dotenv report: {errors} problem{}{answer}",
-            if errors == 1 { "" } else { "s" }
-        ));
+        let plural = if errors == 1 { "" } else { "s" };
+        output::stderr_line(&match result.gitlab_message.as_deref() {
+            Some(answer) => format!(
+                "{file}: GitLab will refuse this dotenv report: {errors} problem{plural} (GitLab \
+                 would answer: \"{answer}\")"
+            ),
+            // Only undecodable bytes get here: GitLab would guess an encoding, not refuse.
+            None => format!(
+                "{file}: refused: {errors} problem{plural}; GitLab would not reject the upload \
+                 but would guess the file's encoding, so the values could arrive changed"
+            ),
+        });
         return Err(CliError::reported_invalid());
     }
     output::stdout(&format!(
