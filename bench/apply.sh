@@ -83,6 +83,9 @@ cat > "$work/fresh-ns.sh" <<EOF
 set -e
 n=\$(( \$(cat "$work/counter" 2>/dev/null || echo 0) + 1 ))
 echo \$n > "$work/counter"
+# The previous run's namespace goes (in the background): a shared cluster's fake node holds a
+# limited number of pods, and old Deployments would keep the controllers busy.
+[[ -s "$work/ns" ]] && "$KUBECTL" delete namespace "\$(cat "$work/ns")" --wait=false >/dev/null 2>&1 || true
 ns="$prefix-\$n"
 "$KUBECTL" create namespace "\$ns" >/dev/null
 for _ in \$(seq 100); do

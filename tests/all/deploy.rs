@@ -161,6 +161,8 @@ fn bootstrap_then_deploy_with_its_base64_kubeconfig() {
         "--no-env",
         "--dotenv-out",
         dotenv.to_str().unwrap(),
+        "--timeout",
+        "90s",
     ];
     let started = Instant::now();
     let run = id.kstep(&args, &[("GITLAB_CI", "true")]);
@@ -280,6 +282,8 @@ fn image_pull_failure_exits_3_with_the_reason() {
         "-n",
         &ns.name,
         "--wait",
+        "--timeout",
+        "60s",
         "--failure-grace",
         "2s",
     ]);
@@ -322,6 +326,8 @@ fn crash_loop_failure_exits_3_with_restarts_and_exit_code() {
             "-f",
             &fixture("crashloop.yaml"),
             "--wait",
+            "--timeout",
+            "60s",
             "--failure-grace",
             "1s",
         ],
@@ -565,6 +571,8 @@ fn dry_run_flag_reports_and_changes_nothing() {
         "--no-env",
         "-n",
         &ns.name,
+        "--timeout",
+        "90s",
     ];
     let mut dry = args.to_vec();
     dry.push("--dry-run");
@@ -675,4 +683,32 @@ fn crd_namespace_and_custom_resource_in_one_run() {
     let w = kubectl_json(&["get", &format!("widgets.{group}"), "first", "-n", &ns]);
     assert_eq!(w["spec"]["size"], 3);
     cleanup();
+}
+
+#[test]
+#[ignore = "needs a cluster (tests/cluster/up.sh)"]
+fn secret_values_are_masked_even_in_server_errors() {
+    let ns = Namespace::create("masked");
+    let run = as_admin(&[
+        "apply",
+        "-f",
+        &fixture("secret-in-error.yaml"),
+        "-n",
+        &ns.name,
+    ]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(
+        run.stderr.contains("secret/leaky: 422 Invalid: "),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("Invalid value: \"[MASKED]!\""),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        !run.all_output().contains("s3cr3t-passw0rd-value"),
+        "{run:?}"
+    );
 }

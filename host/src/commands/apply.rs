@@ -209,6 +209,9 @@ pub fn load_objects(
         }
         return Err(CliError::reported_invalid());
     }
+    for object in &objects {
+        register_secret_values(object);
+    }
     if objects.is_empty() {
         return Err(CliError::invalid(anyhow::anyhow!(
             "no objects to apply in {}",
@@ -220,6 +223,39 @@ pub fn load_objects(
         )));
     }
     Ok((objects, rendered.report))
+}
+
+/// The values of a Secret manifest never reach the log, even inside a server's error message:
+/// `stringData` values, and `data` values both as written (base64) and decoded. Values shorter
+/// than GitLab's masking minimum (8) are left alone, so ordinary words are not blanked out.
+fn register_secret_values(object: &Object) {
+    use base64::Engine as _;
+    const MIN: usize = 8;
+    if !(object.group.is_empty() && object.kind == "Secret") {
+        return;
+    }
+    let values = |key: &str| {
+        object
+            .value
+            .get(key)
+            .and_then(serde_json::Value::as_object)
+            .into_iter()
+            .flat_map(|m| m.values())
+            .filter_map(serde_json::Value::as_str)
+    };
+    for value in values("stringData").filter(|v| v.len() >= MIN) {
+        output::register_secret(value);
+    }
+    for encoded in values("data") {
+        if let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(encoded)
+            && decoded.len() >= MIN
+        {
+            output::register_secret(&String::from_utf8_lossy(&decoded));
+        }
+        if encoded.len() >= MIN {
+            output::register_secret(encoded);
+        }
+    }
 }
 
 /// Finds and decodes the kubeconfig of `args`, reads the files it refers to, prints its
