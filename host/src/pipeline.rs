@@ -161,11 +161,6 @@ impl Context<'_> {
             self.step.name
         ));
     }
-
-    /// `path` as the user would write it: relative to the working directory when below it.
-    pub fn display_path(&self, path: &Path) -> String {
-        display_path(path)
-    }
 }
 
 /// How a stop is explained: whether the cluster was touched.

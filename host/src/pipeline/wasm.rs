@@ -2,8 +2,6 @@
 //! parameters, the variables it lists, the documents, at most one read-only directory — and
 //! folds its result back into the flow.
 
-use std::sync::Arc;
-
 use crate::output;
 use crate::runtime::{LoadedStep, Sandbox, StepError};
 use crate::steps::custom::{self, CustomError, Finding, Outcome, Request, Severity};
@@ -14,7 +12,7 @@ use super::{Context, Document, Failure, Flow, Origin, StepKind, at};
 /// A loaded custom step.
 pub struct Wasm {
     spec: WasmSpec,
-    step: Arc<LoadedStep>,
+    step: LoadedStep,
 }
 
 impl Wasm {
@@ -26,7 +24,7 @@ impl Wasm {
         match custom::load(cx.runtime, &cx.step.name, &spec.path) {
             Ok(step) => Ok(Self {
                 spec: spec.clone(),
-                step: Arc::new(step),
+                step,
             }),
             Err(e) => {
                 output::stderr_line(&format!("{}: {e}", cx.at()));
