@@ -9,6 +9,7 @@ pub mod builtins;
 pub mod cli;
 pub mod commands;
 pub mod credentials;
+pub mod deploy;
 pub mod fsutil;
 pub mod kube;
 pub mod output;

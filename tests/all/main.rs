@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 mod cluster;
+mod deploy;
 mod dotenv;
 mod kubeconfig;
 mod render;
