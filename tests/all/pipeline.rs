@@ -228,6 +228,49 @@ fn a_policy_step_refuses_a_floating_image_and_the_pipeline_stops_before_apply() 
 }
 
 #[test]
+fn built_in_steps_feed_custom_steps() {
+    let p = Project::new("traefik");
+    p.write("traefik-values.yaml", "");
+    p.write(
+        "traefik.yaml",
+        "steps:\n  - traefik: traefik-values.yaml\n  - wasm: steps/deny_latest.wasm\n    with: {required-limits: [memory]}\n  - apply:\n",
+    );
+    let run = p.kstep(&["run", "--dry-run", "-o", "json", "traefik.yaml"], &[]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let docs: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let kinds: Vec<&str> = docs
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["kind"].as_str().unwrap())
+        .collect();
+    assert!(
+        kinds.contains(&"Deployment") && kinds.contains(&"ClusterRole"),
+        "{kinds:?}"
+    );
+    assert!(
+        run.stderr
+            .contains("[deny_latest] checked 1 container(s) in 1 workload(s): 0 problem(s)"),
+        "{}",
+        run.stderr
+    );
+
+    // Findings about a document of a built-in step point at its source.
+    p.write(
+        "traefik.yaml",
+        "steps:\n  - traefik: traefik-values.yaml\n  - wasm: steps/deny_latest.wasm\n",
+    );
+    let run = p.kstep(&["run", "--dry-run", "traefik.yaml"], &[]);
+    assert_contained(&run, 2);
+    assert!(
+        run.stderr
+            .contains("traefik-values.yaml (traefik) (document "),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
 fn a_pipeline_without_apply_says_its_documents_were_not_applied() {
     let p = Project::new("noapply");
     p.write(
