@@ -523,15 +523,10 @@ impl Loader<'_> {
                 );
             }
             (Some(name), reading) => {
-                let spelled = match reading {
-                    Resolved::Null => "null".to_owned(),
-                    Resolved::Bool(b) => b.to_string(),
-                    Resolved::Int(i) => i.to_string(),
-                    Resolved::UInt(u) => u.to_string(),
-                    Resolved::Float(f) => scalar::json_float(f),
-                    Resolved::Str => unreachable_str(),
-                };
-                if spelled != text {
+                if reading
+                    .json_spelling()
+                    .is_some_and(|spelled| spelled != text)
+                {
                     let what = if text.is_empty() {
                         format!("`${{{name}}}` is empty, so the value is null")
                     } else {
@@ -625,11 +620,6 @@ impl Loader<'_> {
             }
         }
     }
-}
-
-/// The `Resolved::Str` arm returns earlier; a string never needs spelling.
-fn unreachable_str() -> String {
-    String::new()
 }
 
 /// Byte offsets of each `${` in `text`, with `$$` skipped as the template scanner does.

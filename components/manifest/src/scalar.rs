@@ -38,6 +38,18 @@ impl Resolved {
             Self::Str => "a string".into(),
         }
     }
+
+    /// How the value is written in JSON, for a non-string (`None` for a string).
+    pub fn json_spelling(&self) -> Option<String> {
+        Some(match self {
+            Self::Null => "null".to_owned(),
+            Self::Bool(b) => b.to_string(),
+            Self::Int(i) => i.to_string(),
+            Self::UInt(u) => u.to_string(),
+            Self::Float(f) => json_float(*f),
+            Self::Str => return None,
+        })
+    }
 }
 
 /// How a float is written in JSON, the way Go's `encoding/json` (kubectl) writes it: integral

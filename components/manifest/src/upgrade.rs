@@ -437,7 +437,9 @@ fn workload(
         .collect();
         if !unset.is_empty() {
             notes.push(format!(
-                "apps/v1 defaults apply to {}: revisionHistoryLimit 10, progressDeadlineSeconds 600, RollingUpdate with maxSurge/maxUnavailable 25%",
+                "unset {} now take the apps/v1 defaults (revisionHistoryLimit 10, \
+                 progressDeadlineSeconds 600, RollingUpdate 25%/25%): set them to keep the old \
+                 behaviour",
                 unset.join(", ")
             ));
         }
@@ -687,7 +689,11 @@ mod tests {
             r#"{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"a"},"spec":{"replicas":1,"selector":{"matchLabels":{"app":"a"}},"template":{"metadata":{"labels":{"app":"a"}}}}}"#
         );
         assert!(notes[0].contains("added spec.selector"));
-        assert!(notes[1].contains("progressDeadlineSeconds 600"));
+        assert!(
+            notes[1].starts_with(
+                "unset revisionHistoryLimit, progressDeadlineSeconds, strategy now take"
+            )
+        );
     }
 
     #[test]

@@ -409,7 +409,7 @@ fn textual_substitution_fails_the_property() {
         broken += usize::from(changed);
     }
     assert!(
-        broken == 0,
+        broken * 4 > cases,
         "textual substitution broke only {broken} of {cases} cases"
     );
 }
