@@ -712,3 +712,117 @@ fn secret_values_are_masked_even_in_server_errors() {
         "{run:?}"
     );
 }
+
+#[test]
+#[ignore = "needs a cluster (tests/cluster/up.sh)"]
+fn the_token_never_appears_in_any_output() {
+    let ns = Namespace::create("leak");
+    let id = bootstrap(&ns, "ci", &[]);
+    id.assert_not_in("serviceaccount create", &id.run.all_output());
+    let out = temp_dir("leak");
+    let dotenv = out.join("deploy.env");
+    let bad_env = out.join("bad.env");
+    std::fs::write(&bad_env, "not a dotenv line\n").unwrap();
+    let (app, env) = (fixture("app"), fixture("docker.env"));
+    let (invalid, other) = (fixture("invalid.yaml"), fixture("other-namespace.yaml"));
+    let unschedulable = fixture("unschedulable.yaml");
+    let deploy = [
+        "deploy",
+        "-f",
+        &app,
+        "--env-file",
+        &env,
+        "--no-env",
+        "--timeout",
+        "90s",
+        "--dotenv-out",
+        dotenv.to_str().unwrap(),
+    ];
+    // Every command and failure path a CI job can hit, with the identity's base64 KUBECONFIG.
+    let runs: Vec<(&str, Vec<&str>, i32)> = vec![
+        ("deploy", deploy.to_vec(), 0),
+        (
+            "apply --dry-run",
+            vec!["apply", "-f", &unschedulable, "--dry-run"],
+            0,
+        ),
+        // `apply` takes files literally: `${IMAGE}` is not an image.
+        ("apply of a template", vec!["apply", "-f", &app], 2),
+        (
+            "deploy --dry-run",
+            vec![
+                "deploy",
+                "-f",
+                &app,
+                "--env-file",
+                &env,
+                "--no-env",
+                "--dry-run",
+            ],
+            0,
+        ),
+        ("invalid manifests", vec!["apply", "-f", &invalid], 2),
+        ("a policy refusal", vec!["apply", "-f", &other], 2),
+        (
+            "a 403",
+            vec![
+                "apply",
+                "-f",
+                &other,
+                "--allow-namespace",
+                "kube-system",
+                "--allow-cluster-scoped",
+            ],
+            1,
+        ),
+        (
+            "a rollout timeout",
+            vec!["apply", "-f", &unschedulable, "--wait", "--timeout", "2s"],
+            3,
+        ),
+        (
+            "a bad env file",
+            vec![
+                "deploy",
+                "-f",
+                &app,
+                "--env-file",
+                bad_env.to_str().unwrap(),
+            ],
+            2,
+        ),
+        ("a missing file", vec!["apply", "-f", "/nonexistent/k8s"], 2),
+        (
+            "an unknown context",
+            vec!["apply", "-f", &app, "--context", "nope"],
+            2,
+        ),
+    ];
+    for (what, args, code) in &runs {
+        let run = id.kstep(args, &[]);
+        assert_eq!(run.code, *code, "{what}: {run:?}");
+        id.assert_not_in(what, &run.all_output());
+    }
+    // The same credentials against a closed port: the error names the server, not the token.
+    let kubeconfig = String::from_utf8(STANDARD.decode(&id.b64).unwrap()).unwrap();
+    let moved: Vec<String> = kubeconfig
+        .lines()
+        .map(|l| match l.find("server:") {
+            Some(at) => format!("{}server: https://127.0.0.1:1", &l[..at]),
+            None => l.to_owned(),
+        })
+        .collect();
+    let moved = STANDARD.encode(moved.join("\n"));
+    let run = kstep(
+        &["apply", "-f", &unschedulable, "--request-timeout", "2s"],
+        &[("KUBECONFIG", &moved)],
+        None,
+    );
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.stderr.contains("127.0.0.1:1"), "{}", run.stderr);
+    id.assert_not_in("an unreachable server", &run.all_output());
+    id.assert_not_in(
+        "the dotenv artifact",
+        &std::fs::read_to_string(&dotenv).unwrap(),
+    );
+}
