@@ -238,7 +238,7 @@ fn bootstrap_then_deploy_with_its_base64_kubeconfig() {
     assert_eq!(managers, ["kstep"]);
 
     // The same again: unchanged. Then a new image: configured, and a new rollout.
-    let run = id.kstep(&args, &[]);
+    let run = id.kstep(&args, &[("KSTEP_LOG_SECTIONS", "plain")]);
     assert_eq!(run.code, 0, "{run:?}");
     assert!(
         run.stdout.contains("0 created, 0 configured, 5 unchanged"),

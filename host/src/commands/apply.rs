@@ -117,7 +117,7 @@ pub fn run(args: &Args) -> CliResult {
     rt.block_on(async {
         let session = Session::connect(&mut credentials, &args.cluster).await?;
         session
-            .apply_and_wait(objects, wait, log::Sections::plain())
+            .apply_and_wait(objects, wait, log::Sections::from_env())
             .await
             .map(|_| ())
     })
