@@ -7,6 +7,7 @@
 mod cluster;
 mod deploy;
 mod dotenv;
+mod e2e;
 mod kubeconfig;
 mod render;
 mod pipeline;

@@ -1,0 +1,926 @@
+//! End to end: the example pipeline of `ci-templates/examples/` run by a real GitLab CI
+//! pipeline runner, gitlab-ci-local (pinned in `tests/e2e/`), in shell-executor mode against the
+//! test cluster; a broken dotenv report failing its job; and the runner image's entrypoint
+//! driven the way GitLab's docker executor drives it.
+//!
+//! The example `.gitlab-ci.yml` runs unmodified: its `include: project:` is served from
+//! gitlab-ci-local's include cache, seeded with this checkout's template (nothing is fetched),
+//! `hugo` and `buildah` are stubs that record their arguments (no registry here), and `kstep`
+//! is the binary under test. The deploy job gets its kubeconfig the way the reference workflow
+//! stores it (a masked base64 variable made by `kstep serviceaccount create`), the Traefik job
+//! gets the admin's as a File-type variable. Every job log is searched for every secret.
+//!
+//! `KSTEP_E2E_KEEP=1` keeps the work directories (under the cargo target tmpdir) for debugging.
+#![allow(clippy::print_stderr)]
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crate::support::{cache_dir, kstep, kstep_bin};
+
+/// The fake GitLab instance and project (never contacted: only its name is used).
+const ORIGIN: &str = "https://gitlab.example.com/group/project.git";
+/// What `include: project:` in the example names; the include cache is seeded under it.
+const INCLUDE_PROJECT: &str = "kstep/kstep";
+const INCLUDE_REF: &str = "v0.1.0";
+const REGISTRY_IMAGE: &str = "registry.example.com/group/project";
+const REGISTRY_PASSWORD: &str = "e2eRegistryPassword-9f8e7d6c5b4a";
+/// A pipeline never takes this long here (about a minute); past it, something hangs.
+const PIPELINE_TIMEOUT: Duration = Duration::from_secs(600);
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// The pinned gitlab-ci-local, or a panic that says how to install it.
+fn gitlab_ci_local() -> PathBuf {
+    let bin = repo_root().join("tests/e2e/node_modules/.bin/gitlab-ci-local");
+    assert!(
+        bin.exists(),
+        "gitlab-ci-local is not installed: run `(cd tests/e2e && npm ci)` (needs Node.js >= 20, \
+         git and rsync)"
+    );
+    bin
+}
+
+/// A work directory for one test, removed at the end unless `KSTEP_E2E_KEEP=1`.
+struct Workdir {
+    path: PathBuf,
+    /// Unique per run: namespaces and names derive from it.
+    suffix: String,
+}
+
+impl Workdir {
+    fn new(test: &str) -> Self {
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos();
+        let suffix = format!("{}-{}", std::process::id(), nanos % 100_000);
+        let path = Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .join("e2e")
+            .join(format!("{test}-{suffix}"));
+        fs::create_dir_all(&path).unwrap();
+        Self { path, suffix }
+    }
+}
+
+impl Drop for Workdir {
+    fn drop(&mut self) {
+        if std::env::var_os("KSTEP_E2E_KEEP").is_some_and(|v| v == "1") {
+            eprintln!("kept {}", self.path.display());
+        } else {
+            let _ = fs::remove_dir_all(&self.path);
+        }
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for entry in fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .args([
+            "-c",
+            "user.name=kstep e2e",
+            "-c",
+            "user.email=e2e@example.com",
+        ])
+        .args([
+            "-c",
+            "init.defaultBranch=main",
+            "-c",
+            "commit.gpgsign=false",
+        ])
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("git");
+    assert!(out.status.success(), "git {args:?}: {out:?}");
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+/// Turns `dir` into the project gitlab-ci-local expects: a git repository on `main` with a
+/// remote `origin` (and its HEAD, so no remote is queried), and the kstep template in the
+/// include cache where `include: project: kstep/kstep` looks for it. Returns the commit sha.
+fn make_project(dir: &Path) -> String {
+    git(dir, &["init", "-q"]);
+    git(dir, &["add", "-A"]);
+    git(dir, &["commit", "-q", "-m", "e2e"]);
+    git(dir, &["remote", "add", "origin", ORIGIN]);
+    git(dir, &["update-ref", "refs/remotes/origin/main", "HEAD"]);
+    git(
+        dir,
+        &[
+            "symbolic-ref",
+            "refs/remotes/origin/HEAD",
+            "refs/remotes/origin/main",
+        ],
+    );
+    let cached = dir
+        .join(".gitlab-ci-local/includes/gitlab.example.com")
+        .join(INCLUDE_PROJECT)
+        .join(INCLUDE_REF)
+        .join("ci-templates/kstep.gitlab-ci.yml");
+    fs::create_dir_all(cached.parent().unwrap()).unwrap();
+    fs::copy(
+        repo_root().join("ci-templates/kstep.gitlab-ci.yml"),
+        &cached,
+    )
+    .unwrap();
+    git(dir, &["rev-parse", "HEAD"])
+}
+
+/// `hugo` and `buildah` stand-ins: they record their arguments in `$KSTEP_E2E_STUB_LOG`
+/// (buildah's `--password-stdin` is read and dropped, as the real one would consume it).
+fn write_stubs(dir: &Path) -> PathBuf {
+    let stubs = dir.join("stubs");
+    fs::create_dir_all(&stubs).unwrap();
+    let scripts = [
+        (
+            "hugo",
+            "#!/bin/sh\necho \"hugo $*\" >> \"$KSTEP_E2E_STUB_LOG\"\nmkdir -p public\n\
+             echo '<h1>blog</h1>' > public/index.html\n",
+        ),
+        (
+            "buildah",
+            "#!/bin/sh\ncase \" $* \" in *' --password-stdin '*) cat > /dev/null;; esac\n\
+             echo \"buildah $*\" >> \"$KSTEP_E2E_STUB_LOG\"\n",
+        ),
+    ];
+    for (name, text) in scripts {
+        let path = stubs.join(name);
+        fs::write(&path, text).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
+        }
+    }
+    stubs
+}
+
+/// What one gitlab-ci-local run left behind.
+struct Pipeline {
+    code: i32,
+    /// gitlab-ci-local's own stdout and stderr.
+    output: String,
+    /// Each job's log (`.gitlab-ci-local/output/<job>.log`).
+    logs: BTreeMap<String, String>,
+    elapsed: Duration,
+}
+
+impl Pipeline {
+    fn log(&self, job: &str) -> &str {
+        self.logs
+            .get(job)
+            .unwrap_or_else(|| panic!("no log for job {job}:\n{}", self.output))
+    }
+
+    /// Whether gitlab-ci-local's summary lists `job` as passed (` PASS  job`).
+    fn passed(&self, job: &str) -> bool {
+        self.summary_is(job, "PASS")
+    }
+
+    /// Whether gitlab-ci-local's summary lists `job` as failed (` FAIL  job`).
+    fn failed(&self, job: &str) -> bool {
+        self.summary_is(job, "FAIL")
+    }
+
+    fn summary_is(&self, job: &str, status: &str) -> bool {
+        self.output.lines().any(|l| {
+            l.trim()
+                .strip_prefix(status)
+                .is_some_and(|rest| rest.trim() == job)
+        })
+    }
+
+    /// Everything the runner printed or logged, for leak searches.
+    fn everything(&self) -> String {
+        let mut all = self.output.clone();
+        for log in self.logs.values() {
+            all.push_str(log);
+        }
+        all
+    }
+}
+
+/// Runs gitlab-ci-local in `project` (shell executor, each job in its own copy of the project
+/// as on a real runner) with kstep and `stubs` first on PATH.
+fn run_pipeline(project: &Path, stubs: &Path, args: &[&str]) -> Pipeline {
+    let kstep_dir = Path::new(kstep_bin()).parent().unwrap();
+    let path = std::env::join_paths(
+        [kstep_dir.to_path_buf(), stubs.to_path_buf()]
+            .into_iter()
+            .chain(std::env::split_paths(
+                &std::env::var_os("PATH").unwrap_or_default(),
+            )),
+    )
+    .unwrap();
+    let work = project.parent().unwrap();
+    let home = work.join("gcl-home");
+    fs::create_dir_all(&home).unwrap();
+    let stdout = work.join("gitlab-ci-local.out");
+    // Compile the steps once, as the runner image does at build time, instead of in every job
+    // at once.
+    let warm = kstep(&["warm"], &[], None);
+    assert_eq!(warm.code, 0, "{warm:?}");
+    let started = Instant::now();
+    // gitlab-ci-local refuses an absolute --cwd: it runs in the project directory instead.
+    let mut command = Command::new(gitlab_ci_local());
+    // Its own process group, so a timeout stops the jobs' processes too.
+    #[cfg(unix)]
+    std::os::unix::process::CommandExt::process_group(&mut command, 0);
+    let mut child = command
+        .arg("--home")
+        .arg(&home)
+        .args(["--force-shell-executor", "--shell-isolation", "--no-color"])
+        .args(["--max-job-name-padding", "0"])
+        .args(args)
+        .current_dir(project)
+        // The jobs must get their credentials from the pipeline's variables only.
+        .env_remove("KUBECONFIG")
+        .env_remove("KSTEP_KUBECONFIG")
+        .env_remove("KSTEP_CONTEXT")
+        .env("PATH", path)
+        .env("KSTEP_CACHE_DIR", cache_dir())
+        .env("KSTEP_E2E_STUB_LOG", work.join("stubs.log"))
+        .stdin(Stdio::null())
+        .stdout(fs::File::create(&stdout).unwrap())
+        .stderr(Stdio::from(
+            fs::OpenOptions::new().append(true).open(&stdout).unwrap(),
+        ))
+        .spawn()
+        .expect("start gitlab-ci-local");
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > PIPELINE_TIMEOUT {
+            let _ = Command::new("kill")
+                .args(["-KILL", "--", &format!("-{}", child.id())])
+                .status();
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "gitlab-ci-local did not finish in {PIPELINE_TIMEOUT:?}:\n{}",
+                fs::read_to_string(&stdout).unwrap_or_default()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let elapsed = started.elapsed();
+    let mut logs = BTreeMap::new();
+    if let Ok(entries) = fs::read_dir(project.join(".gitlab-ci-local/output")) {
+        for entry in entries {
+            let path = entry.unwrap().path();
+            let job = path.file_stem().unwrap().to_string_lossy().into_owned();
+            logs.insert(job, fs::read_to_string(&path).unwrap());
+        }
+    }
+    Pipeline {
+        code: status.code().unwrap_or(-1),
+        output: fs::read_to_string(&stdout).unwrap(),
+        logs,
+        elapsed,
+    }
+}
+
+/// The dotenv report a job published, as gitlab-ci-local stored it.
+fn dotenv_report(project: &Path, job: &str, file: &str) -> BTreeMap<String, String> {
+    let path = project
+        .join(".gitlab-ci-local/artifacts")
+        .join(job)
+        .join(".gitlab-ci-reports/dotenv")
+        .join(file);
+    let text = fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    text.lines()
+        .map(|l| {
+            let (k, v) = l
+                .split_once('=')
+                .unwrap_or_else(|| panic!("bad line {l:?}"));
+            (k.trim().to_owned(), v.trim().to_owned())
+        })
+        .collect()
+}
+
+/// The test cluster (`. target/test-cluster/env`): the admin kubeconfig and a kubectl.
+struct Cluster {
+    kubeconfig: String,
+    kubectl: String,
+}
+
+impl Cluster {
+    fn from_env() -> Self {
+        let kubeconfig = std::env::var("KUBECONFIG")
+            .expect("KUBECONFIG: the test cluster's admin kubeconfig (. target/test-cluster/env)");
+        let kubectl = std::env::var("KSTEP_KUBECTL").unwrap_or_else(|_| "kubectl".into());
+        Self {
+            kubeconfig,
+            kubectl,
+        }
+    }
+
+    fn kubectl(&self, args: &[&str]) -> std::process::Output {
+        Command::new(&self.kubectl)
+            .env("KUBECONFIG", &self.kubeconfig)
+            .args(args)
+            .output()
+            .expect("kubectl")
+    }
+
+    fn get(&self, args: &[&str]) -> String {
+        let out = self.kubectl(args);
+        assert!(out.status.success(), "kubectl {args:?}: {out:?}");
+        String::from_utf8(out.stdout).unwrap()
+    }
+}
+
+/// Deletes what a test created in the cluster, on every exit path.
+struct ClusterCleanup<'a> {
+    cluster: &'a Cluster,
+    namespaces: Vec<String>,
+    /// Manifests whose objects (cluster-scoped ones included) are deleted if the file exists.
+    manifests: Vec<PathBuf>,
+}
+
+impl Drop for ClusterCleanup<'_> {
+    fn drop(&mut self) {
+        for file in &self.manifests {
+            if file.exists() {
+                let file = file.to_string_lossy().into_owned();
+                let _ = self.cluster.kubectl(&[
+                    "delete",
+                    "-f",
+                    &file,
+                    "--ignore-not-found",
+                    "--wait=false",
+                ]);
+            }
+        }
+        for ns in &self.namespaces {
+            let _ = self.cluster.kubectl(&[
+                "delete",
+                "namespace",
+                ns,
+                "--ignore-not-found",
+                "--wait=false",
+            ]);
+        }
+    }
+}
+
+/// Asserts that none of `secrets` occurs in `text`, naming the secret without printing it.
+fn assert_no_secret(text: &str, secrets: &[(&str, &str)]) {
+    for (what, secret) in secrets {
+        assert!(secret.len() >= 8, "{what}: too short to search for");
+        assert!(
+            !text.contains(secret),
+            "the pipeline output contains {what}"
+        );
+    }
+}
+
+/// The value of `key: VALUE` on the first line that has it (for kubeconfig fields).
+fn yaml_field<'a>(text: &'a str, key: &str) -> &'a str {
+    text.lines()
+        .find_map(|l| l.trim().strip_prefix(key)?.strip_prefix(':'))
+        .map(|v| v.trim().trim_matches('"'))
+        .unwrap_or_else(|| panic!("no `{key}:` in the kubeconfig"))
+}
+
+/// Writes the project's CI/CD variables (JSON is YAML) where gitlab-ci-local reads them.
+fn write_variables(project: &Path, variables: &serde_json::Value) {
+    fs::write(
+        project.join(".gitlab-ci-local-variables.yml"),
+        serde_json::to_string_pretty(variables).unwrap(),
+    )
+    .unwrap();
+}
+
+#[test]
+#[ignore = "needs a cluster and gitlab-ci-local (tests/cluster/up.sh; cd tests/e2e && npm ci)"]
+fn example_pipeline_deploys_through_gitlab_ci_local() {
+    let cluster = Cluster::from_env();
+    gitlab_ci_local();
+    let work = Workdir::new("example");
+    let namespace = format!("kstep-e2e-{}", work.suffix);
+    let traefik_namespace = format!("{namespace}-traefik");
+    let project = work.path.join("project");
+    let _cleanup = ClusterCleanup {
+        cluster: &cluster,
+        namespaces: vec![namespace.clone(), traefik_namespace.clone()],
+        manifests: vec![
+            // What the Traefik job applies, as rendered by prepare_traefik_namespace.
+            work.path.join("traefik-rendered.json"),
+            work.path.join("traefik-storage.json"),
+        ],
+    };
+
+    // The one-time setup of the example's README: a namespace-scoped identity for GitLab.
+    let sa_dir = work.path.join("serviceaccount");
+    let sa_dir_arg = sa_dir.to_string_lossy().into_owned();
+    let run = kstep(
+        &[
+            "serviceaccount",
+            "create",
+            "--namespace",
+            &namespace,
+            "--name",
+            "gitlab-example",
+            "--create-namespace",
+            "--out-dir",
+            &sa_dir_arg,
+        ],
+        &[("KUBECONFIG", &cluster.kubeconfig)],
+        None,
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    let masked = fs::read_to_string(sa_dir.join("KUBECONFIG.b64")).unwrap();
+    let masked = masked.trim();
+    let decoded = fs::read_to_string(sa_dir.join("kubeconfig")).unwrap();
+    let admin = fs::read_to_string(&cluster.kubeconfig).unwrap();
+
+    // The example, unmodified, plus the project's CI/CD variables. Traefik goes into this
+    // test's own namespace and IngressClass: the cluster is shared.
+    let example = repo_root().join("ci-templates/examples");
+    copy_dir(&example, &project);
+    let pipeline_text = fs::read_to_string(project.join(".gitlab-ci.yml")).unwrap();
+    assert!(
+        pipeline_text.contains(&format!("project: {INCLUDE_PROJECT}"))
+            && pipeline_text.contains(&format!("ref: {INCLUDE_REF}")),
+        "the example no longer includes {INCLUDE_PROJECT}@{INCLUDE_REF}: update this test"
+    );
+    let values = e2e_traefik_values(
+        &fs::read_to_string(example.join("traefik-values.yaml")).unwrap(),
+        &traefik_namespace,
+        &format!("traefik-{}", work.suffix),
+        &format!("kstep-e2e-{}", work.suffix),
+    );
+    fs::write(project.join("e2e-traefik-values.yaml"), values).unwrap();
+    let sha = make_project(&project);
+    write_variables(
+        &project,
+        &serde_json::json!({
+            // As in the reference workflow: a masked variable holding the base64 kubeconfig.
+            "KUBECONFIG": masked,
+            // The admin's kubeconfig for the Traefik job, as a File-type variable.
+            "TRAEFIK_KUBECONFIG": { "type": "file", "values": { "*": admin } },
+            "CI_REGISTRY_IMAGE": REGISTRY_IMAGE,
+            "CI_REGISTRY_USER": "gitlab-ci-token",
+            "CI_REGISTRY_PASSWORD": REGISTRY_PASSWORD,
+            "KSTEP_TRAEFIK_VALUES": "e2e-traefik-values.yaml",
+            "KSTEP_TRAEFIK_NAMESPACE": traefik_namespace,
+        }),
+    );
+    let stubs = write_stubs(&work.path);
+    let has_claim = prepare_traefik_namespace(&cluster, &project, &traefik_namespace, &work);
+
+    let pipeline = run_pipeline(
+        &project,
+        &stubs,
+        &[
+            "--manual",
+            "traefik",
+            "--ignore-predefined-vars",
+            "CI_REGISTRY_IMAGE,CI_REGISTRY_USER,CI_REGISTRY_PASSWORD",
+        ],
+    );
+    assert_eq!(
+        pipeline.code, 0,
+        "the pipeline failed:\n{}",
+        pipeline.output
+    );
+    for job in ["publish", "image-ref", "build", "deploy", "traefik"] {
+        assert!(
+            pipeline.passed(job),
+            "job {job} did not pass:\n{}",
+            pipeline.output
+        );
+        // The leak search below covers every job's log.
+        assert!(!pipeline.log(job).is_empty(), "job {job} logged nothing");
+    }
+    eprintln!("example pipeline: {:?}", pipeline.elapsed);
+
+    // No secret anywhere: neither the masked value (gitlab-ci-local masks nothing, so this is
+    // stricter than GitLab), nor the token or any other part of either decoded kubeconfig.
+    let token = yaml_field(&decoded, "token");
+    assert_no_secret(
+        &pipeline.everything(),
+        &[
+            ("the masked KUBECONFIG value", masked),
+            ("the ServiceAccount token", token),
+            ("the decoded kubeconfig", decoded.trim()),
+            (
+                "the cluster CA",
+                yaml_field(&decoded, "certificate-authority-data"),
+            ),
+            ("the admin kubeconfig", admin.trim()),
+            (
+                "the admin client key",
+                yaml_field(&admin, "client-key-data"),
+            ),
+            (
+                "the admin client certificate",
+                yaml_field(&admin, "client-certificate-data"),
+            ),
+            ("the registry password", REGISTRY_PASSWORD),
+        ],
+    );
+
+    // IMAGE: computed once, in the format of the reference workflow, and it is what was built,
+    // pushed and rolled out.
+    let report = dotenv_report(&project, "image-ref", "kstep-image.env");
+    let image = report
+        .get("IMAGE")
+        .expect("IMAGE in the dotenv report")
+        .clone();
+    let tag = image
+        .strip_prefix(&format!("{REGISTRY_IMAGE}:"))
+        .unwrap_or_else(|| panic!("IMAGE={image}: not in {REGISTRY_IMAGE}"));
+    let parts: Vec<&str> = tag.split('-').collect();
+    assert!(
+        parts.len() == 3
+            && parts[0] == &sha[..8]
+            && parts[1..]
+                .iter()
+                .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit())),
+        "IMAGE={image}: expected <short sha {}>-<pipeline id>-<job id>",
+        &sha[..8]
+    );
+    let stub_log = fs::read_to_string(work.path.join("stubs.log")).unwrap();
+    assert!(stub_log.contains("hugo"), "{stub_log}");
+    assert!(
+        stub_log.contains(&format!("buildah build --pull -t {image} ."))
+            && stub_log.contains(&format!("buildah push {image}")),
+        "the image job did not get IMAGE from the dotenv report:\n{stub_log}"
+    );
+
+    let deployed = cluster.get(&[
+        "get",
+        "deployment",
+        "blog",
+        "-n",
+        &namespace,
+        "-o",
+        "jsonpath={.spec.template.spec.containers[0].image} {.spec.replicas} \
+         {.status.updatedReplicas} {.status.availableReplicas} {.metadata.generation} \
+         {.status.observedGeneration}",
+    ]);
+    let fields: Vec<&str> = deployed.split(' ').collect();
+    assert_eq!(fields[0], image, "the Deployment runs another image");
+    assert!(
+        fields[1] == fields[2] && fields[1] == fields[3] && fields[4] == fields[5],
+        "the Deployment has not rolled out: replicas, updated, available, generation, \
+         observed = {fields:?}"
+    );
+    let deploy_log = pipeline.log("deploy");
+    assert!(deploy_log.contains("kstep deploy"), "{deploy_log}");
+    let deploy_report = dotenv_report(&project, "deploy", "kstep-deploy.env");
+    assert_eq!(
+        deploy_report.get("DEPLOYED_IMAGE"),
+        Some(&image),
+        "{deploy_report:?}"
+    );
+    assert_eq!(
+        deploy_report.get("DEPLOYED_NAMESPACE"),
+        Some(&namespace),
+        "{deploy_report:?}"
+    );
+    assert!(
+        pipeline
+            .output
+            .contains("environment: { name: production, url: https://blog.example.com }"),
+        "the deploy job's environment:\n{}",
+        pipeline.output
+    );
+
+    // Traefik: rendered from the example's values and rolled out.
+    let traefik = cluster.get(&[
+        "get",
+        "deployment",
+        "-n",
+        &traefik_namespace,
+        "-o",
+        "jsonpath={range .items[*]}{.spec.template.spec.containers[0].image} \
+         {.status.updatedReplicas} {.spec.replicas}{\"\\n\"}{end}",
+    ]);
+    let traefik: Vec<&str> = traefik.split_whitespace().collect();
+    assert!(
+        traefik.len() == 3 && traefik[0].contains("traefik:v3") && traefik[1] == traefik[2],
+        "Traefik did not roll out: {traefik:?}"
+    );
+    if has_claim {
+        let phase = cluster.get(&[
+            "get",
+            "pvc",
+            "-n",
+            &traefik_namespace,
+            "-o",
+            "jsonpath={.items[*].status.phase}",
+        ]);
+        assert_eq!(phase, "Bound", "Traefik's ACME volume");
+    }
+}
+
+/// What an admin does once before the first Traefik job (the values file says so): the
+/// namespace with the dashboard's users Secret. And, because this cluster has no volume
+/// provisioner, a PersistentVolume for Traefik's ACME claim, in a StorageClass without a
+/// provisioner that binds when the pod is scheduled (as for local volumes), so the scheduler
+/// never sees the pod before its claim can be bound. Everything derives from what
+/// `kstep traefik render` makes of the values. Returns whether there is a claim.
+fn prepare_traefik_namespace(
+    cluster: &Cluster,
+    project: &Path,
+    namespace: &str,
+    work: &Workdir,
+) -> bool {
+    let values = project.join("e2e-traefik-values.yaml");
+    let values = values.to_string_lossy();
+    let run = kstep(
+        &["traefik", "render", "--values", &values, "--output", "json"],
+        &[],
+        None,
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    fs::write(work.path.join("traefik-rendered.json"), &run.stdout).unwrap();
+    let list: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let items = list["items"].as_array().expect("a v1/List");
+    cluster.get(&["create", "namespace", namespace]);
+    let secret = items
+        .iter()
+        .flat_map(|d| {
+            d["spec"]["template"]["spec"]["volumes"]
+                .as_array()
+                .into_iter()
+                .flatten()
+        })
+        .find_map(|v| v["secret"]["secretName"].as_str());
+    if let Some(secret) = secret {
+        // An htpasswd line; its content does not matter to a kwok pod.
+        let users = "users=admin:$2y$05$e2e.e2e.e2e.e2e.e2e.e2OQ5jRyH0C2mL3Dq7yH1YpV8tJz6r1bS";
+        cluster.get(&[
+            "-n",
+            namespace,
+            "create",
+            "secret",
+            "generic",
+            secret,
+            "--from-literal",
+            users,
+        ]);
+    }
+    let Some(pvc) = items.iter().find(|d| d["kind"] == "PersistentVolumeClaim") else {
+        return false;
+    };
+    let class = pvc["spec"]["storageClassName"]
+        .as_str()
+        .expect("the e2e values name a storage class");
+    let storage = serde_json::json!({
+        "apiVersion": "v1",
+        "kind": "List",
+        "items": [
+            {
+                "apiVersion": "storage.k8s.io/v1",
+                "kind": "StorageClass",
+                "metadata": { "name": class },
+                "provisioner": "kubernetes.io/no-provisioner",
+                "volumeBindingMode": "WaitForFirstConsumer",
+            },
+            {
+                "apiVersion": "v1",
+                "kind": "PersistentVolume",
+                "metadata": { "name": format!("{namespace}-acme") },
+                "spec": {
+                    "capacity": { "storage": pvc["spec"]["resources"]["requests"]["storage"] },
+                    "accessModes": pvc["spec"]["accessModes"],
+                    "storageClassName": class,
+                    "persistentVolumeReclaimPolicy": "Retain",
+                    "hostPath": { "path": "/tmp/kstep-e2e-acme" },
+                    "claimRef": { "namespace": namespace, "name": pvc["metadata"]["name"] },
+                },
+            },
+        ],
+    });
+    let file = work.path.join("traefik-storage.json");
+    fs::write(&file, storage.to_string()).unwrap();
+    cluster.get(&["apply", "-f", &file.to_string_lossy()]);
+    true
+}
+
+/// The example's Traefik values with this test's cluster-scoped names, the cluster being shared:
+/// `namespace:` and `ingressClass:` (made non-default) are replaced or added at the top level,
+/// and `persistence:`'s `storageClass:` is replaced (OVH's `cinder-classic` does not exist here).
+fn e2e_traefik_values(
+    example: &str,
+    namespace: &str,
+    ingress_class: &str,
+    storage_class: &str,
+) -> String {
+    let mut out = String::new();
+    let mut block = String::new();
+    for line in example.lines() {
+        if !line.starts_with([' ', '\t', '#']) && !line.trim().is_empty() {
+            block = line.split(':').next().unwrap_or_default().to_owned();
+        }
+        if block == "namespace" || block == "ingressClass" {
+            continue;
+        }
+        if block == "persistence" && line.trim_start().starts_with("storageClass:") {
+            let indent = &line[..line.len() - line.trim_start().len()];
+            out.push_str(&format!("{indent}storageClass: {storage_class}\n"));
+            continue;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    out.push_str(&format!(
+        "namespace: {namespace}\ningressClass:\n  name: {ingress_class}\n  default: false\n"
+    ));
+    out
+}
+
+#[test]
+#[ignore = "needs gitlab-ci-local (cd tests/e2e && npm ci)"]
+fn broken_dotenv_report_fails_the_image_job_as_gitlab_would() {
+    gitlab_ci_local();
+    let work = Workdir::new("broken-dotenv");
+    let project = work.path.join("project");
+    fs::create_dir_all(&project).unwrap();
+    // Two ways hand-written jobs break the report. gitlab-ci-local's own dotenv reader would
+    // accept both (it ignores comments and `export`); GitLab refuses the whole upload.
+    fs::write(
+        project.join(".gitlab-ci.yml"),
+        format!(
+            "include:\n  - project: {INCLUDE_PROJECT}\n    ref: {INCLUDE_REF}\n    file: \
+             /ci-templates/kstep.gitlab-ci.yml\n\
+             stages: [image, deploy]\n\
+             export-before:\n  stage: image\n  extends: .kstep-image-ref\n  script:\n    \
+             - echo \"export BUILD_DATE=2026-01-01\" >> kstep-image.env\n    \
+             - !reference [.kstep-image-ref, script]\n\
+             comment-after:\n  stage: image\n  extends: .kstep-image-ref\n  script:\n    \
+             - !reference [.kstep-image-ref, script]\n    \
+             - echo \"# pushed by $CI_JOB_NAME\" >> kstep-image.env\n    \
+             - kstep dotenv check kstep-image.env\n\
+             deploy:\n  stage: deploy\n  needs: [export-before, comment-after]\n  script:\n    \
+             - echo \"deploying $IMAGE\"\n"
+        ),
+    )
+    .unwrap();
+    make_project(&project);
+    write_variables(
+        &project,
+        &serde_json::json!({ "CI_REGISTRY_IMAGE": REGISTRY_IMAGE }),
+    );
+    let stubs = write_stubs(&work.path);
+    let pipeline = run_pipeline(
+        &project,
+        &stubs,
+        &["--ignore-predefined-vars", "CI_REGISTRY_IMAGE"],
+    );
+    assert_ne!(
+        pipeline.code, 0,
+        "the pipeline passed:\n{}",
+        pipeline.output
+    );
+    for job in ["export-before", "comment-after"] {
+        assert!(
+            pipeline.failed(job),
+            "{job} did not fail:\n{}",
+            pipeline.output
+        );
+    }
+    assert!(
+        !pipeline.logs.contains_key("deploy") && !pipeline.output.contains("deploying"),
+        "the job that needs the report ran:\n{}",
+        pipeline.output
+    );
+    // Each failure names the file, the line and GitLab's rule.
+    let log = pipeline.log("export-before");
+    assert!(log.contains("kstep-image.env:1:"), "{log}");
+    assert!(log.contains("export"), "{log}");
+    assert!(
+        log.contains("GitLab would already refuse this file"),
+        "{log}"
+    );
+    let log = pipeline.log("comment-after");
+    assert!(log.contains("kstep-image.env:2:"), "{log}");
+    assert!(
+        log.contains("GitLab will refuse this dotenv report"),
+        "{log}"
+    );
+}
+
+/// What GitLab's docker executor passes as the container command: a shell-detection script
+/// (gitlab-runner `shells/bash.go`, `BashDetectShellScript`); the job script follows on stdin.
+const DOCKER_EXECUTOR_DETECT_SHELL: &str = "if [ -x /usr/local/bin/bash ]; then\n\texec \
+     /usr/local/bin/bash \nelif [ -x /usr/bin/bash ]; then\n\texec /usr/bin/bash \nelif [ -x \
+     /bin/bash ]; then\n\texec /bin/bash \nelif [ -x /usr/local/bin/sh ]; then\n\texec \
+     /usr/local/bin/sh \nelif [ -x /usr/bin/sh ]; then\n\texec /usr/bin/sh \nelif [ -x /bin/sh \
+     ]; then\n\texec /bin/sh \nelif [ -x /busybox/sh ]; then\n\texec /busybox/sh \nelse\n\techo \
+     shell not found\n\texit 1\nfi\n\n";
+
+#[test]
+fn runner_image_entrypoint_runs_a_gitlab_docker_executor_job() {
+    // The image's ENTRYPOINT is kstep with KSTEP_ENTRYPOINT=1; GitLab starts the container with
+    // `sh -c <detect script>` and writes the job script to its stdin, without `entrypoint: [""]`.
+    // In the image kstep is /usr/local/bin/kstep; here its directory goes first on PATH.
+    let path = std::env::join_paths(
+        std::iter::once(Path::new(kstep_bin()).parent().unwrap().to_path_buf()).chain(
+            std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()),
+        ),
+    )
+    .unwrap();
+    let path = path.to_string_lossy();
+    let job = b"set -e\nkstep version | head -n 1\necho job-done\nexit 3\n";
+    let run = kstep(
+        &["sh", "-c", DOCKER_EXECUTOR_DETECT_SHELL],
+        &[("KSTEP_ENTRYPOINT", "1"), ("PATH", &path)],
+        Some(job),
+    );
+    assert_eq!(
+        run.code, 3,
+        "the job's exit code must reach the runner: {run:?}"
+    );
+    assert!(run.stdout.starts_with("kstep "), "{run:?}");
+    assert!(run.stdout.ends_with("job-done\n"), "{run:?}");
+    // `docker run IMAGE deploy …` style: anything else is a kstep command.
+    let run = kstep(
+        &["dotenv", "check", "/nonexistent.env"],
+        &[("KSTEP_ENTRYPOINT", "1")],
+        None,
+    );
+    assert_eq!(run.code, 2, "{run:?}");
+}
+
+#[test]
+fn runner_image_compile_cache_is_read_only_for_the_job_user() {
+    // The Dockerfile warms the cache as root in a 0755 directory and runs jobs as an
+    // unprivileged user: that user must hit every entry without being able to write.
+    #[cfg(unix)]
+    {
+        let work = Workdir::new("image-cache");
+        let is_root = Command::new("id")
+            .arg("-u")
+            .output()
+            .is_ok_and(|o| o.stdout == b"0\n");
+        let setpriv = Command::new("setpriv").arg("--version").output().is_ok();
+        if !is_root || !setpriv {
+            eprintln!("skipped: needs root and setpriv (util-linux) to act as another user");
+            return;
+        }
+        // The entries are what `kstep warm` writes; they are taken from the test run's shared
+        // cache (warmed here if needed) so this test compiles nothing of its own.
+        let warm = kstep(&["warm"], &[], None);
+        assert_eq!(warm.code, 0, "{warm:?}");
+        let cache = work.path.join("cache");
+        use std::os::unix::fs::{DirBuilderExt as _, PermissionsExt as _};
+        fs::DirBuilder::new().mode(0o755).create(&cache).unwrap();
+        for entry in fs::read_dir(cache_dir()).unwrap() {
+            let entry = entry.unwrap();
+            if entry.file_name().to_string_lossy().ends_with(".cwasm") {
+                let target = cache.join(entry.file_name());
+                fs::copy(entry.path(), &target).unwrap();
+                // What the Dockerfile's `chmod -R a+rX` gives.
+                fs::set_permissions(&target, fs::Permissions::from_mode(0o644)).unwrap();
+            }
+        }
+        fs::set_permissions(&work.path, fs::Permissions::from_mode(0o755)).unwrap();
+        let cache_arg = cache.to_string_lossy().into_owned();
+        let as_nobody = Command::new("setpriv")
+            .args([
+                "--reuid=65534",
+                "--regid=65534",
+                "--clear-groups",
+                kstep_bin(),
+                "warm",
+            ])
+            .env("KSTEP_CACHE_DIR", &cache_arg)
+            .env("HOME", "/nonexistent")
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&as_nobody.stdout);
+        assert!(as_nobody.status.success(), "{as_nobody:?}");
+        let lines: Vec<&str> = stdout.lines().collect();
+        assert!(
+            !lines.is_empty() && lines.iter().all(|l| l.contains("already cached")),
+            "the job user missed the baked cache:\n{stdout}"
+        );
+    }
+}
