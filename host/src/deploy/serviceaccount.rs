@@ -304,8 +304,8 @@ pub fn table(checks: &[Check]) -> String {
         .unwrap_or(8)
         .max(8);
     let mut out = format!(
-        "  {:<width$}  {:<value_width$}  {:<value_width$}  \n",
-        "CHECK", "EXPECTED", "RESULT"
+        "  {:<width$}  {:<value_width$}  RESULT\n",
+        "CHECK", "EXPECTED"
     );
     for c in checks {
         out.push_str(&format!(
