@@ -12,17 +12,28 @@ fn bench(c: &mut Criterion) {
     let wasm = kstep::builtins::get("dotenv").unwrap().wasm;
     runtime.warm(wasm).unwrap();
 
-    c.bench_function("load dotenv from a warm cache", |b| b.iter(|| runtime.load("dotenv", wasm).unwrap()));
+    c.bench_function("load dotenv from a warm cache", |b| {
+        b.iter(|| runtime.load("dotenv", wasm).unwrap())
+    });
 
     let step = runtime.builtin("dotenv").unwrap();
     c.bench_function("instantiate + empty call", |b| {
-        b.iter(|| runtime.call(&step, &Limits::default(), |_, _| Ok(())).unwrap())
+        b.iter(|| {
+            runtime
+                .call(&step, &Limits::default(), |_, _| Ok(()))
+                .unwrap()
+        })
     });
 
-    let text = b"IMAGE=registry.gitlab.com/group/app:0a1b2c3d-1234-5678\nENVIRONMENT=production\n".to_vec();
+    let text = b"IMAGE=registry.gitlab.com/group/app:0a1b2c3d-1234-5678\nENVIRONMENT=production\n"
+        .to_vec();
     let env = Vec::new();
     c.bench_function("instantiate + dotenv parse (2 lines)", |b| {
-        b.iter(|| dotenv::parse(&runtime, &text, Flavor::Gitlab, &env).unwrap().unwrap())
+        b.iter(|| {
+            dotenv::parse(&runtime, &text, Flavor::Gitlab, &env)
+                .unwrap()
+                .unwrap()
+        })
     });
     let _ = std::fs::remove_dir_all(dir);
 }

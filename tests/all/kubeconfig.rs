@@ -1279,7 +1279,11 @@ fn check_namespace_scoped_service_account() {
         "{}",
         run.stdout
     );
-    assert!(run.stdout.contains("not allowed to check that it exists"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("not allowed to check that it exists"),
+        "{}",
+        run.stdout
+    );
     let output = run.all_output();
     assert!(!output.contains(&token) && !output.contains(&b64));
     drop(cleanup);

@@ -36,7 +36,11 @@ pub fn kstep(args: &[&str], envs: &[(&str, &str)], stdin: Option<&[u8]>) -> Run 
         .env_remove("KUBECONFIG")
         .env_remove("KSTEP_KUBECONFIG")
         .env("KSTEP_CACHE_DIR", cache_dir())
-        .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     for (k, v) in envs {
