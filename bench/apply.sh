@@ -7,17 +7,16 @@
 #   bash bench/apply.sh
 #
 #   KSTEP_BIN       kstep to measure (default: cargo build --release, target/release/kstep)
-#   BENCH_RUNS      hyperfine runs per tool (default 10)
+#   BENCH_RUNS      timed runs per tool, interleaved (default 10)
 #   BENCH_WAITS     rollout-latency repetitions (default 5)
 #
 # Every run applies the same 100 objects (20 ConfigMaps, 15 Secrets, 15 ServiceAccounts,
 # 15 Services, 20 Deployments, 5 Roles, 5 RoleBindings, 5 Ingresses) into a fresh namespace, so
-# every tool creates everything. Needs hyperfine (apt-get install hyperfine) and python3.
+# every tool creates everything. Needs python3.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 : "${KUBECONFIG:?source the cluster env file first (tests/cluster/README.md)}"
 KUBECTL="${KSTEP_KUBECTL:?source the cluster env file first}"
-command -v hyperfine >/dev/null || { apt-get update -qq && apt-get install -y -qq hyperfine >/dev/null; }
 if [[ -z "${KSTEP_BIN:-}" ]]; then
   cargo build --release --quiet -p kstep
   KSTEP_BIN="$(cd "${CARGO_TARGET_DIR:-target}/release" && pwd)/kstep"
@@ -32,6 +31,7 @@ cleanup() {
 }
 trap cleanup EXIT
 export KSTEP_CACHE_DIR="$work/cache"
+cut -d' ' -f1 /proc/loadavg > "$work/load-start"
 "$KSTEP_BIN" warm >/dev/null
 
 # The 100 objects.
@@ -77,15 +77,17 @@ assert len(docs) == 100
 open(sys.argv[1], "w").write("---\n".join(docs))
 PY
 
-# A fresh namespace per timed run, its name in $work/ns (hyperfine --prepare).
+# A fresh namespace per timed run, its name in $work/ns. The previous run's namespace is deleted
+# first and waited for: a shared cluster's fake node holds a limited number of pods, and a
+# namespace being torn down keeps the API server and the controllers busy during the next run.
 cat > "$work/fresh-ns.sh" <<EOF
 #!/usr/bin/env bash
 set -e
 n=\$(( \$(cat "$work/counter" 2>/dev/null || echo 0) + 1 ))
 echo \$n > "$work/counter"
-# The previous run's namespace goes (in the background): a shared cluster's fake node holds a
-# limited number of pods, and old Deployments would keep the controllers busy.
-[[ -s "$work/ns" ]] && "$KUBECTL" delete namespace "\$(cat "$work/ns")" --wait=false >/dev/null 2>&1 || true
+if [[ -s "$work/ns" ]]; then
+  "$KUBECTL" delete namespace "\$(cat "$work/ns")" --timeout=120s >/dev/null 2>&1 || true
+fi
 ns="$prefix-\$n"
 "$KUBECTL" create namespace "\$ns" >/dev/null
 for _ in \$(seq 100); do
@@ -96,11 +98,31 @@ echo "\$ns" > "$work/ns"
 EOF
 chmod +x "$work/fresh-ns.sh"
 
-hyperfine --runs "$RUNS" --warmup 1 --prepare "$work/fresh-ns.sh" --export-json "$work/apply.json" \
-  -n "kstep apply" "$KSTEP_BIN apply -f $work/objects.yaml -n \$(cat $work/ns)" \
-  -n "kubectl apply" "$KUBECTL apply -f $work/objects.yaml -n \$(cat $work/ns)" \
-  -n "kubectl apply --server-side" "$KUBECTL apply --server-side -f $work/objects.yaml -n \$(cat $work/ns)" \
-  >"$work/hyperfine.txt" 2>&1 || { cat "$work/hyperfine.txt"; exit 1; }
+# The three tools interleaved, round after round (the order rotates), so that a change of load on
+# the machine during the benchmark hits all of them alike; the first round is a warm-up.
+python3 - "$KSTEP_BIN" "$KUBECTL" "$work" "$RUNS" > "$work/apply.json" <<'PY'
+import json, statistics, subprocess, sys, time
+kstep, kubectl, work, runs = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+objects = f"{work}/objects.yaml"
+tools = {
+    "kstep apply": lambda ns: [kstep, "apply", "-f", objects, "-n", ns],
+    "kubectl apply": lambda ns: [kubectl, "apply", "-f", objects, "-n", ns],
+    "kubectl apply --server-side": lambda ns: [kubectl, "apply", "--server-side", "-f", objects, "-n", ns],
+}
+times = {name: [] for name in tools}
+names = list(tools)
+for round in range(runs + 1):
+    order = names[round % 3:] + names[:round % 3]
+    for name in order:
+        subprocess.run([f"{work}/fresh-ns.sh"], check=True)
+        ns = open(f"{work}/ns").read().strip()
+        t = time.perf_counter()
+        subprocess.run(tools[name](ns), check=True, stdout=subprocess.DEVNULL)
+        if round > 0:
+            times[name].append(time.perf_counter() - t)
+json.dump({n: {"mean": statistics.mean(v), "stddev": statistics.stdev(v), "min": min(v),
+               "median": statistics.median(v)} for n, v in times.items()}, sys.stdout)
+PY
 
 # Last pod Ready -> kstep exit, and last Deployment available -> kstep exit: kubectl watches
 # stamp each pod's Ready transition and each Deployment's completion as they are seen; kstep's
@@ -163,24 +185,28 @@ PY
 
 python3 - "$work/apply.json" "$work/latency.txt" "$RUNS" "$WAITS" <<'PY'
 import json, subprocess, sys, datetime
-results = json.load(open(sys.argv[1]))["results"]
+results = json.load(open(sys.argv[1]))
 pod, deployment = [line.split() for line in open(sys.argv[2]).read().splitlines()]
-by = {r["command"]: r for r in results}
+by = results
 client = by["kubectl apply"]["mean"]
 cores = subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip()
-load = open("/proc/loadavg").read().split()[0]
-print(f"Machine: {cores} cores, load average {load} at the start of the report; {datetime.date.today()}; {sys.argv[3]} runs per tool")
+start = open(sys.argv[1].replace("apply.json", "load-start")).read().strip()
+end = open("/proc/loadavg").read().split()[0]
+print(f"Machine: {cores} cores, load average {start} at the start and {end} at the end; "
+      f"{datetime.date.today()}; {sys.argv[3]} interleaved runs per tool")
 print()
-print("| 100 objects into a fresh namespace | wall ms (mean ± sd) | min ms | vs `kubectl apply` |")
-print("|---|---|---|---|")
+median = by["kubectl apply"]["median"]
+print("| 100 objects into a fresh namespace | wall ms (mean ± sd) | median | min | vs `kubectl apply` (mean / median) |")
+print("|---|---|---|---|---|")
 for name in ["kstep apply", "kubectl apply", "kubectl apply --server-side"]:
     r = by[name]
-    print(f"| `{name}` | {r['mean']*1e3:.0f} ± {r['stddev']*1e3:.0f} | {r['min']*1e3:.0f} | {client / r['mean']:.1f}× |")
+    print(f"| `{name}` | {r['mean']*1e3:.0f} ± {r['stddev']*1e3:.0f} | {r['median']*1e3:.0f} | {r['min']*1e3:.0f} "
+          f"| {client / r['mean']:.1f}× / {median / r['median']:.1f}× |")
 print()
 print(f"`kstep apply --wait` on the same 100 objects (20 Deployments), {sys.argv[4]} runs, ms (mean / min / max):")
 print()
 print("| from | to kstep's exit |")
 print("|---|---|")
 print(f"| last pod Ready (includes the ReplicaSet and Deployment controllers' reaction) | {' / '.join(pod)} |")
-print(f"| last Deployment rolled out, as a kubectl watch sees it (kstep's own latency) | {' / '.join(deployment)} |")
+print(f"| last Deployment rolled out, as a kubectl watch sees it (kstep's own latency, ± the two watches' jitter) | {' / '.join(deployment)} |")
 PY
