@@ -30,6 +30,8 @@ use super::objects::{self, DefinedKind, InvalidObject, NamespacePolicy, Object, 
 use super::{FIELD_MANAGER, api_error, watch};
 use crate::output;
 
+/// How often discovery is asked again while a just-established CRD's version is not yet served.
+const DISCOVERY_RETRY: Duration = Duration::from_millis(200);
 /// How to apply.
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -583,14 +585,28 @@ async fn validate_deferred(
             ));
         }
     }
-    let mut versions = BTreeSet::new();
+    let mut kinds = BTreeSet::new();
     for p in planned.iter() {
         if matches!(p.waits_for, Some(Dependency::Crd(_))) {
-            versions.insert((p.object.group.clone(), p.object.version.clone()));
+            kinds.insert((
+                p.object.group.clone(),
+                p.object.version.clone(),
+                p.object.kind.clone(),
+            ));
         }
     }
-    for (group, version) in &versions {
-        resolver.refresh(group, version).await?;
+    // A CRD reports Established a moment before the API server's discovery serves its
+    // group-version (discovery cannot be watched): look again, briefly, until it is served or
+    // the establish deadline passes; an unserved version after that is reported below.
+    for (group, version, kind) in &kinds {
+        loop {
+            resolver.refresh(group, version).await?;
+            let served = matches!(resolver.lookup(group, version, kind), Lookup::Found(..));
+            if served || Instant::now() >= deadline {
+                break;
+            }
+            tokio::time::sleep(DISCOVERY_RETRY).await;
+        }
     }
     let mut invalid = Vec::new();
     for p in planned.iter_mut() {
