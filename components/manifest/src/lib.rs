@@ -5,11 +5,14 @@
 //! - [`template`]: the `${VAR}` placeholder language inside one scalar;
 //! - [`scalar`]: how plain scalars are typed (as kubectl types them);
 //! - [`load`]: YAML/JSON text to document trees, substituting inside scalars only;
-//! - [`tree`]: the JSON-shaped tree with source positions.
+//! - [`tree`]: the JSON-shaped tree with source positions;
+//! - [`image`]: image references and `--image` overrides; [`upgrade`]: removed apiVersions;
+//! - [`emit`]: YAML output; [`render`]: the whole step, end to end.
 //!
 //! `wit` is the thin WIT glue, compiled only for wasm32.
 
 pub mod diag;
+pub mod emit;
 pub mod image;
 pub mod load;
 pub mod render;

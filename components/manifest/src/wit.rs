@@ -43,7 +43,13 @@ impl wit::Guest for Step {
                     wit::OutputFormat::None => render::OutputFormat::None,
                     wit::OutputFormat::Yaml => render::OutputFormat::Yaml,
                     wit::OutputFormat::Json => render::OutputFormat::Json,
+                    wit::OutputFormat::YamlOnly => render::OutputFormat::Yaml,
+                    wit::OutputFormat::JsonOnly => render::OutputFormat::Json,
                 },
+                document_json: !matches!(
+                    request.options.output,
+                    wit::OutputFormat::YamlOnly | wit::OutputFormat::JsonOnly
+                ),
             },
         };
         let rendered = render::render(&request)

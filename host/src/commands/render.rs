@@ -136,8 +136,9 @@ pub fn run(args: &Args) -> CliResult {
             upgrade_api_versions: args.upgrade_api_versions,
             allow_unmatched_images: args.allow_unmatched,
             output: match args.output {
-                OutputArg::Yaml => OutputFormat::Yaml,
-                OutputArg::Json => OutputFormat::Json,
+                // Only `text` is printed: the documents' JSON is not needed.
+                OutputArg::Yaml => OutputFormat::YamlOnly,
+                OutputArg::Json => OutputFormat::JsonOnly,
             },
         },
     };
