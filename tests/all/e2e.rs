@@ -58,14 +58,16 @@ struct Workdir {
 
 impl Workdir {
     fn new(test: &str) -> Self {
+        Self::under(Path::new(env!("CARGO_TARGET_TMPDIR")), test)
+    }
+
+    fn under(root: &Path, test: &str) -> Self {
         let nanos = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap()
             .subsec_nanos();
         let suffix = format!("{}-{}", std::process::id(), nanos % 100_000);
-        let path = Path::new(env!("CARGO_TARGET_TMPDIR"))
-            .join("e2e")
-            .join(format!("{test}-{suffix}"));
+        let path = root.join("kstep-e2e").join(format!("{test}-{suffix}"));
         fs::create_dir_all(&path).unwrap();
         Self { path, suffix }
     }
@@ -875,7 +877,9 @@ fn runner_image_compile_cache_is_read_only_for_the_job_user() {
     // unprivileged user: that user must hit every entry without being able to write.
     #[cfg(unix)]
     {
-        let work = Workdir::new("image-cache");
+        // Under the system temp dir, not the cargo target dir: the job user must be able to
+        // reach the cache and the binary, and a target dir under /root (0700) is out of reach.
+        let work = Workdir::under(&std::env::temp_dir(), "image-cache");
         let is_root = Command::new("id")
             .arg("-u")
             .output()
@@ -903,14 +907,13 @@ fn runner_image_compile_cache_is_read_only_for_the_job_user() {
         }
         fs::set_permissions(&work.path, fs::Permissions::from_mode(0o755)).unwrap();
         let cache_arg = cache.to_string_lossy().into_owned();
+        let binary = work.path.join("kstep");
+        fs::copy(kstep_bin(), &binary).unwrap();
+        fs::set_permissions(&binary, fs::Permissions::from_mode(0o755)).unwrap();
         let as_nobody = Command::new("setpriv")
-            .args([
-                "--reuid=65534",
-                "--regid=65534",
-                "--clear-groups",
-                kstep_bin(),
-                "warm",
-            ])
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(&binary)
+            .arg("warm")
             .env("KSTEP_CACHE_DIR", &cache_arg)
             .env("HOME", "/nonexistent")
             .output()
