@@ -11,6 +11,7 @@
 //! `--dotenv-out` writes `DEPLOYED_IMAGE`, `DEPLOYED_NAMESPACE` and `ROLLOUT_SECONDS` for later
 //! jobs (`artifacts:reports:dotenv`).
 
+use super::render::{parse_image, parse_variable};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -149,27 +150,6 @@ pub fn run(args: &Args) -> CliResult {
         write_dotenv(&runtime, path, &summary, &namespace, &deployed_images)?;
     }
     Ok(())
-}
-
-fn parse_variable(text: &str) -> Result<(String, String), String> {
-    let (key, value) = text
-        .split_once('=')
-        .ok_or_else(|| format!("`{text}`: expected KEY=VALUE"))?;
-    if !manifest_step::is_name(key) {
-        return Err(format!(
-            "`{key}` cannot be a placeholder name (letters, digits and `_`, not starting with a digit)"
-        ));
-    }
-    Ok((key.to_owned(), value.to_owned()))
-}
-
-fn parse_image(text: &str) -> Result<(String, String), String> {
-    match text.split_once('=') {
-        Some((name, reference)) if !name.is_empty() && !reference.is_empty() => {
-            Ok((name.to_owned(), reference.to_owned()))
-        }
-        _ => Err(format!("`{text}`: expected NAME=REF")),
-    }
 }
 
 /// What the render did, for the collapsed section: variables used (names and origins, never

@@ -83,7 +83,8 @@ enum OutputArg {
     Json,
 }
 
-fn parse_variable(text: &str) -> Result<(String, String), String> {
+/// Parses `--set KEY=VALUE` (shared with `kstep deploy`): KEY must be a placeholder name.
+pub(crate) fn parse_variable(text: &str) -> Result<(String, String), String> {
     let (key, value) = text
         .split_once('=')
         .ok_or_else(|| format!("`{text}`: expected KEY=VALUE"))?;
@@ -95,7 +96,8 @@ fn parse_variable(text: &str) -> Result<(String, String), String> {
     Ok((key.to_owned(), value.to_owned()))
 }
 
-fn parse_image(text: &str) -> Result<(String, String), String> {
+/// Parses `--image NAME=REF` (shared with `kstep deploy`).
+pub(crate) fn parse_image(text: &str) -> Result<(String, String), String> {
     match text.split_once('=') {
         Some((name, reference)) if !name.is_empty() && !reference.is_empty() => {
             Ok((name.to_owned(), reference.to_owned()))
