@@ -2,7 +2,7 @@
 # Benchmark of `kstep render` against envsubst and `kubectl set image --local` on the same
 # input: 1000 Deployments (~1 MiB), whole process, warm compile cache, release build.
 #
-#   bench/render.sh [RUNS]          (default 15 runs per tool; prints min and median in ms)
+#   bench/render.sh [RUNS]   (default 15 runs per tool: wall-clock min and median, CPU median)
 #
 # Needs: target/release/kstep (cargo build --release -p kstep), envsubst (gettext-base).
 # kubectl: $KSTEP_KUBECTL, else the one tests/cluster/build.sh builds, else `kubectl` on PATH;
@@ -76,26 +76,29 @@ PY
 export NAMESPACE=prod VERSION=1.10 REPLICAS=3 IMAGE=registry.local:5000/team/app:1.0
 NEW=registry.local:5000/team/app:2.0
 
-# Milliseconds of wall-clock time of "$@", output discarded; exits on failure.
-time_ms() {
-  local start end
-  start=$(date +%s%N)
-  "$@" >/dev/null 2>"$WORK/stderr" || { echo "failed: $*" >&2; cat "$WORK/stderr" >&2; exit 1; }
-  end=$(date +%s%N)
-  echo $(( (end - start) / 1000000 ))
-}
-
+# Wall-clock and CPU (user+sys) time of each run, from Python's resource accounting: on a
+# shared machine the CPU time is the steadier figure.
 bench() {
   local label="$1"; shift
-  "$@" >/dev/null 2>&1 || true # warm-up (and the compile cache for kstep)
-  local times=()
-  for _ in $(seq "$RUNS"); do times+=("$(time_ms "$@")"); done
-  local sorted
-  sorted=$(printf '%s\n' "${times[@]}" | sort -n)
-  printf '%-58s min %4d ms   median %4d ms\n' "$label" "$(head -n1 <<<"$sorted")" "$(sed -n "$(( (RUNS + 1) / 2 ))p" <<<"$sorted")"
+  python3 - "$RUNS" "$label" "$@" <<'PY'
+import resource, statistics, subprocess, sys, time
+runs, label, cmd = int(sys.argv[1]), sys.argv[2], sys.argv[3:]
+def once():
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    done = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if done.returncode != 0:
+        sys.exit(f"failed: {cmd}\n{done.stderr.decode()}")
+    return wall * 1000, (after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime) * 1000
+once()  # warm-up (and the compile cache for kstep)
+walls, cpus = zip(*(once() for _ in range(runs)))
+print(f"{label:<50} wall min {min(walls):5.0f} ms  median {statistics.median(walls):5.0f} ms   cpu median {statistics.median(cpus):5.0f} ms")
+PY
 }
 
-echo "input: 1000 Deployments, $(wc -c <"$WORK/template.yaml") bytes; $RUNS runs each; $(nproc) CPUs"
+echo "input: 1000 Deployments, $(wc -c <"$WORK/template.yaml") bytes; $RUNS runs each; $(nproc) CPUs; load $(cut -d' ' -f1-3 /proc/loadavg)"
 bench "kstep render (placeholders, yaml out)" "$KSTEP" render -q -f "$WORK/template.yaml"
 bench "kstep render (placeholders + --image, yaml out)" "$KSTEP" render -q -f "$WORK/template.yaml" --image "app=$NEW"
 bench "kstep render (placeholders, json out)" "$KSTEP" render -q -o json -f "$WORK/template.yaml"

@@ -427,3 +427,85 @@ fn reference_workflow_is_accepted_by_a_current_cluster() {
         "{stdout}"
     );
 }
+
+/// kubectl's own YAML reader (YAML 1.1, `sigs.k8s.io/yaml`) reads kstep's YAML output as the
+/// same strings kstep rendered: the emitter quotes everything YAML 1.1 would retype.
+#[test]
+#[ignore = "needs a cluster (tests/cluster/up.sh)"]
+fn kubectl_reads_the_yaml_output_back_unchanged() {
+    let values = [
+        "on",
+        "y",
+        "NO",
+        "~",
+        "",
+        "1.10",
+        "0644",
+        "0x1F",
+        "1_000",
+        "1:30",
+        "2024-01-01",
+        "-",
+        "<<",
+        "a: b # c",
+        "x\n---\nkind: Secret",
+        "trail ",
+        " lead",
+        "tab\there",
+        "quote\"s'",
+        "é ü",
+        "line\n",
+        "two\n\n",
+        "=",
+        "*alias",
+        "&anchor",
+        "!tag",
+        "%percent",
+        "@at",
+        "`tick",
+        "{a: 1}",
+        "[1]",
+        "null",
+        "True",
+        ".inf",
+        "1e3",
+        "+1",
+        "a\u{85}b",
+    ];
+    let mut doc = String::from("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\ndata:\n");
+    let mut args: Vec<String> = ["render", "--no-env", "-q", "-f", "-"]
+        .map(str::to_owned)
+        .to_vec();
+    for (i, v) in values.iter().enumerate() {
+        doc.push_str(&format!("  k{i}: \"${{V{i}}}\"\n"));
+        args.push("--set".into());
+        args.push(format!("V{i}={v}"));
+    }
+    let args_ref: Vec<&str> = args.iter().map(String::as_str).collect();
+    let yaml = kstep(&args_ref, &[], Some(doc.as_bytes()));
+    assert_eq!(yaml.code, 0, "{}", yaml.stderr);
+    let mut child = std::process::Command::new(cluster::kubectl_bin())
+        .args(["label", "--local", "-f", "-", "checked=yes", "-o", "json"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), yaml.stdout.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        yaml.stdout
+    );
+    let read: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    for (i, v) in values.iter().enumerate() {
+        assert_eq!(
+            read["data"][format!("k{i}")],
+            *v,
+            "value {v:?} in\n{}",
+            yaml.stdout
+        );
+    }
+}

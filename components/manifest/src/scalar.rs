@@ -64,6 +64,30 @@ pub fn json_float(f: f64) -> String {
 
 /// go-yaml v2's `resolve` for an untagged plain scalar, without timestamps.
 pub fn kubectl(text: &str) -> Resolved {
+    // go-yaml's own first-character table: nothing else can resolve to anything but a string.
+    // Most scalars (names, images, paths) leave here.
+    if !matches!(
+        text.as_bytes().first(),
+        None | Some(
+            b'0'..=b'9'
+                | b'+'
+                | b'-'
+                | b'.'
+                | b'~'
+                | b'y'
+                | b'Y'
+                | b'n'
+                | b'N'
+                | b't'
+                | b'T'
+                | b'f'
+                | b'F'
+                | b'o'
+                | b'O'
+        )
+    ) {
+        return Resolved::Str;
+    }
     match text {
         "" | "~" | "null" | "Null" | "NULL" => return Resolved::Null,
         "y" | "Y" | "yes" | "Yes" | "YES" | "true" | "True" | "TRUE" | "on" | "On" | "ON" => {
@@ -83,7 +107,11 @@ pub fn kubectl(text: &str) -> Resolved {
         // Go's ParseFloat on the text as is.
         b'.' => go_parse_float(text).map_or(Resolved::Str, Resolved::Float),
         b'0'..=b'9' | b'+' | b'-' => {
-            let plain = text.replace('_', "");
+            let plain = if text.contains('_') {
+                std::borrow::Cow::Owned(text.replace('_', ""))
+            } else {
+                std::borrow::Cow::Borrowed(text)
+            };
             if let Some(i) = go_parse_int(&plain) {
                 return i;
             }
@@ -100,6 +128,14 @@ pub fn kubectl(text: &str) -> Resolved {
 
 /// The YAML 1.2 core schema's reading of a plain scalar.
 pub fn yaml12(text: &str) -> Resolved {
+    if !matches!(
+        text.as_bytes().first(),
+        None | Some(
+            b'0'..=b'9' | b'+' | b'-' | b'.' | b'~' | b'n' | b'N' | b't' | b'T' | b'f' | b'F'
+        )
+    ) {
+        return Resolved::Str;
+    }
     match text {
         "" | "~" | "null" | "Null" | "NULL" => return Resolved::Null,
         "true" | "True" | "TRUE" => return Resolved::Bool(true),
