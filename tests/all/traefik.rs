@@ -466,6 +466,24 @@ impl Traefik {
             std::thread::sleep(Duration::from_millis(100));
         }
     }
+
+    /// Waits for the file provider's routers: `/ping` answers as soon as the static
+    /// configuration is up, the dynamic file is loaded a moment later, and until then every
+    /// host on websecure is a 404.
+    fn wait_route(&mut self, port: u16, host: &str, path: &str) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while curl_https(port, host, path, None).0 == 404 {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("traefik exited ({status}):\n{}", self.log());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no router for {host}{path} in 30 s:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
 }
 
 impl Drop for Traefik {
@@ -587,6 +605,7 @@ fn rendered_configuration_runs_in_a_real_traefik() {
 
     let mut traefik = Traefik::start(&config, d.join("traefik.log"));
     traefik.wait_ping(internal);
+    traefik.wait_route(websecure, DASHBOARD_HOST, "/api/version");
 
     // HTTP → HTTPS, permanent, path kept.
     let (status, headers, _) = http_get(web, "/some/path?q=1", "app.kstep.test").unwrap();
