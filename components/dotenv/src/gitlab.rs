@@ -195,37 +195,24 @@ fn key_problem(line: &Line<'_>, var: &Var<'_>, message: &str) -> Problem {
 
 fn value_warnings(line: &Line<'_>, var: &Var<'_>, out: &mut Vec<Problem>) {
     let v = var.value;
+    // Every warning here is about the value: at its column, prefixed with the key.
+    let mut warn = |what: &str| {
+        out.push(Problem::warning(
+            line.number,
+            var.value_column,
+            format!("{}: {what}", var.key),
+        ));
+    };
     let quoted = v.len() >= 2
         && ((v.starts_with('"') && v.ends_with('"')) || (v.starts_with('\'') && v.ends_with('\'')));
     if quoted {
-        out.push(Problem::warning(
-            line.number,
-            var.value_column,
-            format!(
-                "{}: the quotes are part of the value (GitLab does not remove them)",
-                var.key
-            ),
-        ));
+        warn("the quotes are part of the value (GitLab does not remove them)");
     }
     if v.contains(" #") || v.contains("\t#") {
-        out.push(Problem::warning(
-            line.number,
-            var.value_column,
-            format!(
-                "{}: \"#\" does not start a comment: it and what follows are part of the value",
-                var.key
-            ),
-        ));
+        warn("\"#\" does not start a comment: it and what follows are part of the value");
     }
     if v.contains('\0') {
-        out.push(Problem::warning(
-            line.number,
-            var.value_column,
-            format!(
-                "{}: the value contains a NUL byte, which no job's environment can hold",
-                var.key
-            ),
-        ));
+        warn("the value contains a NUL byte, which no job's environment can hold");
     }
 }
 

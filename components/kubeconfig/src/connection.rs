@@ -68,18 +68,6 @@ pub enum Form {
     Json,
 }
 
-impl Form {
-    /// How the form is named in messages.
-    pub fn describe(self) -> &'static str {
-        match self {
-            Self::Base64OneLine => "base64 (one line)",
-            Self::Base64Wrapped => "base64 (wrapped)",
-            Self::Yaml => "YAML",
-            Self::Json => "JSON",
-        }
-    }
-}
-
 /// Inline bytes or a file reference.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Material {
@@ -152,21 +140,6 @@ pub enum Auth {
     Exec(ExecPlugin),
     /// A legacy auth-provider (unsupported).
     AuthProvider(AuthProvider),
-}
-
-impl Auth {
-    /// A short description for summaries (never secret).
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Self::None => "none",
-            Self::Token(_) => "token",
-            Self::TokenFile(_) => "token-file",
-            Self::ClientCertificate(_) => "client-certificate",
-            Self::Basic(_) => "basic",
-            Self::Exec(_) => "exec",
-            Self::AuthProvider(_) => "auth-provider",
-        }
-    }
 }
 
 /// The selected context, normalised.

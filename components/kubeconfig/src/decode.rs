@@ -197,18 +197,46 @@ impl<'a> State<'a> {
         self.parsed.get(input).map(|p| p.source.as_str())
     }
 
-    fn error_at(&mut self, input: usize, text: Option<&model::Text>, message: String) {
+    /// `diagnostic` attributed to input `input`, at `text` when given.
+    fn locate(
+        &self,
+        diagnostic: Diagnostic,
+        input: usize,
+        text: Option<&model::Text>,
+    ) -> Diagnostic {
         let (line, column) = text.map_or((0, 0), |t| position(&t.referenced));
-        let source = self.source(input);
-        self.errors
-            .push(Diagnostic::error(message).at(source, line, column));
+        diagnostic.at(self.source(input), line, column)
+    }
+
+    fn error_at(&mut self, input: usize, text: Option<&model::Text>, message: String) {
+        let error = self.locate(Diagnostic::error(message), input, text);
+        self.errors.push(error);
     }
 
     fn warn_at(&mut self, input: usize, text: Option<&model::Text>, message: String) {
-        let (line, column) = text.map_or((0, 0), |t| position(&t.referenced));
-        let source = self.source(input);
-        self.warnings
-            .push(Diagnostic::warning(message).at(source, line, column));
+        let warning = self.locate(Diagnostic::warning(message), input, text);
+        self.warnings.push(warning);
+    }
+
+    /// `context C names WHAT R, which is not defined (WHATs: …)`, at the reference.
+    fn undefined(
+        &mut self,
+        input: usize,
+        context: &str,
+        what: &str,
+        reference: &model::Text,
+        defined: &[String],
+    ) {
+        self.error_at(
+            input,
+            Some(reference),
+            format!(
+                "context {} names {what} {}, which is not defined ({what}s: {})",
+                shown(context),
+                shown(&reference.value),
+                list_names(defined)
+            ),
+        );
     }
 
     /// kubectl's merge: the first input that defines a name wins. A name defined twice in the
@@ -350,16 +378,7 @@ impl<'a> State<'a> {
             .find(|c| c.item.name.value == cluster_ref.value)
         else {
             let defined: Vec<String> = clusters.iter().map(|c| c.item.name.value.clone()).collect();
-            self.error_at(
-                input,
-                Some(cluster_ref),
-                format!(
-                    "context {} names cluster {}, which is not defined (clusters: {})",
-                    shown(&name),
-                    shown(&cluster_ref.value),
-                    list_names(&defined)
-                ),
-            );
+            self.undefined(input, &name, "cluster", cluster_ref, &defined);
             return None;
         };
         let user = match entry.user.as_ref().filter(|u| !u.value.is_empty()) {
@@ -379,16 +398,7 @@ impl<'a> State<'a> {
                 None => {
                     let defined: Vec<String> =
                         users.iter().map(|u| u.item.name.value.clone()).collect();
-                    self.error_at(
-                        input,
-                        Some(user_ref),
-                        format!(
-                            "context {} names user {}, which is not defined (users: {})",
-                            shown(&name),
-                            shown(&user_ref.value),
-                            list_names(&defined)
-                        ),
-                    );
+                    self.undefined(input, &name, "user", user_ref, &defined);
                     return None;
                 }
             },

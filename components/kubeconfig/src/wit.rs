@@ -77,96 +77,62 @@ fn form(f: c::Form) -> k::InputForm {
     }
 }
 
-fn material_out(m: c::Material) -> k::Material {
-    match m {
-        c::Material::Data(d) => k::Material::Data(d),
-        c::Material::File(f) => k::Material::File(f),
-    }
-}
-
-fn material_in(m: k::Material) -> c::Material {
-    match m {
-        k::Material::Data(d) => c::Material::Data(d),
-        k::Material::File(f) => c::Material::File(f),
-    }
+/// Converts a connection between the core's types (`c`) and the generated WIT types (`k`),
+/// either way: the two are the same record field for field, so one body serves both
+/// directions and a field added to one side cannot be forgotten in only one of them.
+macro_rules! convert_connection {
+    ($conn:expr, $from:ident => $to:ident) => {{
+        let conn = $conn;
+        let material = |m: $from::Material| match m {
+            $from::Material::Data(d) => $to::Material::Data(d),
+            $from::Material::File(f) => $to::Material::File(f),
+        };
+        $to::Connection {
+            context: conn.context,
+            cluster: conn.cluster,
+            user: conn.user,
+            server: conn.server,
+            certificate_authority: conn.certificate_authority.map(material),
+            insecure_skip_tls_verify: conn.insecure_skip_tls_verify,
+            tls_server_name: conn.tls_server_name,
+            proxy_url: conn.proxy_url,
+            namespace: conn.namespace,
+            auth: match conn.auth {
+                $from::Auth::None => $to::Auth::None,
+                $from::Auth::Token(t) => $to::Auth::Token(t),
+                $from::Auth::TokenFile(f) => $to::Auth::TokenFile(f),
+                $from::Auth::ClientCertificate(cc) => {
+                    $to::Auth::ClientCertificate($to::ClientCertificate {
+                        certificate: material(cc.certificate),
+                        key: material(cc.key),
+                    })
+                }
+                $from::Auth::Basic(b) => $to::Auth::Basic($to::BasicAuth {
+                    username: b.username,
+                    password: b.password,
+                }),
+                $from::Auth::Exec(e) => $to::Auth::Exec($to::ExecPlugin {
+                    command: e.command,
+                    args: e.args,
+                    env: e.env,
+                    api_version: e.api_version,
+                    install_hint: e.install_hint,
+                    provide_cluster_info: e.provide_cluster_info,
+                    interactive_mode: e.interactive_mode,
+                }),
+                $from::Auth::AuthProvider(p) => $to::Auth::AuthProvider($to::AuthProvider {
+                    name: p.name,
+                    config: p.config,
+                }),
+            },
+        }
+    }};
 }
 
 fn connection_out(conn: c::Connection) -> k::Connection {
-    k::Connection {
-        context: conn.context,
-        cluster: conn.cluster,
-        user: conn.user,
-        server: conn.server,
-        certificate_authority: conn.certificate_authority.map(material_out),
-        insecure_skip_tls_verify: conn.insecure_skip_tls_verify,
-        tls_server_name: conn.tls_server_name,
-        proxy_url: conn.proxy_url,
-        namespace: conn.namespace,
-        auth: match conn.auth {
-            c::Auth::None => k::Auth::None,
-            c::Auth::Token(t) => k::Auth::Token(t),
-            c::Auth::TokenFile(f) => k::Auth::TokenFile(f),
-            c::Auth::ClientCertificate(cc) => k::Auth::ClientCertificate(k::ClientCertificate {
-                certificate: material_out(cc.certificate),
-                key: material_out(cc.key),
-            }),
-            c::Auth::Basic(b) => k::Auth::Basic(k::BasicAuth {
-                username: b.username,
-                password: b.password,
-            }),
-            c::Auth::Exec(e) => k::Auth::Exec(k::ExecPlugin {
-                command: e.command,
-                args: e.args,
-                env: e.env,
-                api_version: e.api_version,
-                install_hint: e.install_hint,
-                provide_cluster_info: e.provide_cluster_info,
-                interactive_mode: e.interactive_mode,
-            }),
-            c::Auth::AuthProvider(p) => k::Auth::AuthProvider(k::AuthProvider {
-                name: p.name,
-                config: p.config,
-            }),
-        },
-    }
+    convert_connection!(conn, c => k)
 }
 
 fn connection_in(conn: k::Connection) -> c::Connection {
-    c::Connection {
-        context: conn.context,
-        cluster: conn.cluster,
-        user: conn.user,
-        server: conn.server,
-        certificate_authority: conn.certificate_authority.map(material_in),
-        insecure_skip_tls_verify: conn.insecure_skip_tls_verify,
-        tls_server_name: conn.tls_server_name,
-        proxy_url: conn.proxy_url,
-        namespace: conn.namespace,
-        auth: match conn.auth {
-            k::Auth::None => c::Auth::None,
-            k::Auth::Token(t) => c::Auth::Token(t),
-            k::Auth::TokenFile(f) => c::Auth::TokenFile(f),
-            k::Auth::ClientCertificate(cc) => c::Auth::ClientCertificate(c::ClientCertificate {
-                certificate: material_in(cc.certificate),
-                key: material_in(cc.key),
-            }),
-            k::Auth::Basic(b) => c::Auth::Basic(c::BasicAuth {
-                username: b.username,
-                password: b.password,
-            }),
-            k::Auth::Exec(e) => c::Auth::Exec(c::ExecPlugin {
-                command: e.command,
-                args: e.args,
-                env: e.env,
-                api_version: e.api_version,
-                install_hint: e.install_hint,
-                provide_cluster_info: e.provide_cluster_info,
-                interactive_mode: e.interactive_mode,
-            }),
-            k::Auth::AuthProvider(p) => c::Auth::AuthProvider(c::AuthProvider {
-                name: p.name,
-                config: p.config,
-            }),
-        },
-    }
+    convert_connection!(conn, k => c)
 }
