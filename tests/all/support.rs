@@ -1,8 +1,11 @@
-//! Helpers shared by the test modules: running the real `kstep` binary.
+//! Helpers shared by the test modules: running the real `kstep` binary, checking what it
+//! printed, scratch directories and the repository's fixtures.
 
 use std::io::Write;
+use std::ops::Deref;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
 
 /// The built `kstep` binary.
 pub fn kstep_bin() -> &'static str {
@@ -14,6 +17,19 @@ pub fn fixture(crate_name: &str) -> PathBuf {
     Path::new(env!("KSTEP_FIXTURES_DIR")).join(format!("{}.wasm", crate_name.replace('-', "_")))
 }
 
+/// The root of the repository (the workspace).
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_owned()
+}
+
+/// `tests/fixtures/<rel>` in the repository.
+pub fn test_fixture(rel: &str) -> PathBuf {
+    repo_root().join("tests/fixtures").join(rel)
+}
+
 /// The result of one `kstep` run.
 #[derive(Debug)]
 pub struct Run {
@@ -22,46 +38,252 @@ pub struct Run {
     pub stderr: String,
 }
 
+impl From<Output> for Run {
+    fn from(out: Output) -> Self {
+        Self {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+}
+
+/// Assertions on a run; each returns the run, so that they chain. They only check what they
+/// say: [`Run::exits_with`] does not look at stdout, [`Run::fails_with`] does.
 impl Run {
     /// Everything the process printed, for leak searches.
     pub fn all_output(&self) -> String {
         format!("{}{}", self.stdout, self.stderr)
     }
+
+    /// Asserts exit code 0.
+    #[track_caller]
+    pub fn ok(&self) -> &Self {
+        self.exits_with(0)
+    }
+
+    /// Asserts the exit code.
+    #[track_caller]
+    pub fn exits_with(&self, code: i32) -> &Self {
+        assert_eq!(self.code, code, "{self:?}");
+        self
+    }
+
+    /// Asserts a failure as the CLI reports one: exit `code` and nothing on stdout.
+    #[track_caller]
+    pub fn fails_with(&self, code: i32) -> &Self {
+        self.exits_with(code);
+        assert_eq!(self.stdout, "", "nothing may reach stdout: {self:?}");
+        self
+    }
+
+    /// Asserts that stderr contains `needle`.
+    #[track_caller]
+    pub fn stderr_has(&self, needle: &str) -> &Self {
+        assert!(
+            self.stderr.contains(needle),
+            "{needle:?} not on stderr:\n{}",
+            self.stderr
+        );
+        self
+    }
+
+    /// Asserts that stderr does not contain `needle`.
+    #[track_caller]
+    pub fn stderr_lacks(&self, needle: &str) -> &Self {
+        assert!(
+            !self.stderr.contains(needle),
+            "{needle:?} on stderr:\n{}",
+            self.stderr
+        );
+        self
+    }
+
+    /// Asserts that stderr starts with `prefix`.
+    #[track_caller]
+    pub fn stderr_starts_with(&self, prefix: &str) -> &Self {
+        assert!(
+            self.stderr.starts_with(prefix),
+            "stderr does not start with {prefix:?}:\n{}",
+            self.stderr
+        );
+        self
+    }
+
+    /// Asserts that stderr ends with `suffix`.
+    #[track_caller]
+    pub fn stderr_ends_with(&self, suffix: &str) -> &Self {
+        assert!(
+            self.stderr.ends_with(suffix),
+            "stderr does not end with {suffix:?}:\n{}",
+            self.stderr
+        );
+        self
+    }
+
+    /// Asserts that stdout contains `needle`.
+    #[track_caller]
+    pub fn stdout_has(&self, needle: &str) -> &Self {
+        assert!(
+            self.stdout.contains(needle),
+            "{needle:?} not on stdout:\n{}",
+            self.stdout
+        );
+        self
+    }
+
+    /// Asserts that stdout does not contain `needle`.
+    #[track_caller]
+    pub fn stdout_lacks(&self, needle: &str) -> &Self {
+        assert!(
+            !self.stdout.contains(needle),
+            "{needle:?} on stdout:\n{}",
+            self.stdout
+        );
+        self
+    }
+
+    /// Asserts that stdout starts with `prefix`.
+    #[track_caller]
+    pub fn stdout_starts_with(&self, prefix: &str) -> &Self {
+        assert!(
+            self.stdout.starts_with(prefix),
+            "stdout does not start with {prefix:?}:\n{}",
+            self.stdout
+        );
+        self
+    }
+
+    /// Asserts that none of `secrets` appears on stdout or stderr.
+    #[track_caller]
+    pub fn hides<S: AsRef<str>>(&self, secrets: &[S]) -> &Self {
+        assert_no_secret("the run", &self.all_output(), secrets);
+        self
+    }
 }
 
-/// Runs `kstep args…` with `envs`, an isolated compile cache and `stdin`.
-pub fn kstep(args: &[&str], envs: &[(&str, &str)], stdin: Option<&[u8]>) -> Run {
+/// Asserts that none of `secrets` occurs in `text` (`what` names the text). The message shows
+/// the text, which is where to look, and which secret by its position and length.
+#[track_caller]
+pub fn assert_no_secret<S: AsRef<str>>(what: &str, text: &str, secrets: &[S]) {
+    for (i, secret) in secrets.iter().enumerate() {
+        let secret = secret.as_ref();
+        assert!(
+            !text.contains(secret),
+            "{what} leaks secret #{i} ({} chars):\n{text}",
+            secret.len()
+        );
+    }
+}
+
+/// `kstep args…` as a command: no kubeconfig from the machine running the tests, the shared
+/// compile cache, stdin closed and the output captured.
+pub fn kstep_command(args: &[&str]) -> Command {
     let mut cmd = Command::new(kstep_bin());
     cmd.args(args)
         .env_remove("KUBECONFIG")
         .env_remove("KSTEP_KUBECONFIG")
         .env("KSTEP_CACHE_DIR", cache_dir())
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
+        .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    for (k, v) in envs {
-        cmd.env(k, v);
-    }
-    let mut child = cmd.spawn().expect("spawn kstep");
-    if let Some(bytes) = stdin {
-        child.stdin.take().unwrap().write_all(bytes).unwrap();
-    }
-    finish(child.wait_with_output().unwrap())
+    cmd
 }
 
-fn finish(out: Output) -> Run {
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+/// Runs `kstep args…` with `envs`, an isolated compile cache and `stdin`.
+pub fn kstep(args: &[&str], envs: &[(&str, &str)], stdin: Option<&[u8]>) -> Run {
+    let mut cmd = kstep_command(args);
+    cmd.envs(envs.iter().copied());
+    let Some(bytes) = stdin else {
+        return cmd.output().expect("run kstep").into();
+    };
+    let mut child = cmd.stdin(Stdio::piped()).spawn().expect("spawn kstep");
+    child.stdin.take().unwrap().write_all(bytes).unwrap();
+    child.wait_with_output().unwrap().into()
+}
+
+/// `kstep args…` with no environment variables and no stdin.
+pub fn run(args: &[&str]) -> Run {
+    kstep(args, &[], None)
 }
 
 /// One compile cache for the whole test run, inside the target directory.
 pub fn cache_dir() -> PathBuf {
     Path::new(env!("CARGO_TARGET_TMPDIR")).join("kstep-cache")
+}
+
+/// The `LINE:COL` pairs of the `FILE:LINE:COL: ` diagnostics in `stderr`.
+pub fn positions(stderr: &str, file: &str) -> Vec<(u32, u32)> {
+    stderr
+        .lines()
+        .filter_map(|l| l.strip_prefix(&format!("{file}:")))
+        .filter_map(|rest| {
+            let mut parts = rest.splitn(3, ':');
+            Some((parts.next()?.parse().ok()?, parts.next()?.parse().ok()?))
+        })
+        .collect()
+}
+
+/// A fresh directory of one test under the cargo target tmpdir, unique to this call (tests
+/// run in parallel, some make several). Removed on drop, except when the test is failing: then
+/// it stays for a look.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    /// `<target tmpdir>/<name>-<pid>-<n>`, empty.
+    pub fn new(name: &str) -> Self {
+        static COUNTER: AtomicU32 = AtomicU32::new(0);
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
+            "{name}-{}-{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Self(dir)
+    }
+
+    /// Writes `contents` to the file `name` in the directory and returns its path as text
+    /// (what a command line takes).
+    pub fn write(&self, name: &str, contents: impl AsRef<[u8]>) -> String {
+        let path = self.0.join(name);
+        std::fs::write(&path, contents).unwrap();
+        path.to_str().unwrap().to_owned()
+    }
+}
+
+impl Deref for TempDir {
+    type Target = Path;
+
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl AsRef<Path> for TempDir {
+    fn as_ref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+/// Copies the directory tree `from` to `to`.
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
 }
