@@ -55,8 +55,10 @@ pub struct Loaded {
     pub diagnostics: Vec<Diagnostic>,
 }
 
-/// Reads every document of `text` (reported as `source`), substituting `variables`.
-pub fn load(source: &str, text: &str, variables: &HashMap<String, String>) -> Loaded {
+/// Reads every document of `text` (reported as `source`), substituting `variables`; with
+/// `None`, the text is taken literally (no placeholders, `$$` stays `$$`, as `kubectl apply`
+/// reads it).
+pub fn load(source: &str, text: &str, variables: Option<&HashMap<String, String>>) -> Loaded {
     let mut options = Options::default();
     options.emit_comments = false;
     // A block scalar on the last line without a line break gets none, as libyaml (and so
@@ -124,7 +126,8 @@ struct Key {
 struct Loader<'a> {
     source: &'a str,
     text: &'a str,
-    variables: &'a HashMap<String, String>,
+    /// `None`: literal, no templating.
+    variables: Option<&'a HashMap<String, String>>,
     out: Loaded,
     stack: Vec<Frame>,
     anchors: HashMap<usize, Node>,
@@ -438,9 +441,9 @@ impl Loader<'_> {
     /// the scalar was one whole placeholder, and whether anything was substituted; `None` after
     /// reporting errors.
     fn substitute(&mut self, value: &str, span: &Span) -> Option<(String, Option<String>, bool)> {
-        if !template::has_syntax(value) {
+        let Some(variables) = self.variables.filter(|_| template::has_syntax(value)) else {
             return Some((value.to_owned(), None, false));
-        }
+        };
         let template = match template::parse(value) {
             Ok(t) => t,
             Err(errors) => {
@@ -452,7 +455,6 @@ impl Loader<'_> {
             }
         };
         let whole = template.whole().map(|p| p.name.clone());
-        let variables = self.variables;
         match template::expand(&template, |name| variables.get(name).map(String::as_str)) {
             Ok((text, uses)) => {
                 for u in uses {
@@ -653,7 +655,7 @@ mod tests {
     }
 
     fn json(text: &str, pairs: &[(&str, &str)]) -> String {
-        let loaded = load("t.yaml", text, &vars(pairs));
+        let loaded = load("t.yaml", text, Some(&vars(pairs)));
         let errors: Vec<String> = loaded
             .diagnostics
             .iter()
@@ -666,7 +668,7 @@ mod tests {
     }
 
     fn errors(text: &str, pairs: &[(&str, &str)]) -> Vec<String> {
-        load("t.yaml", text, &vars(pairs))
+        load("t.yaml", text, Some(&vars(pairs)))
             .diagnostics
             .iter()
             .filter(|d| d.severity == crate::diag::Severity::Error)
@@ -727,7 +729,7 @@ mod tests {
             ),
             r#"[{"a":true,"b":420,"c":1.1,"d":"2024-01-01","e":"on","f":"$HOME","g":1000}]"#
         );
-        let loaded = load("t.yaml", "a: on\n", &HashMap::new());
+        let loaded = load("t.yaml", "a: on\n", Some(&HashMap::new()));
         assert!(
             loaded.diagnostics[0]
                 .message
@@ -752,11 +754,30 @@ mod tests {
     }
 
     #[test]
+    fn literal_text_keeps_every_dollar_and_the_file_positions() {
+        let loaded = load("t.yaml", "a: ${HOME} $$ $X\nb: '${Y:?unset}'\n", None);
+        assert!(loaded.diagnostics.is_empty(), "{:?}", loaded.diagnostics);
+        assert!(loaded.substitutions.is_empty());
+        assert_eq!(
+            serde_json::to_string(&loaded.documents[0].root).unwrap(),
+            r#"{"a":"${HOME} $$ $X","b":"${Y:?unset}"}"#
+        );
+        // Nothing is rewritten before parsing: an error after `$$` is at its column in the file.
+        let errors: Vec<String> = load("t.yaml", "a: [$$, @z]\n", None)
+            .diagnostics
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(errors[0].starts_with("t.yaml:1:9: error: "), "{errors:?}");
+    }
+
+    #[test]
     fn substitutions_are_recorded_with_positions() {
         let loaded = load(
             "t.yaml",
             "a:\n  b: img-${TAG}\n  ${K}: v\n",
-            &vars(&[("TAG", "1"), ("K", "key")]),
+            Some(&vars(&[("TAG", "1"), ("K", "key")])),
         );
         let subs: Vec<(String, Pos)> = loaded
             .substitutions
@@ -781,7 +802,7 @@ mod tests {
         let loaded = load(
             "t.yaml",
             "# only a comment\n---\na: 1\n---\n---\nb: 2\n...\n",
-            &HashMap::new(),
+            None,
         );
         let indexes: Vec<u32> = loaded.documents.iter().map(|d| d.index).collect();
         // Comments before the first `---` are not a document; the empty third one counts.

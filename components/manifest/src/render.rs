@@ -53,6 +53,8 @@ pub struct Options {
     pub upgrade_api_versions: bool,
     /// An `--image` override that matches no container is a warning, not an error.
     pub allow_unmatched_images: bool,
+    /// Take the sources literally: no placeholders, every `$` is kept (`kstep apply`).
+    pub literal: bool,
     /// The text to produce.
     pub output: OutputFormat,
     /// Fill each document's `json` (the deploy path applies them; `kstep render` prints
@@ -61,11 +63,13 @@ pub struct Options {
 }
 
 impl Default for Options {
-    /// No upgrades, unmatched images are errors, documents with their JSON, no text.
+    /// Templating, no upgrades, unmatched images are errors, documents with their JSON, no
+    /// text.
     fn default() -> Self {
         Self {
             upgrade_api_versions: false,
             allow_unmatched_images: false,
+            literal: false,
             output: OutputFormat::None,
             document_json: true,
         }
@@ -228,7 +232,8 @@ pub fn render(request: &Request) -> Result<Rendered, Vec<Diagnostic>> {
     let mut report = Report::default();
     let mut work = Vec::new();
     for (s, source) in request.sources.iter().enumerate() {
-        let loaded = load::load(&source.name, &source.text, &variables);
+        let variables = (!request.options.literal).then_some(&variables);
+        let loaded = load::load(&source.name, &source.text, variables);
         diagnostics.extend(loaded.diagnostics);
         report.substitutions.extend(
             loaded

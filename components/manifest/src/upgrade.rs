@@ -640,7 +640,7 @@ mod tests {
     use std::collections::HashMap;
 
     fn doc(text: &str) -> Node {
-        let loaded = crate::load::load("t.yaml", text, &HashMap::new());
+        let loaded = crate::load::load("t.yaml", text, None);
         assert!(loaded.diagnostics.is_empty(), "{:?}", loaded.diagnostics);
         loaded.documents.into_iter().next().unwrap().root
     }

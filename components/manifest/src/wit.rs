@@ -39,6 +39,7 @@ impl wit::Guest for Step {
             options: render::Options {
                 upgrade_api_versions: request.options.upgrade_api_versions,
                 allow_unmatched_images: request.options.allow_unmatched_images,
+                literal: request.options.literal,
                 output: match request.options.output {
                     wit::OutputFormat::None => render::OutputFormat::None,
                     wit::OutputFormat::Yaml => render::OutputFormat::Yaml,

@@ -296,14 +296,14 @@ fn no_value_changes_the_structure() {
                 "case {case} (KSTEP_PROPERTY_SEED={seed}) of {name}:\n{template}\nvalues: {hostile:?}"
             )
         };
-        let base = load::load(name, &template, &neutral);
+        let base = load::load(name, &template, Some(&neutral));
         assert!(
             errors(&base).is_empty(),
             "{}\n{:?}",
             context(),
             errors(&base)
         );
-        let attacked = load::load(name, &template, &hostile);
+        let attacked = load::load(name, &template, Some(&hostile));
         assert!(
             errors(&attacked).is_empty(),
             "{}\n{:?}",
@@ -361,7 +361,11 @@ fn no_value_changes_the_structure() {
 fn keys_with_nasty_values_stay_one_key() {
     for value in NASTY.iter().filter(|v| !v.is_empty()) {
         let vars: HashMap<String, String> = [("K".to_owned(), (*value).to_owned())].into();
-        let loaded = load::load("k.yaml", "a:\n  ${K}: 1\n  \"x-${K}\": 2\nb: 3\n", &vars);
+        let loaded = load::load(
+            "k.yaml",
+            "a:\n  ${K}: 1\n  \"x-${K}\": 2\nb: 3\n",
+            Some(&vars),
+        );
         assert!(
             errors(&loaded).is_empty(),
             "{value:?}: {:?}",
@@ -398,8 +402,8 @@ fn textual_substitution_fails_the_property() {
         for i in 0..n {
             sed = sed.replace(&format!("${{V{i}}}"), &nasty(&mut rng));
         }
-        let base = load::load(name, &template, &neutral);
-        let textual = load::load(name, &sed, &neutral);
+        let base = load::load(name, &template, Some(&neutral));
+        let textual = load::load(name, &sed, Some(&neutral));
         let changed = !errors(&textual).is_empty()
             || base.documents.len() != textual.documents.len()
             || base

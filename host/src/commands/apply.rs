@@ -147,17 +147,7 @@ pub fn load_objects(
     files: &[PathBuf],
     render: &Render,
 ) -> Result<(Vec<Object>, manifest_step::Report), CliError> {
-    let mut sources = manifest_step::read_sources(files).map_err(CliError::invalid)?;
-    if render.literal {
-        // The step's template language has `$$` for a literal `$`: doubling every `$` makes
-        // every scalar come out exactly as written. (Columns in diagnostics after a `$` on the
-        // same line shift by one per `$`.)
-        for source in &mut sources {
-            if source.text.contains('$') {
-                source.text = source.text.replace('$', "$$");
-            }
-        }
-    }
+    let sources = manifest_step::read_sources(files).map_err(CliError::invalid)?;
     let request = manifest_step::Request {
         sources,
         variables: render.variables.clone(),
@@ -172,6 +162,7 @@ pub fn load_objects(
         options: manifest_step::Options {
             upgrade_api_versions: render.upgrade_api_versions,
             allow_unmatched_images: false,
+            literal: render.literal,
             output: manifest_step::OutputFormat::None,
         },
     };

@@ -69,6 +69,7 @@ pub fn run() -> CliResult {
         options: Options {
             upgrade_api_versions: true,
             allow_unmatched_images: false,
+            literal: false,
             output: OutputFormat::Yaml,
         },
     };

@@ -137,6 +137,7 @@ pub fn run(args: &Args) -> CliResult {
         options: Options {
             upgrade_api_versions: args.upgrade_api_versions,
             allow_unmatched_images: args.allow_unmatched,
+            literal: false,
             output: match args.output {
                 // Only `text` is printed: the documents' JSON is not needed.
                 OutputArg::Yaml => OutputFormat::YamlOnly,

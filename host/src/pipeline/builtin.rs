@@ -98,6 +98,7 @@ impl StepKind for Render {
             options: RenderOptions {
                 upgrade_api_versions: self.0.upgrade_api_versions,
                 allow_unmatched_images: false,
+                literal: false,
                 output: OutputFormat::None,
             },
         };

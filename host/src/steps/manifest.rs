@@ -15,6 +15,7 @@
 //!     options: manifest::Options {
 //!         upgrade_api_versions: true,
 //!         allow_unmatched_images: false,
+//!         literal: false,
 //!         output: OutputFormat::None,
 //!     },
 //! };
