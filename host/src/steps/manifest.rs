@@ -121,12 +121,13 @@ pub fn format_diagnostic(d: &Diagnostic) -> String {
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
     /// A file or directory could not be read.
-    #[error("{}: {source}", path.display())]
+    #[error("{}: {error}", path.display())]
     Io {
         /// The path.
         path: PathBuf,
-        /// The OS error.
-        source: std::io::Error,
+        /// The OS error: part of the message, not a `source`, so that a report of the error
+        /// chain says it once.
+        error: std::io::Error,
     },
     /// A file is larger than [`MAX_SOURCE_BYTES`].
     #[error("{}: larger than {} MiB", path.display(), MAX_SOURCE_BYTES >> 20)]
@@ -173,16 +174,16 @@ pub fn read_sources(inputs: &[PathBuf]) -> Result<Vec<Source>, SourceError> {
                 .lock()
                 .take(MAX_SOURCE_BYTES + 1)
                 .read_to_end(&mut bytes)
-                .map_err(|source| SourceError::Io {
+                .map_err(|error| SourceError::Io {
                     path: input.clone(),
-                    source,
+                    error,
                 })?;
             sources.push(source_from("<stdin>", input, bytes)?);
             continue;
         }
-        let io = |source| SourceError::Io {
+        let io = |error| SourceError::Io {
             path: input.clone(),
-            source,
+            error,
         };
         if std::fs::metadata(input).map_err(io)?.is_dir() {
             let mut files: Vec<PathBuf> = std::fs::read_dir(input)
@@ -212,9 +213,9 @@ pub fn read_sources(inputs: &[PathBuf]) -> Result<Vec<Source>, SourceError> {
 }
 
 fn read_file(path: &Path) -> Result<Source, SourceError> {
-    let io = |source| SourceError::Io {
+    let io = |error| SourceError::Io {
         path: path.to_owned(),
-        source,
+        error,
     };
     let file = std::fs::File::open(path).map_err(io)?;
     if file.metadata().map_err(io)?.len() > MAX_SOURCE_BYTES {
