@@ -38,16 +38,19 @@ enum Command {
     Call(commands::call::Args),
     /// Read, check and write dotenv files exactly as GitLab (`artifacts:reports:dotenv`) and
     /// Docker Compose do.
-    Dotenv(commands::dotenv::Args),
+    #[command(subcommand)]
+    Dotenv(commands::dotenv::Command),
     /// Encode, inspect, decode and check kubeconfigs without ever printing a credential.
-    Kubeconfig(commands::kubeconfig::Args),
+    #[command(subcommand)]
+    Kubeconfig(commands::kubeconfig::Command),
     /// Render manifests: YAML-aware ${VAR} placeholders, --image overrides, apiVersion upgrades.
     Render(commands::render::Args),
     /// Run a pipeline file (kstep.yaml): built-in steps, custom WebAssembly steps and host
     /// actions in order; --dry-run stops before the cluster and prints the documents.
     Run(commands::run::Args),
     /// Develop custom steps: `kstep step run COMPONENT.wasm` runs one on manifests.
-    Step(commands::step::Args),
+    #[command(subcommand)]
+    Step(commands::step::Command),
     /// Server-side apply manifests: a dry run of every object first, namespace policy checked
     /// before any request, created/configured/unchanged per object, optional rollout wait.
     Apply(commands::apply::Args),
@@ -57,9 +60,11 @@ enum Command {
     /// Bootstrap a namespace-scoped ServiceAccount for CI: RoleBinding, token, verified
     /// kubeconfig and masked-variable value.
     #[command(name = "serviceaccount")]
-    ServiceAccount(commands::serviceaccount::Args),
+    #[command(subcommand)]
+    ServiceAccount(commands::serviceaccount::Command),
     /// Traefik v3: render a deployment from a values file, migrate a Traefik 1.x traefik.toml.
-    Traefik(commands::traefik::Args),
+    #[command(subcommand)]
+    Traefik(commands::traefik::Command),
 }
 
 /// A failure with the exit code it maps to.

@@ -13,6 +13,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use crate::cli::{CliError, CliResult, parse_duration};
+use crate::commands::render::Manifests;
 use crate::credentials::{self, Connection, CredentialError, Credentials};
 use crate::deploy::apply::{self as engine, Applied, ApplyError};
 use crate::deploy::objects::{NamespacePolicy, Object, Origin};
@@ -25,15 +26,8 @@ use crate::steps::manifest as manifest_step;
 /// Arguments of `kstep apply`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// A manifest file, a directory (its `.yaml`, `.yml` and `.json` files, sorted), or `-` for
-    /// standard input. Repeatable.
-    #[arg(
-        short = 'f',
-        long = "filename",
-        value_name = "FILE|DIR|-",
-        required = true
-    )]
-    files: Vec<PathBuf>,
+    #[command(flatten)]
+    manifests: Manifests,
     #[command(flatten)]
     cluster: ClusterArgs,
     /// Wait until Deployments, StatefulSets, DaemonSets and Jobs have rolled out (exit 3 if
@@ -110,7 +104,7 @@ pub fn run(args: &Args) -> CliResult {
         literal: true,
         ..Render::default()
     };
-    let (objects, _) = load_objects(&runtime, &args.files, &render)?;
+    let (objects, _) = load_objects(&runtime, &args.manifests.files, &render)?;
     let mut credentials = load_credentials(&runtime, &args.cluster)?;
     let rt = crate::kube::runtime().map_err(anyhow::Error::from)?;
     let wait = args.wait.then_some(args.wait_args);

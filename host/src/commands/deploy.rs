@@ -11,7 +11,6 @@
 //! `--dotenv-out` writes `DEPLOYED_IMAGE`, `DEPLOYED_NAMESPACE` and `ROLLOUT_SECONDS` for later
 //! jobs (`artifacts:reports:dotenv`).
 
-use super::render::{parse_image, parse_variable};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -21,45 +20,21 @@ use crate::cli::{CliError, CliResult};
 use crate::commands::apply::{
     self as apply_cmd, ClusterArgs, Render, RunSummary, Session, WaitArgs,
 };
+use crate::commands::render::{Manifests, Template};
 use crate::deploy::log::{self, Sections};
 use crate::deploy::objects::Object;
 use crate::output;
 use crate::runtime::Runtime;
-use crate::steps::dotenv::{self, EnvFileError, GitlabLimits};
-use crate::steps::manifest::{self as manifest_step, EnvFileFlavor, Variables};
+use crate::steps::dotenv::{self, GitlabLimits};
+use crate::steps::manifest::{self as manifest_step, Variables};
 
 /// Arguments of `kstep deploy`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// A manifest file, a directory (its `.yaml`, `.yml` and `.json` files, sorted), or `-`.
-    /// Repeatable.
-    #[arg(
-        short = 'f',
-        long = "filename",
-        value_name = "FILE|DIR|-",
-        required = true
-    )]
-    files: Vec<PathBuf>,
-    /// A dotenv file whose variables the manifests may use (`${NAME}`), e.g. the
-    /// `artifacts:reports:dotenv` of the build job. Repeatable; a later file wins.
-    #[arg(long, value_name = "FILE")]
-    env_file: Vec<PathBuf>,
-    /// How --env-file files are read: `gitlab` (artifacts:reports:dotenv rules) or `compose`.
-    #[arg(long, value_enum, default_value_t = EnvFormat::Gitlab, value_name = "FLAVOR")]
-    env_file_flavor: EnvFormat,
-    /// Set a variable. Repeatable; wins over env files and the environment.
-    #[arg(long = "set", value_name = "KEY=VALUE", value_parser = parse_variable)]
-    set: Vec<(String, String)>,
-    /// Ignore the process environment: only --set and --env-file define variables.
-    #[arg(long)]
-    no_env: bool,
-    /// Use image REF for every container named NAME or whose image repository is NAME.
-    /// Repeatable.
-    #[arg(long = "image", value_name = "NAME=REF", value_parser = parse_image)]
-    images: Vec<(String, String)>,
-    /// Rewrite removed apiVersions to their current replacement where that is mechanical.
-    #[arg(long)]
-    upgrade_api_versions: bool,
+    #[command(flatten)]
+    manifests: Manifests,
+    #[command(flatten)]
+    template: Template,
     /// Write `DEPLOYED_IMAGE`, `DEPLOYED_NAMESPACE` and `ROLLOUT_SECONDS` to this dotenv file
     /// (GitLab's format, merged into the file if it exists) after a successful deploy.
     #[arg(long, value_name = "FILE")]
@@ -73,12 +48,6 @@ pub struct Args {
     wait: WaitArgs,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-enum EnvFormat {
-    Gitlab,
-    Compose,
-}
-
 /// Runs `kstep deploy`.
 ///
 /// # Errors
@@ -87,35 +56,28 @@ enum EnvFormat {
 pub fn run(args: &Args) -> CliResult {
     let sections = Sections::from_env();
     let runtime = Runtime::new()?;
-    let flavor = match args.env_file_flavor {
-        EnvFormat::Gitlab => EnvFileFlavor::Gitlab,
-        EnvFormat::Compose => EnvFileFlavor::Compose,
-    };
-    let variables = Variables::collect(&runtime, &args.set, &args.env_file, flavor, !args.no_env)
-        .map_err(|e| match e {
-        EnvFileError::Step(step) => CliError::from(step),
-        other => CliError::invalid(other),
-    })?;
+    let variables = args.template.variables(&runtime)?;
     sections.start(
         "kstep_render",
         &format!(
             "Rendering {} ({} image override(s))",
-            args.files
+            args.manifests
+                .files
                 .iter()
                 .map(|f| f.display().to_string())
                 .collect::<Vec<_>>()
                 .join(", "),
-            args.images.len()
+            args.template.images.len()
         ),
         true,
     );
     let render = Render {
         variables: variables.pairs(),
-        images: args.images.clone(),
-        upgrade_api_versions: args.upgrade_api_versions,
+        images: args.template.images.clone(),
+        upgrade_api_versions: args.template.upgrade_api_versions,
         literal: false,
     };
-    let loaded = apply_cmd::load_objects(&runtime, &args.files, &render);
+    let loaded = apply_cmd::load_objects(&runtime, &args.manifests.files, &render);
     if let Ok((objects, report)) = &loaded {
         for line in render_lines(objects, report, &variables) {
             output::stdout(&format!("{line}\n"));
@@ -123,7 +85,7 @@ pub fn run(args: &Args) -> CliResult {
     }
     sections.end("kstep_render");
     let (objects, _) = loaded?;
-    let deployed_images = deployed_images(&args.images, &objects);
+    let deployed_images = deployed_images(&args.template.images, &objects);
 
     let mut credentials = apply_cmd::load_credentials(&runtime, &args.cluster)?;
     let rt = crate::kube::runtime().map_err(anyhow::Error::from)?;

@@ -21,15 +21,9 @@ use crate::steps::dotenv::{
     self as step, Diagnostic, EnvFileError, Flavor, GitlabLimits, Severity, format_diagnostic,
 };
 
-/// Arguments of `kstep dotenv`.
-#[derive(Debug, clap::Args)]
-pub struct Args {
-    #[command(subcommand)]
-    command: Command,
-}
-
+/// The subcommands of `kstep dotenv`.
 #[derive(Debug, clap::Subcommand)]
-enum Command {
+pub(crate) enum Command {
     /// Parse a dotenv file as GitLab or Docker Compose would, and print its variables.
     Parse(ParseArgs),
     /// Say whether GitLab will accept a file as an `artifacts:reports:dotenv` report, listing
@@ -59,7 +53,7 @@ enum OutputArg {
 }
 
 #[derive(Debug, clap::Args)]
-struct ParseArgs {
+pub(crate) struct ParseArgs {
     /// The file, or `-` for stdin.
     file: PathBuf,
     /// Whose rules to read the file with.
@@ -93,7 +87,7 @@ impl Limit {
 }
 
 #[derive(Debug, clap::Args)]
-struct CheckArgs {
+pub(crate) struct CheckArgs {
     /// The dotenv report.
     file: PathBuf,
     #[command(flatten)]
@@ -101,7 +95,7 @@ struct CheckArgs {
 }
 
 #[derive(Debug, clap::Args)]
-struct SetArgs {
+pub(crate) struct SetArgs {
     /// The dotenv report (created if it does not exist).
     file: PathBuf,
     /// Variables to add or replace.
@@ -115,8 +109,8 @@ struct SetArgs {
 ///
 /// # Errors
 /// Exit 2 for invalid input (diagnostics already printed), 1 for runtime failures.
-pub fn run(args: &Args) -> CliResult {
-    match &args.command {
+pub(crate) fn run(command: &Command) -> CliResult {
+    match command {
         Command::Parse(a) => parse(a),
         Command::Check(a) => check(a),
         Command::Set(a) => set(a),

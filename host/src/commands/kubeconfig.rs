@@ -31,15 +31,9 @@ use crate::output;
 use crate::runtime::Runtime;
 use crate::steps::kubeconfig::{self as step, format_diagnostic};
 
-/// Arguments of `kstep kubeconfig`.
-#[derive(Debug, clap::Args)]
-pub struct Args {
-    #[command(subcommand)]
-    command: Command,
-}
-
+/// The subcommands of `kstep kubeconfig`.
 #[derive(Debug, clap::Subcommand)]
-enum Command {
+pub(crate) enum Command {
     /// Print the one-line base64 value to store in a masked GitLab variable, after checking the
     /// kubeconfig and GitLab's masked-variable rules.
     Encode(EncodeArgs),
@@ -73,7 +67,7 @@ enum Format {
 }
 
 #[derive(Debug, clap::Args)]
-struct EncodeArgs {
+pub(crate) struct EncodeArgs {
     /// The kubeconfig file, or `-` for standard input.
     input: String,
     /// Check this context instead of the current-context.
@@ -86,7 +80,7 @@ struct EncodeArgs {
 }
 
 #[derive(Debug, clap::Args)]
-struct ShowArgs {
+pub(crate) struct ShowArgs {
     #[command(flatten)]
     source: SourceArgs,
     /// Output format.
@@ -95,7 +89,7 @@ struct ShowArgs {
 }
 
 #[derive(Debug, clap::Args)]
-struct DecodeArgs {
+pub(crate) struct DecodeArgs {
     #[command(flatten)]
     source: SourceArgs,
     /// Where to write the kubeconfig (replaced atomically, mode 0600).
@@ -104,7 +98,7 @@ struct DecodeArgs {
 }
 
 #[derive(Debug, clap::Args)]
-struct CheckArgs {
+pub(crate) struct CheckArgs {
     #[command(flatten)]
     source: SourceArgs,
     /// Output format.
@@ -120,8 +114,8 @@ struct CheckArgs {
 /// # Errors
 /// Exit 2 for a missing, unreadable or invalid kubeconfig; exit 1 for sandbox and connection
 /// failures.
-pub fn run(args: &Args) -> CliResult {
-    match &args.command {
+pub(crate) fn run(command: &Command) -> CliResult {
+    match command {
         Command::Encode(a) => encode(a),
         Command::Show(a) => show(a),
         Command::Decode(a) => decode(a),

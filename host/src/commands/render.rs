@@ -29,6 +29,24 @@ const REPORT_LINES: usize = 20;
     is an error."
 )]
 pub struct Args {
+    #[command(flatten)]
+    manifests: Manifests,
+    #[command(flatten)]
+    template: Template,
+    /// An --image that matches no container is a warning instead of an error.
+    #[arg(long)]
+    allow_unmatched: bool,
+    /// Output format.
+    #[arg(short = 'o', long, value_enum, default_value_t = OutputArg::Yaml)]
+    output: OutputArg,
+    /// Print only warnings and errors on stderr, not the report.
+    #[arg(short, long)]
+    quiet: bool,
+}
+
+/// The manifests to read (shared by `render`, `apply` and `deploy`).
+#[derive(Debug, clap::Args)]
+pub struct Manifests {
     /// A manifest file, a directory (its *.yaml, *.yml, *.json files, sorted; not recursive)
     /// or `-` for stdin. Repeatable; documents keep the order given.
     #[arg(
@@ -38,8 +56,14 @@ pub struct Args {
         value_name = "FILE|DIR|-",
         required = true
     )]
-    files: Vec<PathBuf>,
-    /// Read variables from this dotenv file. Repeatable: a later file wins.
+    pub files: Vec<PathBuf>,
+}
+
+/// Variables, image overrides and apiVersion upgrades (shared by `render` and `deploy`).
+#[derive(Debug, clap::Args)]
+pub struct Template {
+    /// Read variables from this dotenv file (e.g. the build job's `artifacts:reports:dotenv`).
+    /// Repeatable: a later file wins.
     #[arg(long, value_name = "FILE")]
     env_file: Vec<PathBuf>,
     /// How --env-file files are read: `gitlab` (artifacts:reports:dotenv rules) or `compose`.
@@ -54,25 +78,46 @@ pub struct Args {
     /// Use image REF for every container named NAME or whose image repository is NAME
     /// (registry, port and path, compared exactly). Repeatable.
     #[arg(long = "image", value_name = "NAME=REF", value_parser = parse_image)]
-    images: Vec<(String, String)>,
-    /// An --image that matches no container is a warning instead of an error.
-    #[arg(long)]
-    allow_unmatched: bool,
+    pub images: Vec<(String, String)>,
     /// Rewrite removed apiVersions to their current replacement where that is mechanical.
     #[arg(long)]
-    upgrade_api_versions: bool,
-    /// Output format.
-    #[arg(short = 'o', long, value_enum, default_value_t = OutputArg::Yaml)]
-    output: OutputArg,
-    /// Print only warnings and errors on stderr, not the report.
-    #[arg(short, long)]
-    quiet: bool,
+    pub upgrade_api_versions: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 enum FlavorArg {
     Gitlab,
     Compose,
+}
+
+impl Template {
+    /// Reads the env files (in the sandbox) and gathers the variables with their precedence.
+    ///
+    /// # Errors
+    /// Exit 2 for an unreadable or invalid env file, 1 for a sandbox failure.
+    pub fn variables(&self, runtime: &Runtime) -> Result<Variables, CliError> {
+        let flavor = match self.env_file_flavor {
+            FlavorArg::Gitlab => EnvFileFlavor::Gitlab,
+            FlavorArg::Compose => EnvFileFlavor::Compose,
+        };
+        Variables::collect(runtime, &self.set, &self.env_file, flavor, !self.no_env).map_err(|e| {
+            match e {
+                EnvFileError::Step(step) => CliError::from(step),
+                other => CliError::invalid(other),
+            }
+        })
+    }
+
+    /// The `--image` overrides as the manifest step takes them.
+    pub fn image_overrides(&self) -> Vec<ImageOverride> {
+        self.images
+            .iter()
+            .map(|(name, reference)| ImageOverride {
+                name: name.clone(),
+                reference: reference.clone(),
+            })
+            .collect()
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -112,30 +157,15 @@ pub(crate) fn parse_image(text: &str) -> Result<(String, String), String> {
 /// Exit 2 for unreadable or invalid input (diagnostics already printed), exit 1 for a sandbox
 /// failure.
 pub fn run(args: &Args) -> CliResult {
-    let sources = manifest::read_sources(&args.files).map_err(CliError::invalid)?;
+    let sources = manifest::read_sources(&args.manifests.files).map_err(CliError::invalid)?;
     let runtime = Runtime::new()?;
-    let flavor = match args.env_file_flavor {
-        FlavorArg::Gitlab => EnvFileFlavor::Gitlab,
-        FlavorArg::Compose => EnvFileFlavor::Compose,
-    };
-    let variables = Variables::collect(&runtime, &args.set, &args.env_file, flavor, !args.no_env)
-        .map_err(|e| match e {
-        EnvFileError::Step(step) => CliError::from(step),
-        other => CliError::invalid(other),
-    })?;
+    let variables = args.template.variables(&runtime)?;
     let request = Request {
         sources,
         variables: variables.pairs(),
-        images: args
-            .images
-            .iter()
-            .map(|(name, reference)| ImageOverride {
-                name: name.clone(),
-                reference: reference.clone(),
-            })
-            .collect(),
+        images: args.template.image_overrides(),
         options: Options {
-            upgrade_api_versions: args.upgrade_api_versions,
+            upgrade_api_versions: args.template.upgrade_api_versions,
             allow_unmatched_images: args.allow_unmatched,
             literal: false,
             output: match args.output {

@@ -26,15 +26,9 @@ use crate::output;
 use crate::runtime::Runtime;
 use crate::steps::kubeconfig as kubeconfig_step;
 
-/// Arguments of `kstep serviceaccount`.
-#[derive(Debug, clap::Args)]
-pub struct Args {
-    #[command(subcommand)]
-    command: Command,
-}
-
+/// The subcommands of `kstep serviceaccount`.
 #[derive(Debug, clap::Subcommand)]
-enum Command {
+pub(crate) enum Command {
     /// Create (or update) a ServiceAccount bound to a ClusterRole in one namespace, issue its
     /// token, build and verify its kubeconfig, and write it with the masked-variable value.
     Create(CreateArgs),
@@ -42,7 +36,7 @@ enum Command {
 
 /// Arguments of `kstep serviceaccount create`.
 #[derive(Debug, clap::Args)]
-struct CreateArgs {
+pub(crate) struct CreateArgs {
     /// The namespace the identity is confined to.
     #[arg(short = 'n', long, value_name = "NS")]
     namespace: String,
@@ -89,8 +83,8 @@ struct CreateArgs {
 /// # Errors
 /// Exit 2 for invalid arguments or a missing namespace; exit 1 for cluster failures and a
 /// failed verification (nothing is written then).
-pub fn run(args: &Args) -> CliResult {
-    match &args.command {
+pub(crate) fn run(command: &Command) -> CliResult {
+    match command {
         Command::Create(a) => create(a),
     }
 }

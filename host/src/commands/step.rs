@@ -18,22 +18,16 @@ use crate::pipeline::{self, Options};
 use crate::runtime::{Limits, Runtime};
 use crate::steps::dotenv::{self, EnvFileError, Flavor};
 
-/// Arguments of `kstep step`.
-#[derive(Debug, clap::Args)]
-pub struct Args {
-    #[command(subcommand)]
-    command: Command,
-}
-
+/// The subcommands of `kstep step`.
 #[derive(Debug, clap::Subcommand)]
-enum Command {
+pub(crate) enum Command {
     /// Run one custom step (a `kstep:steps/custom-step` component) on manifests and variables.
     Run(RunArgs),
 }
 
 /// Arguments of `kstep step run`.
 #[derive(Debug, clap::Args)]
-struct RunArgs {
+pub(crate) struct RunArgs {
     /// The component.
     component: PathBuf,
     /// A parameter, VALUE read as it would be written under `with:` in kstep.yaml: `true`,
@@ -81,8 +75,8 @@ fn parse_param(text: &str) -> Result<(String, Value), String> {
 ///
 /// # Errors
 /// Exit 2 for invalid input or a step that refuses the documents, 1 when the sandbox stops it.
-pub fn run(args: &Args) -> CliResult {
-    match &args.command {
+pub(crate) fn run(command: &Command) -> CliResult {
+    match command {
         Command::Run(args) => run_step(args),
     }
 }

@@ -18,15 +18,9 @@ use crate::output;
 use crate::runtime::Runtime;
 use crate::steps::traefik::{self, ConfigFormat, MAX_INPUT_BYTES, ManifestFormat};
 
-/// Arguments of `kstep traefik`.
-#[derive(Debug, clap::Args)]
-pub struct Args {
-    #[command(subcommand)]
-    command: Command,
-}
-
+/// The subcommands of `kstep traefik`.
 #[derive(Debug, clap::Subcommand)]
-enum Command {
+pub(crate) enum Command {
     /// Print the Kubernetes manifests of a Traefik v3 deployment (values: docs/traefik.md).
     Render(RenderArgs),
     /// Translate a Traefik 1.x traefik.toml into v3 static configuration, listing every
@@ -51,7 +45,7 @@ enum ConfigOutput {
 }
 
 #[derive(Debug, clap::Args)]
-struct RenderArgs {
+pub(crate) struct RenderArgs {
     /// The values file (YAML), or `-` for stdin. Without it, every default.
     #[arg(long, value_name = "FILE")]
     values: Option<PathBuf>,
@@ -61,7 +55,7 @@ struct RenderArgs {
 }
 
 #[derive(Debug, clap::Args)]
-struct MigrateArgs {
+pub(crate) struct MigrateArgs {
     /// The Traefik 1.x traefik.toml, or `-` for stdin.
     file: PathBuf,
     /// What to print.
@@ -78,8 +72,8 @@ struct MigrateArgs {
 /// # Errors
 /// Exit 2 for unreadable or invalid input (diagnostics already printed), exit 1 for a sandbox
 /// failure.
-pub fn run(args: &Args) -> CliResult {
-    match &args.command {
+pub(crate) fn run(command: &Command) -> CliResult {
+    match command {
         Command::Render(a) => render(a),
         Command::Migrate(a) => migrate(a),
     }
