@@ -6,7 +6,9 @@
 //! and inspects the cluster with the matching kubectl ([`kubectl`], [`kubectl_json`]) as the
 //! admin: an oracle independent of the code under test.
 
-use std::process::{Command, Output};
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 /// The admin kubeconfig path (`KUBECONFIG`), or a panic that says how to get one.
@@ -28,6 +30,44 @@ pub fn kubectl(args: &[&str]) -> Output {
         .env("KUBECONFIG", admin_kubeconfig())
         .output()
         .expect("run kubectl")
+}
+
+/// Runs kubectl as the admin with `stdin` as its input.
+pub fn kubectl_stdin(args: &[&str], stdin: &str) -> Output {
+    let mut child = Command::new(kubectl_bin())
+        .args(args)
+        .env("KUBECONFIG", admin_kubeconfig())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run kubectl");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// Runs kubectl as the admin and returns its stdout; panics when kubectl fails.
+pub fn kubectl_ok(args: &[&str]) -> String {
+    checked(args, kubectl(args))
+}
+
+/// [`kubectl_ok`] with `stdin` as kubectl's input.
+pub fn kubectl_stdin_ok(args: &[&str], stdin: &str) -> String {
+    checked(args, kubectl_stdin(args, stdin))
+}
+
+fn checked(args: &[&str], out: Output) -> String {
+    assert!(
+        out.status.success(),
+        "kubectl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
 }
 
 /// Runs kubectl as the admin with `-o json` and parses the answer; panics when kubectl fails.
@@ -102,5 +142,48 @@ impl Namespace {
 impl Drop for Namespace {
     fn drop(&mut self) {
         let _ = kubectl(&["delete", "namespace", &self.name, "--wait=false"]);
+    }
+}
+
+/// Deletes what a test made in the cluster when dropped, so on every exit path (a failed
+/// assertion included): in the order added, ignoring what is already gone, without waiting.
+#[derive(Default)]
+pub struct Cleanup(Vec<Target>);
+
+enum Target {
+    Object(String, String),
+    File(PathBuf),
+}
+
+impl Cleanup {
+    /// `kubectl delete KIND NAME` (a namespace, a cluster-scoped object).
+    pub fn object(mut self, kind: &str, name: &str) -> Self {
+        self.0.push(Target::Object(kind.into(), name.into()));
+        self
+    }
+
+    /// `kubectl delete -f FILE`, if the file exists by then.
+    pub fn file(mut self, path: &Path) -> Self {
+        self.0.push(Target::File(path.into()));
+        self
+    }
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        for target in &self.0 {
+            let args: Vec<&str> = match target {
+                Target::Object(kind, name) => vec![kind, name],
+                Target::File(path) if path.exists() => vec!["-f", path.to_str().unwrap()],
+                Target::File(_) => continue,
+            };
+            // Not kubectl(): a panic here, while a failed test unwinds, would abort the run.
+            let _ = Command::new(kubectl_bin())
+                .arg("delete")
+                .args(args)
+                .args(["--ignore-not-found", "--wait=false"])
+                .env("KUBECONFIG", admin_kubeconfig())
+                .output();
+        }
     }
 }

@@ -20,73 +20,17 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::support::{Run, kstep};
+use crate::cluster::{self, Cleanup, kubectl_ok, kubectl_stdin, kubectl_stdin_ok};
+use crate::support::{TempDir, kstep, positions, repo_root, run};
 
-/// The reference workflow's traefik.toml (shared/seed), verbatim.
-const REFERENCE_TOML: &str = r#"defaultEntryPoints = ["http", "https"]
-
-logLevel = "INFO"
-
-insecureSkipVerify = true
-
-[entryPoints]
-  [entryPoints.http]
-    address = ":80"
-    [entryPoints.http.redirect]
-      entryPoint = "https"
-  [entryPoints.https]
-    address = ":443"
-    [entryPoints.https.tls]
-  [entryPoints.api]
-    address = ":8080"
-
-[acme]
-email = "contact@cerenit.fr"
-storage = "/acme/acme.json"
-entryPoint = "https"
-onHostRule = true
-[acme.httpChallenge]
-  entryPoint = "http"
-
-[api]
-entryPoint = "api"
-dashboard = true
-debug = false
-
-[kubernetes]
-"#;
+/// The reference workflow's traefik.toml (shared/seed), verbatim; the migrate unit tests read
+/// the same file.
+const REFERENCE_TOML: &str = include_str!("../fixtures/traefik/traefik.toml");
 
 /// htpasswd line for `admin` / [`DASHBOARD_PASSWORD`] (`openssl passwd -apr1 -salt kstepsal`).
 const DASHBOARD_USERS: &str = "admin:$apr1$kstepsal$zWSFi7NEWe/2t1cVJo4I2.\n";
 const DASHBOARD_PASSWORD: &str = "kstep-test-pass";
 const DASHBOARD_HOST: &str = "dashboard.kstep.test";
-
-/// A fresh directory for one test.
-fn dir(name: &str) -> PathBuf {
-    let d = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join("traefik-tests")
-        .join(name);
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-fn write(dir: &Path, name: &str, text: &str) -> String {
-    let path = dir.join(name);
-    std::fs::write(&path, text).unwrap();
-    path.to_str().unwrap().to_owned()
-}
-
-fn run(args: &[&str]) -> Run {
-    kstep(args, &[], None)
-}
-
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_owned()
-}
 
 /// `kstep traefik render --values FILE --output json`, as the list of manifests.
 fn render_json(values_file: &str) -> Vec<Value> {
@@ -98,7 +42,7 @@ fn render_json(values_file: &str) -> Vec<Value> {
         "--output",
         "json",
     ]);
-    assert_eq!(r.code, 0, "{r:?}");
+    r.ok();
     let list: Value = serde_json::from_str(&r.stdout).unwrap();
     assert_eq!(list["kind"], "List");
     list["items"].as_array().unwrap().clone()
@@ -116,24 +60,12 @@ fn yaml(text: &str) -> Value {
     serde_saphyr::from_str(text).unwrap()
 }
 
-/// The `FILE:LINE:COL` positions of the diagnostics on stderr.
-fn positions(stderr: &str, file: &str) -> Vec<(u32, u32)> {
-    stderr
-        .lines()
-        .filter_map(|l| l.strip_prefix(&format!("{file}:")))
-        .filter_map(|rest| {
-            let mut parts = rest.splitn(3, ':');
-            Some((parts.next()?.parse().ok()?, parts.next()?.parse().ok()?))
-        })
-        .collect()
-}
-
 // ---------------------------------------------------------------- the CLI
 
 #[test]
 fn render_defaults_in_yaml_and_json_are_the_same_manifests() {
     let yaml_run = run(&["traefik", "render"]);
-    assert_eq!(yaml_run.code, 0, "{yaml_run:?}");
+    yaml_run.ok();
     assert_eq!(yaml_run.stderr, "");
     let docs: Vec<Value> = serde_saphyr::from_multiple(&yaml_run.stdout).unwrap();
     let json_run = run(&["traefik", "render", "--output", "json"]);
@@ -188,64 +120,52 @@ fn render_defaults_in_yaml_and_json_are_the_same_manifests() {
 
 #[test]
 fn render_reports_every_problem_with_its_position_and_prints_nothing() {
-    let d = dir("render-errors");
-    let f = write(
-        &d,
+    let d = TempDir::new("traefik-render-errors");
+    let f = d.write(
         "values.yaml",
         "namespace: edge\nimage:\n  tag: latest\nreplicas: 2\nacme:\n  email: ops@example.com\ndashboard:\n  hosst: t.example.com\nextraArgs:\n  - --api.insecure=true\n",
     );
     let r = run(&["traefik", "render", "--values", &f]);
-    assert_eq!(r.code, 2, "{r:?}");
-    assert_eq!(r.stdout, "");
+    r.fails_with(2).stderr_has("did you mean `host`");
     assert_eq!(positions(&r.stderr, &f), [(8, 3)], "{r:?}");
-    assert!(r.stderr.contains("did you mean `host`"), "{r:?}");
     // Fixed, the next round of problems: each at its value.
-    let f = write(
-        &d,
+    let f = d.write(
         "values.yaml",
         "namespace: edge\nimage:\n  tag: latest\nreplicas: 2\nacme:\n  email: ops@example.com\ndashboard:\n  host: t.example.com\nextraArgs:\n  - --api.insecure=true\n",
     );
     let r = run(&["traefik", "render", "--values", &f]);
-    assert_eq!(r.code, 2, "{r:?}");
-    assert_eq!(r.stdout, "");
+    r.fails_with(2)
+        .stderr_has("`latest` is refused")
+        .stderr_has("cert-manager")
+        .stderr_has("basicAuthSecret")
+        .stderr_has("never turns it on");
     assert_eq!(
         positions(&r.stderr, &f),
         [(3, 8), (4, 11), (8, 9), (10, 5)],
         "{r:?}"
     );
-    assert!(r.stderr.contains("`latest` is refused"));
-    assert!(r.stderr.contains("cert-manager"));
-    assert!(r.stderr.contains("basicAuthSecret"));
-    assert!(r.stderr.contains("never turns it on"));
 }
 
 #[test]
 fn render_warns_and_reads_stdin() {
-    let r = kstep(
+    kstep(
         &["traefik", "render", "--values", "-"],
         &[],
         Some(b"insecureSkipVerify: true\n"),
-    );
-    assert_eq!(r.code, 0, "{r:?}");
-    assert!(
-        r.stderr
-            .starts_with("<stdin>:1:21: warning: insecureSkipVerify"),
-        "{r:?}"
-    );
-    assert!(r.stdout.contains("insecureSkipVerify: true"));
-    let r = run(&["traefik", "render", "--values", "/nonexistent/values.yaml"]);
-    assert_eq!(r.code, 2, "{r:?}");
-    assert_eq!(r.stdout, "");
+    )
+    .ok()
+    .stderr_starts_with("<stdin>:1:21: warning: insecureSkipVerify")
+    .stdout_has("insecureSkipVerify: true");
+    run(&["traefik", "render", "--values", "/nonexistent/values.yaml"]).fails_with(2);
 }
 
 #[test]
 fn example_values_reproduce_the_reference_workflow_on_traefik_v3() {
     let file = repo_root().join("ci-templates/examples/traefik-values.yaml");
     let r = run(&["traefik", "render", "--values", file.to_str().unwrap()]);
-    assert_eq!(r.code, 0, "{r:?}");
     // The one warning: the original's insecureSkipVerify.
+    r.ok().stderr_has("warning: insecureSkipVerify");
     assert_eq!(r.stderr.lines().count(), 1, "{r:?}");
-    assert!(r.stderr.contains("warning: insecureSkipVerify"));
     let items = render_json(file.to_str().unwrap());
     let pvc = find(&items, "PersistentVolumeClaim", "traefik-acme");
     assert_eq!(pvc["spec"]["storageClassName"], "cinder-classic");
@@ -282,10 +202,10 @@ fn example_values_reproduce_the_reference_workflow_on_traefik_v3() {
 
 #[test]
 fn migrate_the_reference_traefik_toml() {
-    let d = dir("migrate-reference");
-    let f = write(&d, "traefik.toml", REFERENCE_TOML);
+    let d = TempDir::new("traefik-migrate-reference");
+    let f = d.write("traefik.toml", REFERENCE_TOML);
     let r = run(&["traefik", "migrate", &f]);
-    assert_eq!(r.code, 0, "{r:?}");
+    r.ok();
     let s = yaml(&r.stdout);
     assert_eq!(s["log"]["level"], "INFO");
     assert_eq!(s["entryPoints"]["web"]["address"], ":80");
@@ -321,13 +241,10 @@ fn migrate_the_reference_traefik_toml() {
         )),
         "{warnings:?}"
     );
-    assert!(
-        r.stderr
-            .contains(&format!("{f}:20:1: note: acme.storage: "))
-    );
+    r.stderr_has(&format!("{f}:20:1: note: acme.storage: "));
     // --quiet keeps the warnings, drops the notes; TOML output carries the same settings.
     let r = run(&["traefik", "migrate", &f, "--output", "toml", "--quiet"]);
-    assert_eq!(r.code, 0, "{r:?}");
+    r.ok();
     assert_eq!(r.stderr.lines().count(), 1, "{r:?}");
     for line in [
         "[entryPoints.web]",
@@ -347,11 +264,10 @@ fn migrate_the_reference_traefik_toml() {
 
 #[test]
 fn migrate_refuses_what_is_not_toml() {
-    let d = dir("migrate-invalid");
-    let f = write(&d, "traefik.toml", "logLevel = \"INFO\"\n[entryPoints\n");
+    let d = TempDir::new("traefik-migrate-invalid");
+    let f = d.write("traefik.toml", "logLevel = \"INFO\"\n[entryPoints\n");
     let r = run(&["traefik", "migrate", &f]);
-    assert_eq!(r.code, 2, "{r:?}");
-    assert_eq!(r.stdout, "");
+    r.fails_with(2);
     assert_eq!(
         positions(&r.stderr, &f).first().map(|p| p.0),
         Some(2),
@@ -523,12 +439,12 @@ fn loopback(static_config: &mut Value, entry_point: &str, port: u16) {
 #[ignore = "needs traefik (bash tests/traefik/build.sh)"]
 fn rendered_configuration_runs_in_a_real_traefik() {
     traefik_bin(); // fail early, with the build command, when it is missing
-    let d = dir("real-traefik");
+    let d = TempDir::new("traefik-real");
     let (web, websecure, internal) = (free_port(), free_port(), free_port());
     let values = format!(
         "namespace: edge\nlogLevel: DEBUG\nentryPoints:\n  web:\n    port: {web}\n  websecure:\n    port: {websecure}\n  traefik:\n    port: {internal}\nacme:\n  email: ops@example.com\n  caServer: https://127.0.0.1:1/directory\ndashboard:\n  host: {DASHBOARD_HOST}\n  basicAuthSecret: dash-users\nextraArgs:\n  - --accesslog=true\n  - --accesslog.format=json\n"
     );
-    let values_file = write(&d, "values.yaml", &values);
+    let values_file = d.write("values.yaml", &values);
     let items = render_json(&values_file);
 
     // What the pod would see: the ConfigMap at /config, the PVC at /data, the Secret at
@@ -584,10 +500,10 @@ fn rendered_configuration_runs_in_a_real_traefik() {
     acme["storage"] = Value::String(storage.to_str().unwrap().into());
     let auth = &mut dynamic["http"]["middlewares"]["dashboard-auth"]["basicAuth"];
     assert_eq!(auth["usersFile"], "/etc/traefik/dashboard-auth/users");
-    auth["usersFile"] = Value::String(write(&d, "users", DASHBOARD_USERS));
-    write(&d, "dynamic.yaml", &dynamic.to_string());
+    auth["usersFile"] = Value::String(d.write("users", DASHBOARD_USERS));
+    d.write("dynamic.yaml", dynamic.to_string());
     // JSON is YAML; Traefik picks its parser by the extension.
-    let config = PathBuf::from(write(&d, "traefik.yaml", &static_config.to_string()));
+    let config = PathBuf::from(d.write("traefik.yaml", static_config.to_string()));
 
     // The init container's script, on a volume where kubelet's fsGroup handling left the file
     // group-readable: afterwards Traefik must accept it (mode 600).
@@ -661,14 +577,14 @@ fn rendered_configuration_runs_in_a_real_traefik() {
 #[ignore = "needs traefik (bash tests/traefik/build.sh)"]
 fn migrated_reference_configuration_runs_in_a_real_traefik_in_both_formats() {
     traefik_bin();
-    let d = dir("real-traefik-migrated");
-    let toml_file = write(&d, "traefik.toml", REFERENCE_TOML);
+    let d = TempDir::new("traefik-real-migrated");
+    let toml_file = d.write("traefik.toml", REFERENCE_TOML);
     for format in ["yaml", "toml"] {
         let (web, websecure, internal) = (free_port(), free_port(), free_port());
         let r = run(&[
             "traefik", "migrate", &toml_file, "--output", format, "--quiet",
         ]);
-        assert_eq!(r.code, 0, "{r:?}");
+        r.ok();
         let storage = d.join(format!("acme-{format}.json"));
         // The same adaptations as for a rendered configuration: loopback ports, no Kubernetes
         // provider, a local storage file, an unreachable CA, and ping to know when it is up
@@ -719,7 +635,7 @@ fn migrated_reference_configuration_runs_in_a_real_traefik_in_both_formats() {
             t.push_str("\n[ping]\nentryPoint = \"traefik\"\n");
             ("traefik.toml", t)
         };
-        let config = PathBuf::from(write(&d, &format!("{format}-{config}"), &text));
+        let config = PathBuf::from(d.write(&format!("{format}-{config}"), &text));
         let mut traefik = Traefik::start(&config, d.join(format!("traefik-{format}.log")));
         traefik.wait_ping(internal);
         // v1's redirect was temporary, and stays so.
@@ -751,74 +667,6 @@ fn mode(path: &Path) -> u32 {
 
 // ---------------------------------------------------------------- the real API server
 
-/// The test cluster (`. target/test-cluster/env`).
-struct Cluster {
-    kubeconfig: String,
-    kubectl: String,
-}
-
-impl Cluster {
-    fn from_env() -> Self {
-        Self {
-            kubeconfig: std::env::var("KUBECONFIG").expect(
-                "KUBECONFIG: the test cluster's admin kubeconfig (. target/test-cluster/env)",
-            ),
-            kubectl: std::env::var("KSTEP_KUBECTL").unwrap_or_else(|_| "kubectl".into()),
-        }
-    }
-
-    fn kubectl(&self, args: &[&str], stdin: Option<&str>) -> std::process::Output {
-        let mut child = Command::new(&self.kubectl)
-            .env("KUBECONFIG", &self.kubeconfig)
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("kubectl");
-        let mut input = child.stdin.take().unwrap();
-        if let Some(text) = stdin {
-            input.write_all(text.as_bytes()).unwrap();
-        }
-        drop(input);
-        child.wait_with_output().unwrap()
-    }
-
-    fn ok(&self, args: &[&str], stdin: Option<&str>) -> String {
-        let out = self.kubectl(args, stdin);
-        assert!(out.status.success(), "kubectl {args:?}: {out:?}");
-        String::from_utf8(out.stdout).unwrap()
-    }
-}
-
-/// Deletes the namespace and the cluster-scoped objects of a test, on every exit path.
-struct Cleanup<'a> {
-    cluster: &'a Cluster,
-    namespace: String,
-    cluster_scoped: Vec<(String, String)>,
-}
-
-impl Drop for Cleanup<'_> {
-    fn drop(&mut self) {
-        for (kind, name) in &self.cluster_scoped {
-            let _ = self.cluster.kubectl(
-                &["delete", kind, name, "--ignore-not-found", "--wait=false"],
-                None,
-            );
-        }
-        let _ = self.cluster.kubectl(
-            &[
-                "delete",
-                "namespace",
-                &self.namespace,
-                "--ignore-not-found",
-                "--wait=false",
-            ],
-            None,
-        );
-    }
-}
-
 fn unique(prefix: &str) -> String {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -830,8 +678,8 @@ fn unique(prefix: &str) -> String {
 #[test]
 #[ignore = "needs a cluster (tests/cluster/up.sh; . target/test-cluster/env)"]
 fn every_rendered_manifest_passes_server_side_dry_run_with_strict_validation() {
-    let cluster = Cluster::from_env();
-    let d = dir("dry-run");
+    cluster::admin_kubeconfig(); // fail early, with the way to get one, when it is missing
+    let d = TempDir::new("traefik-dry-run");
     for (i, extra) in [
         "",
         "acme:\n  email: ops@example.com\n  challenge: dns\n  dnsProvider: ovh\n  dnsCredentialsSecret: ovh-credentials\npersistence:\n  size: 1Gi\n  storageClass: standard\ndashboard:\n  host: traefik.example.com\n  basicAuthSecret: dash-users\nkubernetesCRD: true\nallowExternalNameServices: true\ninsecureSkipVerify: true\nextraArgs:\n  - --accesslog=true\n",
@@ -843,17 +691,13 @@ fn every_rendered_manifest_passes_server_side_dry_run_with_strict_validation() {
         let ns = unique("kstep-traefik-dry");
         let class = unique("kstep-dry");
         let values = format!("namespace: {ns}\ningressClass:\n  name: {class}\n  default: false\n{extra}");
-        let file = write(&d, &format!("values-{i}.yaml"), &values);
+        let file = d.write(&format!("values-{i}.yaml"), &values);
         let r = run(&["traefik", "render", "--values", &file]);
-        assert_eq!(r.code, 0, "{r:?}");
-        let _cleanup = Cleanup {
-            cluster: &cluster,
-            namespace: ns.clone(),
-            cluster_scoped: Vec::new(),
-        };
+        r.ok();
+        let _cleanup = Cleanup::default().object("namespace", &ns);
         // Namespaced objects cannot be dry-run in a namespace that does not exist yet.
-        cluster.ok(&["create", "namespace", &ns], None);
-        let out = cluster.kubectl(
+        kubectl_ok(&["create", "namespace", &ns]);
+        let out = kubectl_stdin(
             &[
                 "apply",
                 "--server-side",
@@ -863,7 +707,7 @@ fn every_rendered_manifest_passes_server_side_dry_run_with_strict_validation() {
                 "-f",
                 "-",
             ],
-            Some(&r.stdout),
+            &r.stdout,
         );
         let stdout = String::from_utf8_lossy(&out.stdout);
         let stderr = String::from_utf8_lossy(&out.stderr);
@@ -881,32 +725,28 @@ fn every_rendered_manifest_passes_server_side_dry_run_with_strict_validation() {
 #[test]
 #[ignore = "needs a cluster and traefik (tests/cluster/up.sh; bash tests/traefik/build.sh)"]
 fn rendered_deployment_rolls_out_and_traefik_routes_with_only_its_rbac() {
-    let cluster = Cluster::from_env();
+    let kubeconfig = cluster::admin_kubeconfig();
     let server = std::env::var("KSTEP_TEST_CLUSTER_SERVER").expect("KSTEP_TEST_CLUSTER_SERVER");
     let ca = repo_root().join("target/test-cluster/pki/ca.crt");
-    let d = dir("cluster-routing");
+    let d = TempDir::new("traefik-cluster-routing");
     let ns = unique("kstep-traefik");
     let class = unique("kstep-traefik");
     let (web, websecure, internal) = (free_port(), free_port(), free_port());
     let values = format!(
         "namespace: {ns}\ningressClass:\n  name: {class}\n  default: false\nredirectToHttps: false\nallowExternalNameServices: true\nentryPoints:\n  web:\n    port: {web}\n  websecure:\n    port: {websecure}\n  traefik:\n    port: {internal}\n"
     );
-    let values_file = write(&d, "values.yaml", &values);
+    let values_file = d.write("values.yaml", &values);
     let r = run(&["traefik", "render", "--values", &values_file]);
-    assert_eq!(r.code, 0, "{r:?}");
-    let _cleanup = Cleanup {
-        cluster: &cluster,
-        namespace: ns.clone(),
-        cluster_scoped: vec![
-            ("clusterrole".into(), format!("traefik-{ns}")),
-            ("clusterrolebinding".into(), format!("traefik-{ns}")),
-            ("ingressclass".into(), class.clone()),
-        ],
-    };
+    r.ok();
+    let _cleanup = Cleanup::default()
+        .object("clusterrole", &format!("traefik-{ns}"))
+        .object("clusterrolebinding", &format!("traefik-{ns}"))
+        .object("ingressclass", &class)
+        .object("namespace", &ns);
 
     // The product path: kstep apply (server-side, dry run first) and the rollout wait. The
     // namespace enforces Pod Security `restricted`: pods that break it are never created.
-    let apply = kstep(
+    kstep(
         &[
             "apply",
             "-f",
@@ -918,30 +758,24 @@ fn rendered_deployment_rolls_out_and_traefik_routes_with_only_its_rbac() {
             "--timeout",
             "90s",
         ],
-        &[("KUBECONFIG", &cluster.kubeconfig)],
+        &[("KUBECONFIG", &kubeconfig)],
         Some(r.stdout.as_bytes()),
-    );
-    assert_eq!(apply.code, 0, "{apply:?}");
-    let ready = cluster.ok(
-        &[
-            "-n",
-            &ns,
-            "get",
-            "deployment",
-            "traefik",
-            "-o",
-            "jsonpath={.status.readyReplicas}",
-        ],
-        None,
-    );
+    )
+    .ok();
+    let ready = kubectl_ok(&[
+        "-n",
+        &ns,
+        "get",
+        "deployment",
+        "traefik",
+        "-o",
+        "jsonpath={.status.readyReplicas}",
+    ]);
     assert_eq!(ready, "1");
 
     // A local Traefik with the rendered configuration, watching the cluster as the rendered
     // ServiceAccount: only the rendered ClusterRole stands between it and the API.
-    let token = cluster.ok(
-        &["-n", &ns, "create", "token", "traefik", "--duration=10m"],
-        None,
-    );
+    let token = kubectl_ok(&["-n", &ns, "create", "token", "traefik", "--duration=10m"]);
     let items = render_json(&values_file);
     let cm = find(&items, "ConfigMap", "traefik-config");
     let mut static_config = yaml(cm["data"]["traefik.yaml"].as_str().unwrap());
@@ -953,7 +787,7 @@ fn rendered_deployment_rolls_out_and_traefik_routes_with_only_its_rbac() {
     provider["endpoint"] = Value::String(server.clone());
     provider["token"] = Value::String(token.trim().to_owned());
     provider["certAuthFilePath"] = Value::String(ca.to_str().unwrap().into());
-    let config = PathBuf::from(write(&d, "traefik.yaml", &static_config.to_string()));
+    let config = PathBuf::from(d.write("traefik.yaml", static_config.to_string()));
     let mut traefik = Traefik::start(&config, d.join("traefik.log"));
     traefik.wait_ping(internal);
 
@@ -974,23 +808,20 @@ fn rendered_deployment_rolls_out_and_traefik_routes_with_only_its_rbac() {
     let objects = format!(
         "apiVersion: v1\nkind: Service\nmetadata:\n  name: backend\n  namespace: {ns}\nspec:\n  type: ExternalName\n  externalName: localhost\n  ports:\n  - name: http\n    port: {backend_port}\n---\napiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata:\n  name: app\n  namespace: {ns}\nspec:\n  ingressClassName: {class}\n  rules:\n  - host: app.kstep.test\n    http:\n      paths:\n      - path: /\n        pathType: Prefix\n        backend:\n          service:\n            name: backend\n            port:\n              number: {backend_port}\n"
     );
-    cluster.ok(&["apply", "-f", "-"], Some(&objects));
+    kubectl_stdin_ok(&["apply", "-f", "-"], &objects);
     // No cloud controller gives the LoadBalancer Service an address: play its part, so that
     // Traefik has a status to copy to the Ingress (ingresses/status, publishedService).
-    cluster.ok(
-        &[
-            "-n",
-            &ns,
-            "patch",
-            "service",
-            "traefik-lb",
-            "--subresource=status",
-            "--type=merge",
-            "-p",
-            r#"{"status":{"loadBalancer":{"ingress":[{"hostname":"lb.kstep.test"}]}}}"#,
-        ],
-        None,
-    );
+    kubectl_ok(&[
+        "-n",
+        &ns,
+        "patch",
+        "service",
+        "traefik-lb",
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        r#"{"status":{"loadBalancer":{"ingress":[{"hostname":"lb.kstep.test"}]}}}"#,
+    ]);
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         if let Some((200, _, body)) = http_get(web, "/", "app.kstep.test") {
@@ -1006,18 +837,15 @@ fn rendered_deployment_rolls_out_and_traefik_routes_with_only_its_rbac() {
     }
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let status = cluster.ok(
-            &[
-                "-n",
-                &ns,
-                "get",
-                "ingress",
-                "app",
-                "-o",
-                "jsonpath={.status.loadBalancer.ingress[0].hostname}",
-            ],
-            None,
-        );
+        let status = kubectl_ok(&[
+            "-n",
+            &ns,
+            "get",
+            "ingress",
+            "app",
+            "-o",
+            "jsonpath={.status.loadBalancer.ingress[0].hostname}",
+        ]);
         if status == "lb.kstep.test" {
             break;
         }

@@ -1300,39 +1300,9 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
-    /// The reference workflow's traefik.toml (shared/seed), verbatim.
-    const REFERENCE: &str = r#"defaultEntryPoints = ["http", "https"]
-
-logLevel = "INFO"
-
-insecureSkipVerify = true
-
-[entryPoints]
-  [entryPoints.http]
-    address = ":80"
-    [entryPoints.http.redirect]
-      entryPoint = "https"
-  [entryPoints.https]
-    address = ":443"
-    [entryPoints.https.tls]
-  [entryPoints.api]
-    address = ":8080"
-
-[acme]
-email = "contact@cerenit.fr"
-storage = "/acme/acme.json"
-entryPoint = "https"
-onHostRule = true
-[acme.httpChallenge]
-  entryPoint = "http"
-
-[api]
-entryPoint = "api"
-dashboard = true
-debug = false
-
-[kubernetes]
-"#;
+    /// The reference workflow's traefik.toml (shared/seed), verbatim; the integration tests
+    /// (tests/all/traefik.rs) read the same file.
+    const REFERENCE: &str = include_str!("../../../tests/fixtures/traefik/traefik.toml");
 
     fn keys(notes: &[Note]) -> Vec<&str> {
         notes.iter().map(|n| n.key.as_str()).collect()
