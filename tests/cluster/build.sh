@@ -17,25 +17,14 @@ ETCD_VERSION="${KSTEP_ETCD_VERSION:-v3.6.16}"
 K8S_VERSION="${KSTEP_K8S_VERSION:-v1.36.3}"
 KWOK_VERSION="${KSTEP_KWOK_VERSION:-v0.8.0}"
 
-TESTBIN="${KSTEP_TESTBIN:-$HOME/.cache/kstep-testbin}"
+# shellcheck source=../go-env.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../go-env.sh"
 GO_VERSION="$(go env GOVERSION)"
 KEY="etcd-${ETCD_VERSION}_k8s-${K8S_VERSION}_kwok-${KWOK_VERSION}_${GO_VERSION}"
 ROOT="$TESTBIN/$KEY"
 BIN="$ROOT/bin"
 SRC="$ROOT/src"
 
-# Module and build caches live beside the binaries so that later runs (and
-# other checkouts on the same machine) reuse them.
-export GOMODCACHE="$TESTBIN/gomodcache"
-export GOCACHE="$TESTBIN/gocache"
-export GOPATH="$TESTBIN/gopath"
-export CGO_ENABLED=0
-# Use the installed Go; never fetch a toolchain.
-export GOTOOLCHAIN=local
-# sum.golang.org is not reachable from the machines this project runs on; the
-# module proxy is. Override with KSTEP_GOSUMDB where the checksum DB is reachable.
-export GOSUMDB="${KSTEP_GOSUMDB:-off}"
-export GOFLAGS="-mod=mod -buildvcs=false"
 
 BUILD_FLAGS=(-p "${KSTEP_BUILD_JOBS:-2}" -trimpath)
 NICE=(nice -n "${KSTEP_BUILD_NICE:-10}")

@@ -21,21 +21,12 @@
 set -euo pipefail
 
 TRAEFIK_VERSION="${KSTEP_TRAEFIK_VERSION:-v3.6.12}"
-TESTBIN="${KSTEP_TESTBIN:-$HOME/.cache/kstep-testbin}"
+# shellcheck source=../go-env.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../go-env.sh"
 ROOT="$TESTBIN/traefik-${TRAEFIK_VERSION}"
 OUT="$ROOT/traefik"
 SRC="$ROOT/src"
 
-export GOMODCACHE="$TESTBIN/gomodcache"
-export GOCACHE="$TESTBIN/gocache"
-export GOPATH="$TESTBIN/gopath"
-export CGO_ENABLED=0
-# Use the installed Go; never fetch a toolchain.
-export GOTOOLCHAIN=local
-# sum.golang.org is not reachable from the machines this project runs on; the
-# module proxy is. Override with KSTEP_GOSUMDB where the checksum DB is reachable.
-export GOSUMDB="${KSTEP_GOSUMDB:-off}"
-export GOFLAGS="-mod=mod -buildvcs=false"
 
 log() { printf '[traefik/build.sh] %s\n' "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
