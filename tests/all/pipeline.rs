@@ -4,28 +4,23 @@
 //! code and a message that says what happened.
 
 use std::fs;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use crate::support::{Run, cache_dir, fixture, kstep_bin};
+use crate::cluster::{self, Namespace, kubectl_ok};
+use crate::support::{Run, TempDir, cache_dir, copy_dir, fixture, kstep_command, repo_root};
 
 const SHA: &str = "0123456789abcdef0123456789abcdef01234567";
 
 /// A copy of `tests/fixtures/steps/project` with the built components under `steps/`.
 struct Project {
-    dir: PathBuf,
+    dir: TempDir,
 }
 
 impl Project {
     fn new(test: &str) -> Self {
-        let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-            .join(format!("pipeline-{test}-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        copy_dir(
-            &Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/steps/project"),
-            &dir,
-        );
+        let dir = TempDir::new(&format!("pipeline-{test}"));
+        copy_dir(&repo_root().join("tests/fixtures/steps/project"), &dir);
         fs::create_dir_all(dir.join("steps")).unwrap();
         for (krate, name) in [
             ("kstep-example-deny-latest", "deny_latest"),
@@ -41,30 +36,21 @@ impl Project {
     }
 
     fn write(&self, name: &str, text: &str) -> &Self {
-        fs::write(self.dir.join(name), text).unwrap();
+        self.dir.write(name, text);
         self
     }
 
     /// Runs `kstep args…` in the project with only `envs` (and the compile cache) in its
     /// environment, so CI variables of the machine running the tests cannot leak in.
     fn kstep(&self, args: &[&str], envs: &[(&str, &str)]) -> Run {
-        let mut cmd = Command::new(kstep_bin());
-        cmd.args(args)
+        kstep_command(args)
             .current_dir(&self.dir)
             .env_clear()
             .env("KSTEP_CACHE_DIR", cache_dir())
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        for (k, v) in envs {
-            cmd.env(k, v);
-        }
-        let out = cmd.output().unwrap();
-        Run {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
+            .envs(envs.iter().copied())
+            .output()
+            .unwrap()
+            .into()
     }
 
     /// A pipeline of one hostile step doing `with`, then an `apply` it must never reach.
@@ -77,34 +63,11 @@ impl Project {
     }
 }
 
-impl Drop for Project {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    fs::create_dir_all(to).unwrap();
-    for entry in fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            fs::copy(entry.path(), target).unwrap();
-        }
-    }
-}
-
 /// A contained failure: exit 1 or 2 (never a crash or a signal), nothing applied.
-fn assert_contained(run: &Run, code: i32) {
-    assert_eq!(run.code, code, "{run:?}");
-    assert!(run.stdout.is_empty(), "nothing may reach stdout: {run:?}");
-    assert!(
-        !run.stderr.contains("panicked (this is a bug)"),
-        "{}",
-        run.stderr
-    );
+#[track_caller]
+fn assert_contained(run: &Run, code: i32) -> &Run {
+    run.fails_with(code)
+        .stderr_lacks("panicked (this is a bug)")
 }
 
 fn ci_env() -> Vec<(&'static str, &'static str)> {
@@ -124,7 +87,7 @@ fn ci_env() -> Vec<(&'static str, &'static str)> {
 fn example_steps_run_end_to_end_through_kstep_run() {
     let p = Project::new("examples");
     let run = p.kstep(&["run", "--dry-run", "-o", "json"], &ci_env());
-    assert_eq!(run.code, 0, "{run:?}");
+    run.ok();
     for line in [
         "step 1/6: dotenv",
         "step 3/6: ci-labels",
@@ -132,7 +95,7 @@ fn example_steps_run_end_to_end_through_kstep_run() {
         "[deny-latest] checked 1 container(s) in 1 workload(s): 0 problem(s)",
         "kstep.yaml:15:5: dry run: stopping before `apply`",
     ] {
-        assert!(run.stderr.contains(line), "{line}\n{}", run.stderr);
+        run.stderr_has(line);
     }
     let docs: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
     let deployment = &docs[0];
@@ -164,12 +127,8 @@ fn example_steps_run_end_to_end_through_kstep_run() {
 
     // The default output is a YAML stream kubectl reads.
     let run = p.kstep(&["run", "--dry-run"], &ci_env());
-    assert_eq!(run.code, 0, "{run:?}");
-    assert!(
-        run.stdout.starts_with("---\napiVersion: apps/v1\n"),
-        "{}",
-        run.stdout
-    );
+    run.ok();
+    run.stdout_starts_with("---\napiVersion: apps/v1\n");
     assert_eq!(run.stdout.matches("\n---\n").count(), 1, "{}", run.stdout);
 }
 
@@ -179,27 +138,13 @@ fn a_policy_step_refuses_a_floating_image_and_the_pipeline_stops_before_apply() 
     p.write("build.env", "IMAGE=nginx:latest\n");
     let run = p.kstep(&["run", "--dry-run"], &ci_env());
     assert_contained(&run, 2);
-    assert!(
-        run.stderr.contains(
-            "k8s/app.yaml:1:1: Deployment `web`: container `app`: image `nginx:latest` uses the floating \
-             tag `latest`; pin a version or a digest (at /spec/template/spec/containers/0/image) [step deny-latest]"
-        ),
-        "{}",
-        run.stderr
+    run.stderr_has(
+        "k8s/app.yaml:1:1: Deployment `web`: container `app`: image `nginx:latest` uses the floating \
+         tag `latest`; pin a version or a digest (at /spec/template/spec/containers/0/image) [step deny-latest]",
     );
-    assert!(
-        run.stderr
-            .contains("kstep.yaml:10:5: step `deny-latest`: refused the documents (1 error(s))"),
-        "{}",
-        run.stderr
-    );
-    assert!(
-        run.stderr
-            .ends_with("the pipeline stops here; nothing was applied\n"),
-        "{}",
-        run.stderr
-    );
-    assert!(!run.stderr.contains("dry run: stopping"), "{}", run.stderr);
+    run.stderr_has("kstep.yaml:10:5: step `deny-latest`: refused the documents (1 error(s))");
+    run.stderr_ends_with("the pipeline stops here; nothing was applied\n");
+    run.stderr_lacks("dry run: stopping");
 
     // No tag at all, and no limits: two findings, both reported.
     p.write("build.env", "IMAGE=registry.local:5000/team/app\n");
@@ -210,21 +155,9 @@ fn a_policy_step_refuses_a_floating_image_and_the_pipeline_stops_before_apply() 
     );
     let run = p.kstep(&["run", "--dry-run"], &ci_env());
     assert_contained(&run, 2);
-    assert!(
-        run.stderr.contains("has no tag, which means `latest`"),
-        "{}",
-        run.stderr
-    );
-    assert!(
-        run.stderr.contains("container `app`: has no cpu limit (resources.limits) (at /spec/template/spec/containers/0/resources/limits)"),
-        "{}",
-        run.stderr
-    );
-    assert!(
-        run.stderr.contains("refused the documents (2 error(s))"),
-        "{}",
-        run.stderr
-    );
+    run.stderr_has("has no tag, which means `latest`");
+    run.stderr_has("container `app`: has no cpu limit (resources.limits) (at /spec/template/spec/containers/0/resources/limits)");
+    run.stderr_has("refused the documents (2 error(s))");
 }
 
 #[test]
@@ -236,7 +169,7 @@ fn built_in_steps_feed_custom_steps() {
         "steps:\n  - traefik: traefik-values.yaml\n  - wasm: steps/deny_latest.wasm\n    with: {required-limits: [memory]}\n  - apply:\n",
     );
     let run = p.kstep(&["run", "--dry-run", "-o", "json", "traefik.yaml"], &[]);
-    assert_eq!(run.code, 0, "{run:?}");
+    run.ok();
     let docs: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
     let kinds: Vec<&str> = docs
         .as_array()
@@ -248,12 +181,7 @@ fn built_in_steps_feed_custom_steps() {
         kinds.contains(&"Deployment") && kinds.contains(&"ClusterRole"),
         "{kinds:?}"
     );
-    assert!(
-        run.stderr
-            .contains("[deny_latest] checked 1 container(s) in 1 workload(s): 0 problem(s)"),
-        "{}",
-        run.stderr
-    );
+    run.stderr_has("[deny_latest] checked 1 container(s) in 1 workload(s): 0 problem(s)");
 
     // Findings about a document of a built-in step point at its source.
     p.write(
@@ -262,12 +190,7 @@ fn built_in_steps_feed_custom_steps() {
     );
     let run = p.kstep(&["run", "--dry-run", "traefik.yaml"], &[]);
     assert_contained(&run, 2);
-    assert!(
-        run.stderr
-            .contains("traefik-values.yaml (traefik) (document "),
-        "{}",
-        run.stderr
-    );
+    run.stderr_has("traefik-values.yaml (traefik) (document ");
 }
 
 #[test]
@@ -278,13 +201,9 @@ fn a_pipeline_without_apply_says_its_documents_were_not_applied() {
         "steps:\n  - dotenv: build.env\n  - render: k8s/\n",
     );
     let run = p.kstep(&["run", "render.yaml"], &[]);
-    assert_eq!(run.code, 0, "{run:?}");
+    run.ok();
     assert!(run.stdout.is_empty(), "{run:?}");
-    assert!(
-        run.stderr.ends_with("the pipeline has no `apply`: its 2 document(s) were not applied (`--dry-run` prints them)\n"),
-        "{}",
-        run.stderr
-    );
+    run.stderr_ends_with("the pipeline has no `apply`: its 2 document(s) were not applied (`--dry-run` prints them)\n");
 }
 
 #[test]
@@ -292,14 +211,9 @@ fn a_pipeline_with_host_actions_needs_its_kubeconfig_before_any_step_runs() {
     let p = Project::new("nokube");
     let run = p.kstep(&["run"], &ci_env());
     assert_contained(&run, 2);
-    assert!(run.stderr.contains("no kubeconfig"), "{}", run.stderr);
-    assert!(
-        run.stderr
-            .contains("the pipeline did not start; nothing was run or applied"),
-        "{}",
-        run.stderr
-    );
-    assert!(!run.stderr.contains("step 1/6"), "{}", run.stderr);
+    run.stderr_has("no kubeconfig");
+    run.stderr_has("the pipeline did not start; nothing was run or applied");
+    run.stderr_lacks("step 1/6");
 }
 
 #[test]
@@ -325,13 +239,8 @@ fn kstep_step_run_runs_one_step_for_its_developer() {
         ],
         &[],
     );
-    assert_eq!(run.code, 0, "{run:?}");
-    assert!(
-        run.stdout
-            .contains(&format!("ci.gitlab.com/commit-sha: {SHA}")),
-        "{}",
-        run.stdout
-    );
+    run.ok();
+    run.stdout_has(&format!("ci.gitlab.com/commit-sha: {SHA}"));
     assert!(
         run.stdout.contains("ci.gitlab.com/pipeline-id: '42'")
             || run.stdout.contains("ci.gitlab.com/pipeline-id: \"42\""),
@@ -362,13 +271,7 @@ fn kstep_step_run_runs_one_step_for_its_developer() {
         &[],
     );
     assert_contained(&run, 2);
-    assert!(
-        run.stderr.contains(
-            "k8s/app.yaml:1:1: Deployment `web`: container `app`: image `nginx` has no tag"
-        ),
-        "{}",
-        run.stderr
-    );
+    run.stderr_has("k8s/app.yaml:1:1: Deployment `web`: container `app`: image `nginx` has no tag");
 
     let run = p.kstep(
         &[
@@ -381,12 +284,8 @@ fn kstep_step_run_runs_one_step_for_its_developer() {
         &[],
     );
     assert_contained(&run, 2);
-    assert!(
-        run.stderr.contains(
-            "kstep step run: step `deny_latest`: failed: `require-digest` must be true or false"
-        ),
-        "{}",
-        run.stderr
+    run.stderr_has(
+        "kstep step run: step `deny_latest`: failed: `require-digest` must be true or false",
     );
 }
 
@@ -401,13 +300,8 @@ fn pipeline_file_errors_are_positioned_and_nothing_runs() {
     );
     let run = p.kstep(&["run", "--dry-run", "bad.yaml"], &[]);
     assert_contained(&run, 2);
-    assert!(
-        run.stderr
-            .starts_with("bad.yaml:4:5: unknown field `limit`, expected one of"),
-        "{}",
-        run.stderr
-    );
-    assert!(!run.stderr.contains("step 1/"), "{}", run.stderr);
+    run.stderr_starts_with("bad.yaml:4:5: unknown field `limit`, expected one of");
+    run.stderr_lacks("step 1/");
 
     p.write(
         "bad.yaml",
@@ -417,31 +311,18 @@ fn pipeline_file_errors_are_positioned_and_nothing_runs() {
     assert_contained(&run, 2);
     let lines: Vec<&str> = run.stderr.lines().collect();
     assert_eq!(lines.len(), 4, "{}", run.stderr);
-    assert!(
-        lines[0].starts_with("bad.yaml:1:7: `KUBECONFIG` holds credentials"),
-        "{}",
-        run.stderr
-    );
-    assert!(
-        lines[1].starts_with("bad.yaml:1:19: `CI_JOB_TOKEN` holds credentials"),
-        "{}",
-        run.stderr
-    );
-    assert!(
-        lines[2].starts_with("bad.yaml:4:11: `read: ../`: `..` is not allowed"),
-        "{}",
-        run.stderr
-    );
-    assert!(
-        lines[3]
-            .starts_with("bad.yaml:6:11: `with` applies to custom steps (`wasm:`), not to `apply`"),
-        "{}",
-        run.stderr
-    );
+    for (line, start) in lines.iter().zip([
+        "bad.yaml:1:7: `KUBECONFIG` holds credentials",
+        "bad.yaml:1:19: `CI_JOB_TOKEN` holds credentials",
+        "bad.yaml:4:11: `read: ../`: `..` is not allowed",
+        "bad.yaml:6:11: `with` applies to custom steps (`wasm:`), not to `apply`",
+    ]) {
+        assert!(line.starts_with(start), "{start:?}:\n{}", run.stderr);
+    }
 
     let run = p.kstep(&["run", "missing.yaml"], &[]);
     assert_contained(&run, 2);
-    assert!(run.stderr.starts_with("missing.yaml: "), "{}", run.stderr);
+    run.stderr_starts_with("missing.yaml: ");
 }
 
 #[test]
@@ -461,7 +342,7 @@ fn a_step_gets_only_the_variables_its_entry_lists() {
             ("KSTEP_TEST_SECRET", secret),
         ],
     );
-    assert_eq!(run.code, 0, "{run:?}");
+    run.ok();
     let seen: Vec<&str> = run
         .stderr
         .lines()
@@ -476,13 +357,8 @@ fn a_step_gets_only_the_variables_its_entry_lists() {
         "{}",
         run.stderr
     );
-    assert!(
-        run.stderr
-            .contains("vars.yaml:6:26: warning: not set, so not passed to step `hostile`: UNSET"),
-        "{}",
-        run.stderr
-    );
-    assert!(!run.all_output().contains(secret));
+    run.stderr_has("vars.yaml:6:26: warning: not set, so not passed to step `hostile`: UNSET");
+    run.hides(&[secret]);
 }
 
 #[test]
@@ -507,17 +383,10 @@ fn a_credential_the_host_holds_never_reaches_a_step() {
         &[],
     );
     assert_contained(&run, 2);
-    assert!(
-        run.stderr.contains("smuggle.yaml:5:17: variable `SMUGGLED` contains a secret kstep masks; it is never passed to a step"),
-        "{}",
-        run.stderr
-    );
-    assert!(
-        !run.stderr.contains("[step hostile]"),
-        "the step must not have run: {}",
-        run.stderr
-    );
-    assert!(!run.all_output().contains(token));
+    run.stderr_has("smuggle.yaml:5:17: variable `SMUGGLED` contains a secret kstep masks; it is never passed to a step");
+    // The step must not have run.
+    run.stderr_lacks("[step hostile]");
+    run.hides(&[token]);
 }
 
 // ---- Hostile custom steps. ----
@@ -528,18 +397,8 @@ fn a_cpu_loop_is_stopped_by_the_step_budget() {
     let started = Instant::now();
     let run = p.hostile("{do: spin}", "    limits: {cpu: 500ms}\n");
     assert_contained(&run, 1);
-    assert!(
-        run.stderr
-            .contains("hostile.yaml:2:5: step `hostile` exceeded its 500ms CPU budget"),
-        "{}",
-        run.stderr
-    );
-    assert!(
-        run.stderr
-            .ends_with("the pipeline stops here; nothing was applied\n"),
-        "{}",
-        run.stderr
-    );
+    run.stderr_has("hostile.yaml:2:5: step `hostile` exceeded its 500ms CPU budget");
+    run.stderr_ends_with("the pipeline stops here; nothing was applied\n");
     assert!(
         started.elapsed() < Duration::from_secs(10),
         "{:?}",
@@ -552,15 +411,10 @@ fn a_memory_bomb_hits_the_step_limit() {
     let p = Project::new("grow");
     let run = p.hostile("{do: grow, mib: 512}", "    limits: {memory: 32MiB}\n");
     assert_contained(&run, 1);
-    assert!(
-        run.stderr
-            .contains("step `hostile` exceeded its 32 MiB memory limit"),
-        "{}",
-        run.stderr
-    );
+    run.stderr_has("step `hostile` exceeded its 32 MiB memory limit");
     // Under the limit the same step succeeds: the limit is what stopped it.
     let run = p.hostile("{do: grow, mib: 8}", "    limits: {memory: 32MiB}\n");
-    assert_eq!(run.code, 0, "{run:?}");
+    run.ok();
 }
 
 #[test]
@@ -568,22 +422,9 @@ fn huge_stdout_is_capped_and_reported() {
     let p = Project::new("stdout");
     let run = p.hostile("{do: stdout, mib: 4}", "");
     assert_contained(&run, 1);
-    assert!(
-        run.stderr.contains("failed printing to stdout"),
-        "{}",
-        run.stderr
-    );
-    assert!(
-        run.stderr
-            .contains("it wrote 1 MiB or more on stdout, where kstep stops capturing"),
-        "{}",
-        run.stderr
-    );
-    assert!(
-        run.stderr.contains("more line(s) on its stdout not shown"),
-        "{}",
-        run.stderr
-    );
+    run.stderr_has("failed printing to stdout");
+    run.stderr_has("it wrote 1 MiB or more on stdout, where kstep stops capturing");
+    run.stderr_has("more line(s) on its stdout not shown");
     assert!(
         run.stderr.len() < 64 << 10,
         "{} bytes forwarded",
@@ -595,8 +436,8 @@ fn huge_stdout_is_capped_and_reported() {
 fn a_log_flood_is_capped_and_logs_cannot_forge_host_lines() {
     let p = Project::new("logs");
     let run = p.hostile("{do: log-flood, lines: 100000, bytes: 20}", "");
-    assert_eq!(run.code, 0, "{run:?}");
-    assert!(run.stderr.contains("[hostile] log limit reached (1000 lines or 256 KiB per run): further log lines are dropped"), "{}", run.stderr);
+    run.ok();
+    run.stderr_has("[hostile] log limit reached (1000 lines or 256 KiB per run): further log lines are dropped");
     assert!(
         run.stderr.lines().count() < 1010,
         "{}",
@@ -604,19 +445,15 @@ fn a_log_flood_is_capped_and_logs_cannot_forge_host_lines() {
     );
 
     let run = p.hostile("{do: log-flood, lines: 1, bytes: 1000000}", "");
-    assert_eq!(run.code, 0, "{run:?}");
+    run.ok();
     assert!(run.stderr.len() < 8 << 10, "{} bytes", run.stderr.len());
 
     let run = p.hostile("{do: log-forge}", "");
-    assert_eq!(run.code, 0, "{run:?}");
-    assert!(
-        run.stderr.contains(
-            "[hostile] error: first\n[hostile] error: error: forged host message\\u{1b}[2J\n"
-        ),
-        "{}",
-        run.stderr
+    run.ok();
+    run.stderr_has(
+        "[hostile] error: first\n[hostile] error: error: forged host message\\u{1b}[2J\n",
     );
-    assert!(!run.stderr.contains('\u{1b}'));
+    run.stderr_lacks("\u{1b}");
 }
 
 #[test]
@@ -627,19 +464,10 @@ fn a_huge_result_is_refused() {
         "    limits: {memory: 256MiB}\n",
     );
     assert_contained(&run, 1);
-    assert!(
-        run.stderr.contains("step `hostile` returned an unusable result: 40 MiB of documents and variables, more than the 32 MiB a step may return"),
-        "{}",
-        run.stderr
-    );
+    run.stderr_has("step `hostile` returned an unusable result: 40 MiB of documents and variables, more than the 32 MiB a step may return");
     let run = p.hostile("{do: not-json}", "");
     assert_contained(&run, 1);
-    assert!(
-        run.stderr
-            .contains("returned an unusable result: document 0 is not JSON"),
-        "{}",
-        run.stderr
-    );
+    run.stderr_has("returned an unusable result: document 0 is not JSON");
 }
 
 #[test]
@@ -647,27 +475,18 @@ fn a_panicking_or_failing_step_is_reported_with_its_words() {
     let p = Project::new("panic");
     let run = p.hostile("{do: panic, why: cannot go on}", "");
     assert_contained(&run, 1);
-    assert!(run.stderr.contains("step `hostile` trapped: wasm trap: wasm `unreachable` instruction executed (the step gave up: cannot go on)"), "{}", run.stderr);
+    run.stderr_has("step `hostile` trapped: wasm trap: wasm `unreachable` instruction executed (the step gave up: cannot go on)");
     let run = p.hostile("{do: fail, why: parameter x is missing}", "");
     assert_contained(&run, 2);
-    assert!(
-        run.stderr
-            .contains("hostile.yaml:2:5: step `hostile`: failed: parameter x is missing"),
-        "{}",
-        run.stderr
-    );
+    run.stderr_has("hostile.yaml:2:5: step `hostile`: failed: parameter x is missing");
 }
 
 #[test]
 fn environment_files_and_ungranted_directories_are_invisible() {
     let p = Project::new("invisible");
     let run = p.hostile("{do: env}", "");
-    assert_eq!(run.code, 0, "{run:?}");
-    assert!(
-        !run.stderr.contains("note: env ") && !run.stderr.contains("note: arg "),
-        "{}",
-        run.stderr
-    );
+    run.ok();
+    run.stderr_lacks("note: env ").stderr_lacks("note: arg ");
     for path in [
         "/",
         ".",
@@ -678,17 +497,9 @@ fn environment_files_and_ungranted_directories_are_invisible() {
         "../private/token.txt",
     ] {
         let run = p.hostile(&format!("{{do: read, path: \"{path}\"}}"), "");
-        assert_eq!(run.code, 0, "{path}: {run:?}");
-        assert!(
-            run.stderr.contains(&format!("note: cannot read {path}: ")),
-            "{path}: {}",
-            run.stderr
-        );
-        assert!(
-            !run.stderr.contains("not for steps"),
-            "{path}: {}",
-            run.stderr
-        );
+        run.ok()
+            .stderr_has(&format!("note: cannot read {path}: "))
+            .stderr_lacks("not for steps");
     }
 }
 
@@ -699,50 +510,23 @@ fn a_granted_directory_is_readable_read_only_and_closed_at_its_edge() {
     std::os::unix::fs::symlink("../private", p.dir.join("policies/escape")).unwrap();
     let grant = "    read: policies\n";
     let run = p.hostile("{do: env}", grant);
-    assert!(
-        run.stderr.contains("note: directory Some(\"/policies\")"),
-        "{}",
-        run.stderr
-    );
+    run.stderr_has("note: directory Some(\"/policies\")");
     let run = p.hostile("{do: read, path: /policies}", grant);
-    assert!(
-        run.stderr
-            .contains("note: listed /policies: [escape, registries.txt]"),
-        "{}",
-        run.stderr
-    );
+    run.stderr_has("note: listed /policies: [escape, registries.txt]");
     let run = p.hostile("{do: read, path: /policies/registries.txt}", grant);
-    assert!(
-        run.stderr
-            .contains("note: read /policies/registries.txt: registry.local:5000\\n"),
-        "{}",
-        run.stderr
-    );
+    run.stderr_has("note: read /policies/registries.txt: registry.local:5000\\n");
     for path in [
         "/policies/escape/token.txt",
         "/policies/../private/token.txt",
         "/private/token.txt",
     ] {
         let run = p.hostile(&format!("{{do: read, path: \"{path}\"}}"), grant);
-        assert_eq!(run.code, 0, "{run:?}");
-        assert!(
-            run.stderr.contains(&format!("note: cannot read {path}: ")),
-            "{path}: {}",
-            run.stderr
-        );
-        assert!(
-            !run.stderr.contains("not for steps"),
-            "{path}: {}",
-            run.stderr
-        );
+        run.ok()
+            .stderr_has(&format!("note: cannot read {path}: "))
+            .stderr_lacks("not for steps");
     }
     let run = p.hostile("{do: write, path: /policies/registries.txt}", grant);
-    assert!(
-        run.stderr
-            .contains("note: cannot write /policies/registries.txt: "),
-        "{}",
-        run.stderr
-    );
+    run.stderr_has("note: cannot write /policies/registries.txt: ");
     assert_eq!(
         fs::read_to_string(p.dir.join("policies/registries.txt")).unwrap(),
         "registry.local:5000\n"
@@ -753,12 +537,7 @@ fn a_granted_directory_is_readable_read_only_and_closed_at_its_edge() {
     std::os::unix::fs::symlink(p.dir.parent().unwrap(), p.dir.join("outside")).unwrap();
     let run = p.hostile("{do: env}", "    read: outside\n");
     assert_contained(&run, 2);
-    assert!(
-        run.stderr
-            .starts_with("hostile.yaml:4:11: `read: outside` leads outside the project"),
-        "{}",
-        run.stderr
-    );
+    run.stderr_starts_with("hostile.yaml:4:11: `read: outside` leads outside the project");
 }
 
 #[test]
@@ -784,58 +563,26 @@ fn components_outside_the_contract_are_refused_before_anything_runs() {
             &format!("steps:\n  - dotenv: build.env\n  - wasm: steps/{component}.wasm\n"),
         );
         let run = p.kstep(&["run", "--dry-run", "refused.yaml"], &[]);
-        assert_contained(&run, 2);
-        assert!(
-            run.stderr
-                .starts_with(&format!("refused.yaml:3:5: {message}")),
-            "{component}: {}",
-            run.stderr
-        );
-        assert!(
-            run.stderr
-                .ends_with("the pipeline did not start; nothing was run or applied\n"),
-            "{}",
-            run.stderr
-        );
-        assert!(!run.stderr.contains("step 1/"), "{}", run.stderr);
+        assert_contained(&run, 2)
+            .stderr_starts_with(&format!("refused.yaml:3:5: {message}"))
+            .stderr_ends_with("the pipeline did not start; nothing was run or applied\n")
+            .stderr_lacks("step 1/");
     }
 }
 
 // ---- The real cluster. ----
 
-/// `kubectl` against the test cluster (`. target/test-cluster/env`).
-fn kubectl(args: &[&str]) -> std::process::Output {
-    let kubectl = std::env::var("KSTEP_KUBECTL").unwrap_or_else(|_| "kubectl".into());
-    Command::new(kubectl).args(args).output().expect("kubectl")
-}
-
-struct Namespace(String);
-
-impl Drop for Namespace {
-    fn drop(&mut self) {
-        let _ = kubectl(&[
-            "delete",
-            "namespace",
-            &self.0,
-            "--ignore-not-found",
-            "--wait=false",
-        ]);
-    }
-}
-
 #[test]
 #[ignore = "needs a cluster (tests/cluster/up.sh)"]
 fn a_policy_step_blocks_a_bad_manifest_and_nothing_is_applied_to_the_cluster() {
-    let kubeconfig = std::env::var("KUBECONFIG").expect("KUBECONFIG (. target/test-cluster/env)");
-    let ns = Namespace(format!("kstep-pipeline-{}", std::process::id()));
-    let out = kubectl(&["create", "namespace", &ns.0]);
-    assert!(out.status.success(), "{out:?}");
+    let kubeconfig = cluster::admin_kubeconfig();
+    let ns = Namespace::create("pipeline");
     let p = Project::new("cluster");
     let pipeline = fs::read_to_string(p.dir.join("kstep.yaml"))
         .unwrap()
         .replace(
             "  - apply:\n",
-            &format!("  - apply: {{namespace: {}}}\n", ns.0),
+            &format!("  - apply: {{namespace: {}}}\n", ns.name),
         );
     p.write("kstep.yaml", &pipeline);
     let mut env = ci_env();
@@ -844,15 +591,10 @@ fn a_policy_step_blocks_a_bad_manifest_and_nothing_is_applied_to_the_cluster() {
     p.write("build.env", "IMAGE=nginx:latest\n");
     let run = p.kstep(&["run"], &env);
     assert_contained(&run, 2);
-    assert!(
-        run.stderr.contains("[step deny-latest]") && run.stderr.contains("nothing was applied"),
-        "{}",
-        run.stderr
-    );
-    let out = kubectl(&["get", "deployments,services", "-n", &ns.0, "-o", "name"]);
-    assert!(out.status.success(), "{out:?}");
+    run.stderr_has("[step deny-latest]")
+        .stderr_has("nothing was applied");
     assert_eq!(
-        String::from_utf8_lossy(&out.stdout),
+        kubectl_ok(&["get", "deployments,services", "-n", &ns.name, "-o", "name"]),
         "",
         "nothing may have been applied"
     );
@@ -860,24 +602,20 @@ fn a_policy_step_blocks_a_bad_manifest_and_nothing_is_applied_to_the_cluster() {
     // Fixed, the same pipeline applies and waits for the rollout.
     p.write("build.env", "IMAGE=registry.local:5000/team/app:1.2.0\n");
     let run = p.kstep(&["run"], &env);
-    assert_eq!(run.code, 0, "{run:?}");
-    assert!(run.stdout.contains("Applied 2 object(s)"), "{}", run.stdout);
-    assert!(
-        run.stdout.contains("Rolled out 1 workload(s)"),
-        "{}",
-        run.stdout
-    );
-    let out = kubectl(&[
+    run.ok();
+    run.stdout_has("Applied 2 object(s)");
+    run.stdout_has("Rolled out 1 workload(s)");
+    let label = kubectl_ok(&[
         "get",
         "deployment",
         "web",
         "-n",
-        &ns.0,
+        &ns.name,
         "-o",
         "jsonpath={.metadata.labels.ci\\.gitlab\\.com/commit-sha}",
     ]);
-    assert_eq!(String::from_utf8_lossy(&out.stdout), SHA, "{out:?}");
-    assert!(!run.all_output().contains("client-key-data"));
+    assert_eq!(label, SHA);
+    run.hides(&["client-key-data"]);
 }
 
 // ---- A step written in Python (componentize-py). ----
@@ -887,10 +625,7 @@ fn a_policy_step_blocks_a_bad_manifest_and_nothing_is_applied_to_the_cluster() {
             first compile takes minutes in a debug build"]
 fn a_python_step_runs_through_the_same_host() {
     let wasm = std::env::var("KSTEP_EXAMPLE_PY_WASM").map_or_else(
-        |_| {
-            Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("../target/wasm-examples/require_labels.wasm")
-        },
+        |_| repo_root().join("target/wasm-examples/require_labels.wasm"),
         PathBuf::from,
     );
     assert!(
@@ -906,19 +641,10 @@ fn a_python_step_runs_through_the_same_host() {
     );
     let run = p.kstep(&["run", "--dry-run", "py.yaml"], &[]);
     assert_contained(&run, 2);
-    assert!(
-        run.stderr
-            .contains("[require_labels] checked 2 document(s) for 2 label(s): 2 problem(s)"),
-        "{}",
-        run.stderr
-    );
-    assert!(run.stderr.contains("k8s/app.yaml:1:1: Deployment `web` has no label team (at /metadata/labels) [step require_labels]"), "{}", run.stderr);
+    run.stderr_has("[require_labels] checked 2 document(s) for 2 label(s): 2 problem(s)");
+    run.stderr_has("k8s/app.yaml:1:1: Deployment `web` has no label team (at /metadata/labels) [step require_labels]");
     p.write("py.yaml", "steps:\n  - dotenv: build.env\n  - render: k8s/\n  - wasm: steps/require_labels.wasm\n  - apply:\n");
     let run = p.kstep(&["run", "--dry-run", "py.yaml"], &[]);
-    assert_eq!(run.code, 0, "{run:?}");
-    assert!(
-        run.stdout.starts_with("---\napiVersion: apps/v1\n"),
-        "{}",
-        run.stdout
-    );
+    run.ok();
+    run.stdout_starts_with("---\napiVersion: apps/v1\n");
 }
