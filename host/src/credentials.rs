@@ -15,6 +15,9 @@ use std::io::Read as _;
 use std::path::{Path, PathBuf};
 
 use secrecy::{ExposeSecret as _, SecretSlice, SecretString};
+// The one rule for which settings hold credentials, shared with the step that reports them.
+// Only this pure function is linked natively: decoding stays in the sandbox.
+use kstep_kubeconfig::decode::is_secret_name;
 
 use crate::output;
 use crate::runtime::{Runtime, StepError};
@@ -532,29 +535,37 @@ fn decode(
     })
 }
 
-/// Whether a setting's name says its value is a credential (`id-token`, `client-secret`,
-/// `AWS_SECRET_ACCESS_KEY`). Exec environments and auth-provider settings mostly hold plain
-/// values (`AWS_PROFILE=deploy`, a region): registering those would mask ordinary words in
-/// every message. All of them are kept in secret wrappers regardless.
-pub fn is_secret_name(name: &str) -> bool {
-    let name = name.to_ascii_lowercase();
-    [
-        "token",
-        "secret",
-        "password",
-        "passwd",
-        "key",
-        "credential",
-        "auth",
-    ]
-    .iter()
-    .any(|word| name.contains(word))
-}
-
 /// Registers `secret` with the masker and wraps it.
 fn secret_string(secret: String) -> SecretString {
     output::register_secret(&secret);
     SecretString::from(secret)
+}
+
+/// Exec environment or auth-provider settings, every value in a secret wrapper. Only those
+/// whose name says they are credentials are registered: the others mostly hold plain values
+/// (`AWS_PROFILE=deploy`, a region), and masking them would blank out ordinary words in every
+/// message. The rule is the kubeconfig step's own ([`is_secret_name`]), so the host registers
+/// exactly the settings the step reports as secrets.
+fn secret_settings(settings: Vec<(String, String)>) -> Vec<(String, SecretString)> {
+    settings
+        .into_iter()
+        .map(|(k, v)| {
+            let v = if is_secret_name(&k) {
+                secret_string(v)
+            } else {
+                SecretString::from(v)
+            };
+            (k, v)
+        })
+        .collect()
+}
+
+/// The settings with their values exposed, for handing back to the step.
+fn exposed_settings(settings: &[(String, SecretString)]) -> Vec<(String, String)> {
+    settings
+        .iter()
+        .map(|(k, v)| (k.clone(), v.expose_secret().to_owned()))
+        .collect()
 }
 
 fn secret_material(material: step::Material) -> SecretMaterial {
@@ -592,18 +603,7 @@ impl Connection {
             step::Auth::Exec(e) => Auth::Exec(ExecPlugin {
                 command: e.command,
                 args: e.args,
-                env: e
-                    .env
-                    .into_iter()
-                    .map(|(k, v)| {
-                        let v = if is_secret_name(&k) {
-                            secret_string(v)
-                        } else {
-                            SecretString::from(v)
-                        };
-                        (k, v)
-                    })
-                    .collect(),
+                env: secret_settings(e.env),
                 api_version: e.api_version,
                 install_hint: e.install_hint,
                 provide_cluster_info: e.provide_cluster_info,
@@ -611,18 +611,7 @@ impl Connection {
             }),
             step::Auth::AuthProvider(p) => Auth::AuthProvider {
                 name: p.name,
-                config: p
-                    .config
-                    .into_iter()
-                    .map(|(k, v)| {
-                        let v = if is_secret_name(&k) {
-                            secret_string(v)
-                        } else {
-                            SecretString::from(v)
-                        };
-                        (k, v)
-                    })
-                    .collect(),
+                config: secret_settings(p.config),
             },
         };
         Self {
@@ -666,11 +655,7 @@ impl Connection {
             Auth::Exec(e) => step::Auth::Exec(step::ExecPlugin {
                 command: e.command.clone(),
                 args: e.args.clone(),
-                env: e
-                    .env
-                    .iter()
-                    .map(|(k, v)| (k.clone(), v.expose_secret().to_owned()))
-                    .collect(),
+                env: exposed_settings(&e.env),
                 api_version: e.api_version.clone(),
                 install_hint: e.install_hint.clone(),
                 provide_cluster_info: e.provide_cluster_info,
@@ -678,10 +663,7 @@ impl Connection {
             }),
             Auth::AuthProvider { name, config } => step::Auth::AuthProvider(step::AuthProvider {
                 name: name.clone(),
-                config: config
-                    .iter()
-                    .map(|(k, v)| (k.clone(), v.expose_secret().to_owned()))
-                    .collect(),
+                config: exposed_settings(config),
             }),
         };
         step::Connection {
