@@ -18,7 +18,6 @@ pub mod builtin;
 pub mod file;
 pub mod wasm;
 
-use std::fmt;
 use std::path::Path;
 use std::rc::Rc;
 
@@ -28,29 +27,9 @@ use crate::output;
 use crate::runtime::Runtime;
 use file::{KindSpec, Pipeline, Pos, StepSpec};
 
-/// Where a document came from, for every message about it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Origin {
-    /// A file (relative to the working directory when it is below it), or `step `NAME``.
-    pub source: String,
-    /// 1-based document index in the source.
-    pub index: u32,
-    /// 1-based line where the document starts (0: unknown).
-    pub line: u32,
-    /// 1-based column (0: unknown).
-    pub column: u32,
-}
-
-impl fmt::Display for Origin {
-    /// `FILE:LINE:COL` when the position is known, else `SOURCE (document N)`.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.line > 0 {
-            write!(f, "{}:{}:{}", self.source, self.line, self.column.max(1))
-        } else {
-            write!(f, "{} (document {})", self.source, self.index)
-        }
-    }
-}
+/// Where a document came from: the `apply` action's own type, so a document keeps its origin
+/// from the step that made it to the object sent (`item` is always 0 in a pipeline).
+pub use crate::deploy::objects::Origin;
 
 /// One manifest flowing through the pipeline.
 #[derive(Debug, Clone, PartialEq)]

@@ -12,7 +12,9 @@ use serde_json::Value;
 /// Where a document came from, for every message about it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Origin {
-    /// The file (as given on the command line) or `<stdin>`.
+    /// The file (as given on the command line) or `<stdin>`; in a pipeline, a file (relative
+    /// to the working directory when it is below it), `FILE (traefik)` or `output of step
+    /// `NAME``.
     pub source: String,
     /// 1-based document index in the source.
     pub index: u32,
@@ -25,7 +27,7 @@ pub struct Origin {
 }
 
 impl fmt::Display for Origin {
-    /// `FILE:LINE:COL` when the position is known, else `FILE (document N)`.
+    /// `FILE:LINE:COL` when the position is known, else `SOURCE (document N)` (and ` item M`).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.line > 0 {
             write!(f, "{}:{}:{}", self.source, self.line, self.column.max(1))

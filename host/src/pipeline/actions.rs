@@ -15,7 +15,7 @@ use std::time::Duration;
 use crate::cli::CliError;
 use crate::commands::apply::{ClusterArgs, Session, load_credentials};
 use crate::credentials::Credentials;
-use crate::deploy::objects::{Object, Origin as ObjectOrigin};
+use crate::deploy::objects::Object;
 use crate::deploy::rollout::{self, Workload};
 use crate::deploy::{DEFAULT_CONCURRENCY, log, watch};
 use crate::output;
@@ -137,14 +137,7 @@ impl StepKind for Apply {
         let mut objects = Vec::with_capacity(flow.documents.len());
         let mut invalid = false;
         for doc in &flow.documents {
-            let origin = ObjectOrigin {
-                source: doc.origin.source.clone(),
-                index: doc.origin.index,
-                item: 0,
-                line: doc.origin.line,
-                column: doc.origin.column,
-            };
-            match Object::new(doc.value.clone(), origin) {
+            match Object::new(doc.value.clone(), doc.origin.clone()) {
                 Ok(object) => objects.push(object),
                 Err(e) => {
                     output::stderr_line(&e.to_string());

@@ -126,6 +126,7 @@ impl StepKind for Render {
                 origin: Origin {
                     source: document.source,
                     index: document.index,
+                    item: 0,
                     line: document.line,
                     column: document.column,
                 },
@@ -216,6 +217,7 @@ impl StepKind for Traefik {
                 origin: Origin {
                     source: format!("{label} (traefik)"),
                     index: u32::try_from(i + 1).unwrap_or(u32::MAX),
+                    item: 0,
                     line: 0,
                     column: 0,
                 },

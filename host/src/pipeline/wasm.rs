@@ -145,6 +145,7 @@ fn replace_documents(flow: &mut Flow, documents: Vec<serde_json::Value>, step: &
                 Origin {
                     source: format!("output of step `{step}`"),
                     index: u32::try_from(i + 1).unwrap_or(u32::MAX),
+                    item: 0,
                     line: 0,
                     column: 0,
                 }
