@@ -4,34 +4,19 @@
 //! Every test that holds a ServiceAccount token also checks that the token (and its base64
 //! forms, and the masked-variable value) appears in no output and no non-secret file.
 
-use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 
-use crate::cluster::{self, Namespace, exists, kubectl, kubectl_json};
-use crate::support::{Run, kstep};
+use crate::cluster::{self, Cleanup, Namespace, exists, kubectl_json};
+use crate::support::{Run, TempDir, kstep, test_fixture};
 
+/// `tests/fixtures/deploy/<name>`, as an argument.
 fn fixture(name: &str) -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../tests/fixtures/deploy")
-        .join(name)
+    test_fixture(&format!("deploy/{name}"))
         .to_string_lossy()
         .into_owned()
-}
-
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
-        "deploy-{name}-{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 /// `kstep ARGS` as the cluster admin.
@@ -51,7 +36,7 @@ struct Identity {
 }
 
 fn bootstrap(ns: &Namespace, name: &str, extra: &[&str]) -> Identity {
-    let out = temp_dir(name);
+    let out = TempDir::new(&format!("deploy-{name}"));
     let out_dir = out.to_str().unwrap();
     let mut args = vec![
         "serviceaccount",
@@ -65,7 +50,7 @@ fn bootstrap(ns: &Namespace, name: &str, extra: &[&str]) -> Identity {
     ];
     args.extend_from_slice(extra);
     let run = as_admin(&args);
-    assert_eq!(run.code, 0, "{run:?}");
+    run.ok();
     let kubeconfig = std::fs::read_to_string(out.join("kubeconfig")).unwrap();
     let token = kubeconfig
         .lines()
@@ -122,35 +107,29 @@ impl Identity {
 fn bootstrap_then_deploy_with_its_base64_kubeconfig() {
     let ns = Namespace::create("deploy");
     let id = bootstrap(&ns, "gitlab-example", &[]);
-    let stdout = &id.run.stdout;
-    assert!(
-        stdout.contains("created      serviceaccount/gitlab-example"),
-        "{stdout}"
-    );
-    assert!(
-        stdout.contains("created      rolebinding.rbac.authorization.k8s.io/gitlab-example-admin"),
-        "{stdout}"
-    );
+    id.run
+        .stdout_has("created      serviceaccount/gitlab-example");
+    id.run
+        .stdout_has("created      rolebinding.rbac.authorization.k8s.io/gitlab-example-admin");
     // The verification table: every row ok, the denied ones included.
-    let rows: Vec<&str> = stdout
+    let rows: Vec<&str> = id
+        .run
+        .stdout
         .lines()
         .skip_while(|l| !l.starts_with("Verification as"))
         .skip(2)
         .take_while(|l| l.starts_with("  "))
         .collect();
-    assert_eq!(rows.len(), 6, "{stdout}");
-    assert!(rows.iter().all(|r| r.ends_with(" ok")), "{stdout}");
-    assert!(
-        stdout.contains("list pods in kube-system (request)"),
-        "{stdout}"
-    );
-    assert!(stdout.contains("403 Forbidden"), "{stdout}");
+    assert_eq!(rows.len(), 6, "{}", id.run.stdout);
+    assert!(rows.iter().all(|r| r.ends_with(" ok")), "{}", id.run.stdout);
+    id.run.stdout_has("list pods in kube-system (request)");
+    id.run.stdout_has("403 Forbidden");
     id.assert_not_in("serviceaccount create", &id.run.all_output());
     let binding = kubectl_json(&["get", "rolebinding", "gitlab-example-admin", "-n", &ns.name]);
     assert_eq!(binding["roleRef"]["name"], "admin");
 
     // The deploy job, as in CI: base64 KUBECONFIG, dotenv from the build job, GitLab log.
-    let out = temp_dir("dotenv");
+    let out = TempDir::new("deploy-dotenv");
     let dotenv = out.join("deploy.env");
     let args = [
         "deploy",
@@ -166,7 +145,7 @@ fn bootstrap_then_deploy_with_its_base64_kubeconfig() {
     ];
     let started = Instant::now();
     let run = id.kstep(&args, &[("GITLAB_CI", "true")]);
-    assert_eq!(run.code, 0, "{run:?}");
+    run.ok();
     assert!(started.elapsed() < Duration::from_secs(60));
     for line in [
         "  created      serviceaccount/web",
@@ -189,12 +168,9 @@ fn bootstrap_then_deploy_with_its_base64_kubeconfig() {
     assert!(position("service/web") < position("deployment.apps/web"));
     assert!(position("deployment.apps/web") < position("ingress.networking.k8s.io/web"));
     // GitLab collapsible sections.
-    assert!(run.stdout.contains("section_start:"), "{}", run.stdout);
-    assert!(
-        run.stdout
-            .contains(":kstep_render[collapsed=true]\r\x1b[0K")
-    );
-    assert!(run.stdout.contains("section_end:"));
+    run.stdout_has("section_start:");
+    run.stdout_has(":kstep_render[collapsed=true]\r\x1b[0K");
+    run.stdout_has("section_end:");
     let env = std::fs::read_to_string(&dotenv).unwrap();
     assert!(
         env.contains("DEPLOYED_IMAGE=registry.example/team/web:1.0\n"),
@@ -239,12 +215,8 @@ fn bootstrap_then_deploy_with_its_base64_kubeconfig() {
 
     // The same again: unchanged. Then a new image: configured, and a new rollout.
     let run = id.kstep(&args, &[("KSTEP_LOG_SECTIONS", "plain")]);
-    assert_eq!(run.code, 0, "{run:?}");
-    assert!(
-        run.stdout.contains("0 created, 0 configured, 5 unchanged"),
-        "{}",
-        run.stdout
-    );
+    run.ok();
+    run.stdout_has("0 created, 0 configured, 5 unchanged");
     assert!(
         !run.stdout.contains("section_start"),
         "plain output outside GitLab"
@@ -252,21 +224,10 @@ fn bootstrap_then_deploy_with_its_base64_kubeconfig() {
     let mut with_image = args.to_vec();
     with_image.extend(["--image", "web=registry.example/team/web:1.1"]);
     let run = id.kstep(&with_image, &[]);
-    assert_eq!(run.code, 0, "{run:?}");
-    assert!(
-        run.stdout.contains("  configured   deployment.apps/web"),
-        "{}",
-        run.stdout
-    );
-    assert!(
-        run.stdout.contains("  unchanged    service/web"),
-        "{}",
-        run.stdout
-    );
-    assert!(
-        run.stdout
-            .contains("deployment.apps/web: rolled out, 2/2 available")
-    );
+    run.ok();
+    run.stdout_has("  configured   deployment.apps/web");
+    run.stdout_has("  unchanged    service/web");
+    run.stdout_has("deployment.apps/web: rolled out, 2/2 available");
     id.assert_not_in("deploy --image", &run.all_output());
 }
 
@@ -287,32 +248,19 @@ fn image_pull_failure_exits_3_with_the_reason() {
         "--failure-grace",
         "2s",
     ]);
-    assert_eq!(run.code, 3, "{run:?}");
+    run.exits_with(3);
     // Failed by the grace, long before the 5-minute default timeout.
     assert!(
         started.elapsed() < Duration::from_secs(30),
         "{:?}",
         started.elapsed()
     );
-    let err = &run.stderr;
-    assert!(
-        err.starts_with("error: rollout failed: deployment.apps/broken-image\n"),
-        "{err}"
-    );
-    assert!(
-        err.contains("deployment.apps/broken-image: failed: pod broken-image-"),
-        "{err}"
-    );
-    assert!(
-        err.contains("container app in ImagePullBackOff for"),
-        "{err}"
-    );
-    assert!(err.contains("example.invalid/does-not-exist:1"), "{err}");
-    assert!(err.contains("recent warning events:"), "{err}");
-    assert!(
-        err.contains(": Failed: "),
-        "the kubelet's Warning event: {err}"
-    );
+    run.stderr_starts_with("error: rollout failed: deployment.apps/broken-image\n");
+    run.stderr_has("deployment.apps/broken-image: failed: pod broken-image-");
+    run.stderr_has("container app in ImagePullBackOff for");
+    run.stderr_has("example.invalid/does-not-exist:1");
+    run.stderr_has("recent warning events:");
+    run.stderr_has(": Failed: ");
 }
 
 #[test]
@@ -333,19 +281,12 @@ fn crash_loop_failure_exits_3_with_restarts_and_exit_code() {
         ],
         &[],
     );
-    assert_eq!(run.code, 3, "{run:?}");
-    let err = &run.stderr;
-    assert!(
-        err.contains(
-            "statefulset.apps/crashing: failed: pod crashing-0 container db in CrashLoopBackOff"
-        ),
-        "{err}"
+    run.exits_with(3);
+    run.stderr_has(
+        "statefulset.apps/crashing: failed: pod crashing-0 container db in CrashLoopBackOff",
     );
-    assert!(
-        err.contains("restarted 3 time(s), last exit code 1"),
-        "{err}"
-    );
-    assert!(err.contains(": BackOff: "), "{err}");
+    run.stderr_has("restarted 3 time(s), last exit code 1");
+    run.stderr_has(": BackOff: ");
     id.assert_not_in("a failed rollout", &run.all_output());
 }
 
@@ -365,25 +306,15 @@ fn timeout_exits_3_with_what_was_pending() {
         "5s",
     ]);
     let elapsed = started.elapsed();
-    assert_eq!(run.code, 3, "{run:?}");
+    run.exits_with(3);
     assert!(
         elapsed >= Duration::from_secs(5) && elapsed < Duration::from_secs(20),
         "{elapsed:?}"
     );
-    let err = &run.stderr;
-    assert!(
-        err.starts_with("error: rollout not finished after 5.00 s: deployment.apps/nowhere\n"),
-        "{err}"
-    );
-    assert!(
-        err.contains("deployment.apps/nowhere: 0 of 1 updated replicas available"),
-        "{err}"
-    );
-    assert!(
-        err.contains(": Unschedulable: 0/1 nodes are available"),
-        "{err}"
-    );
-    assert!(err.contains(": FailedScheduling: "), "{err}");
+    run.stderr_starts_with("error: rollout not finished after 5.00 s: deployment.apps/nowhere\n");
+    run.stderr_has("deployment.apps/nowhere: 0 of 1 updated replicas available");
+    run.stderr_has(": Unschedulable: 0/1 nodes are available");
+    run.stderr_has(": FailedScheduling: ");
 }
 
 #[test]
@@ -392,27 +323,17 @@ fn dry_run_rejection_leaves_the_cluster_untouched() {
     let ns = Namespace::create("rejected");
     let file = fixture("invalid.yaml");
     let run = as_admin(&["apply", "-f", &file, "-n", &ns.name]);
-    assert_eq!(run.code, 2, "{run:?}");
-    let err = &run.stderr;
-    assert!(
-        err.starts_with(
-            "error: the server rejected 2 object(s) in the dry run; nothing was applied\n"
-        ),
-        "{err}"
+    run.exits_with(2);
+    run.stderr_starts_with(
+        "error: the server rejected 2 object(s) in the dry run; nothing was applied\n",
     );
-    assert!(
-        err.contains(&format!(
+    run.stderr_has(&format!(
             "{file}:10:1: configmap/typo: unknown field (strict field validation): .datta: field not declared in schema"
-        )),
-        "{err}"
-    );
-    assert!(
-        err.contains(&format!(
-            "{file}:17:1: deployment.apps/mismatch: 422 Invalid: "
-        )),
-        "{err}"
-    );
-    assert!(!run.stdout.contains("created"), "{}", run.stdout);
+        ));
+    run.stderr_has(&format!(
+        "{file}:17:1: deployment.apps/mismatch: 422 Invalid: "
+    ));
+    run.stdout_lacks("created");
     for (kind, name) in [
         ("configmap", "valid"),
         ("configmap", "typo"),
@@ -434,7 +355,7 @@ fn out_of_namespace_objects_are_refused_before_any_request() {
         &[("KUBECONFIG", kubeconfig)],
         None,
     );
-    assert_eq!(run.code, 2, "{run:?}");
+    run.exits_with(2);
     let file = fixture("other-namespace.yaml");
     assert_eq!(
         run.stderr,
@@ -444,7 +365,7 @@ fn out_of_namespace_objects_are_refused_before_any_request() {
              {file}:14:1: clusterrole.rbac.authorization.k8s.io/kstep-test-everything: ClusterRole is cluster-scoped; a namespace-scoped identity cannot apply it (pass --allow-cluster-scoped if this identity may)\n"
         )
     );
-    assert!(!run.stderr.contains("cannot reach"), "{}", run.stderr);
+    run.stderr_lacks("cannot reach");
 }
 
 #[test]
@@ -464,23 +385,13 @@ fn forbidden_is_reported_with_identity_verb_and_namespace() {
         ],
         &[],
     );
-    assert_eq!(run.code, 1, "{run:?}");
+    run.exits_with(1);
     let user = format!("User \"system:serviceaccount:{}:ci\"", ns.name);
-    let err = &run.stderr;
-    assert!(
-        err.starts_with(
-            "error: the server rejected 2 object(s) in the dry run; nothing was applied\n"
-        ),
-        "{err}"
+    run.stderr_starts_with(
+        "error: the server rejected 2 object(s) in the dry run; nothing was applied\n",
     );
-    assert!(
-        err.contains(&format!("configmap/theirs: 403 Forbidden: configmaps \"theirs\" is forbidden: {user} cannot patch resource \"configmaps\" in API group \"\" in the namespace \"kube-system\"")),
-        "{err}"
-    );
-    assert!(
-        err.contains(&format!("{user} cannot patch resource \"clusterroles\"")),
-        "{err}"
-    );
+    run.stderr_has(&format!("configmap/theirs: 403 Forbidden: configmaps \"theirs\" is forbidden: {user} cannot patch resource \"configmaps\" in API group \"\" in the namespace \"kube-system\""));
+    run.stderr_has(&format!("{user} cannot patch resource \"clusterroles\""));
     // All or nothing: the allowed ConfigMap in its own namespace was not applied either.
     assert!(!exists(&ns.name, "configmap", "mine"));
     id.assert_not_in("a 403", &run.all_output());
@@ -533,7 +444,7 @@ fn long_lived_token_and_repeated_bootstrap() {
         "--long-lived",
         "--print-secret",
     ]);
-    assert_eq!(printed.code, 0, "{printed:?}");
+    printed.ok();
     assert_eq!(printed.stdout.lines().last().unwrap(), id.b64);
     id.assert_not_in("stderr of --print-secret", &printed.stderr);
 }
@@ -541,7 +452,7 @@ fn long_lived_token_and_repeated_bootstrap() {
 #[test]
 #[ignore = "needs a cluster (tests/cluster/up.sh)"]
 fn bootstrap_refuses_a_missing_namespace_and_writes_nothing() {
-    let out = temp_dir("missing");
+    let out = TempDir::new("deploy-missing");
     let name = format!("kstep-test-absent-{}", std::process::id());
     let run = as_admin(&[
         "serviceaccount",
@@ -553,8 +464,8 @@ fn bootstrap_refuses_a_missing_namespace_and_writes_nothing() {
         "--out-dir",
         out.to_str().unwrap(),
     ]);
-    assert_eq!(run.code, 2, "{run:?}");
-    assert!(run.stderr.contains("--create-namespace"), "{}", run.stderr);
+    run.exits_with(2);
+    run.stderr_has("--create-namespace");
     assert!(!out.join("kubeconfig").exists());
 }
 
@@ -577,36 +488,17 @@ fn dry_run_flag_reports_and_changes_nothing() {
     let mut dry = args.to_vec();
     dry.push("--dry-run");
     let run = as_admin(&dry);
-    assert_eq!(run.code, 0, "{run:?}");
-    assert!(
-        run.stdout
-            .contains("  created      deployment.apps/web (dry run)"),
-        "{}",
-        run.stdout
-    );
-    assert!(
-        run.stdout
-            .contains("Summary (dry run: nothing was changed)"),
-        "{}",
-        run.stdout
-    );
+    run.ok();
+    run.stdout_has("  created      deployment.apps/web (dry run)");
+    run.stdout_has("Summary (dry run: nothing was changed)");
     assert!(!exists(&ns.name, "deployment", "web"));
     // After a real deploy, a dry run with another image says what would change.
     assert_eq!(as_admin(&args).code, 0);
     dry.extend(["--image", "web=registry.example/team/web:2"]);
     let run = as_admin(&dry);
-    assert_eq!(run.code, 0, "{run:?}");
-    assert!(
-        run.stdout
-            .contains("  configured   deployment.apps/web (dry run)"),
-        "{}",
-        run.stdout
-    );
-    assert!(
-        run.stdout.contains("  unchanged    service/web (dry run)"),
-        "{}",
-        run.stdout
-    );
+    run.ok();
+    run.stdout_has("  configured   deployment.apps/web (dry run)");
+    run.stdout_has("  unchanged    service/web (dry run)");
     let image = kubectl_json(&["get", "deployment", "web", "-n", &ns.name]);
     assert_eq!(
         image["spec"]["template"]["spec"]["containers"][0]["image"],
@@ -643,46 +535,30 @@ fn crd_namespace_and_custom_resource_in_one_run() {
         &ns,
         "--no-wait",
     ]);
-    let cleanup = || {
-        kubectl(&[
-            "delete",
-            "namespace",
-            &ns,
-            "--wait=false",
-            "--ignore-not-found",
-        ]);
-        kubectl(&[
-            "delete",
-            "crd",
-            &format!("widgets.{group}"),
-            "--wait=false",
-            "--ignore-not-found",
-        ]);
-    };
-    if run.code != 0 {
-        cleanup();
-        panic!("{run:?}");
-    }
-    let out = &run.stdout;
-    assert!(
-        out.contains("1 validated once the CRDs/Namespaces they need are applied"),
-        "{out}"
-    );
-    let crd = out
+    let _cleanup = Cleanup::default()
+        .object("namespace", &ns)
+        .object("crd", &format!("widgets.{group}"));
+    run.ok();
+    run.stdout_has("1 validated once the CRDs/Namespaces they need are applied");
+    let crd = run
+        .stdout
         .find(&format!(
             "created      customresourcedefinition.apiextensions.k8s.io/widgets.{group}"
         ))
         .unwrap();
-    let namespace = out.find(&format!("created      namespace/{ns}")).unwrap();
-    let widget = out
+    let namespace = run
+        .stdout
+        .find(&format!("created      namespace/{ns}"))
+        .unwrap();
+    let widget = run
+        .stdout
         .find(&format!(
             "created      widget.{group}/first (namespace {ns})"
         ))
         .unwrap();
-    assert!(crd < widget && namespace < widget, "{out}");
+    assert!(crd < widget && namespace < widget, "{}", run.stdout);
     let w = kubectl_json(&["get", &format!("widgets.{group}"), "first", "-n", &ns]);
     assert_eq!(w["spec"]["size"], 3);
-    cleanup();
 }
 
 #[test]
@@ -696,17 +572,9 @@ fn secret_values_are_masked_even_in_server_errors() {
         "-n",
         &ns.name,
     ]);
-    assert_eq!(run.code, 2, "{run:?}");
-    assert!(
-        run.stderr.contains("secret/leaky: 422 Invalid: "),
-        "{}",
-        run.stderr
-    );
-    assert!(
-        run.stderr.contains("Invalid value: \"[MASKED]!\""),
-        "{}",
-        run.stderr
-    );
+    run.exits_with(2);
+    run.stderr_has("secret/leaky: 422 Invalid: ");
+    run.stderr_has("Invalid value: \"[MASKED]!\"");
     assert!(
         !run.all_output().contains("s3cr3t-passw0rd-value"),
         "{run:?}"
@@ -719,7 +587,7 @@ fn the_token_never_appears_in_any_output() {
     let ns = Namespace::create("leak");
     let id = bootstrap(&ns, "ci", &[]);
     id.assert_not_in("serviceaccount create", &id.run.all_output());
-    let out = temp_dir("leak");
+    let out = TempDir::new("deploy-leak");
     let dotenv = out.join("deploy.env");
     let bad_env = out.join("bad.env");
     std::fs::write(&bad_env, "not a dotenv line\n").unwrap();
@@ -818,8 +686,8 @@ fn the_token_never_appears_in_any_output() {
         &[("KUBECONFIG", &moved)],
         None,
     );
-    assert_eq!(run.code, 1, "{run:?}");
-    assert!(run.stderr.contains("127.0.0.1:1"), "{}", run.stderr);
+    run.exits_with(1);
+    run.stderr_has("127.0.0.1:1");
     id.assert_not_in("an unreachable server", &run.all_output());
     id.assert_not_in(
         "the dotenv artifact",

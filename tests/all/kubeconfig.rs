@@ -11,33 +11,22 @@ use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_S
 use kstep::runtime::{Runtime, cache::CompileCache};
 use serde_json::Value;
 
-use crate::support::{Run, cache_dir, kstep};
+use crate::cluster::{self, Cleanup, kubectl_ok};
+use crate::support::{Run, TempDir, cache_dir, kstep, kstep_command, test_fixture};
 
 const LEAK_TOKEN: &str = "kstepLeakTOKEN-0f1e2d3c4b5a69788796a5b4c3d2e1f0";
 const LEAK_PASSWORD: &str = "kstepLeakPASSWORD-5e4d3c2b1a";
 
-fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/kubeconfigs")
-}
-
 fn fixture(name: &str) -> PathBuf {
-    fixtures().join(name)
+    test_fixture(&format!("kubeconfigs/{name}"))
 }
 
 fn fixture_text(name: &str) -> String {
     std::fs::read_to_string(fixture(name)).unwrap()
 }
 
-/// A fresh directory for one test.
-fn scratch(test: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("kubeconfig-{test}"));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
 fn json(run: &Run) -> Value {
-    assert_eq!(run.code, 0, "{run:?}");
+    run.ok();
     serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("{e}: {}", run.stdout))
 }
 
@@ -48,14 +37,9 @@ fn show_json(args: &[&str], envs: &[(&str, &str)]) -> Value {
 }
 
 /// Asserts a bad-input run: exit 2, nothing on stdout, `needle` on stderr.
+#[track_caller]
 fn invalid(run: &Run, needle: &str) {
-    assert_eq!(run.code, 2, "{run:?}");
-    assert_eq!(run.stdout, "", "{run:?}");
-    assert!(
-        run.stderr.contains(needle),
-        "expected {needle:?} in:\n{}",
-        run.stderr
-    );
+    run.fails_with(2).stderr_has(needle);
 }
 
 #[test]
@@ -177,15 +161,8 @@ fn fixture_shapes() {
         &[],
         None,
     );
-    assert!(
-        minikube.stderr.contains("will not exist in a CI job"),
-        "{minikube:?}"
-    );
-    assert!(
-        minikube.stdout.contains("namespace  default\n"),
-        "{}",
-        minikube.stdout
-    );
+    minikube.stderr_has("will not exist in a CI job");
+    minikube.stdout_has("namespace  default\n");
     let eks = kstep(
         &[
             "kubeconfig",
@@ -196,12 +173,8 @@ fn fixture_shapes() {
         &[],
         None,
     );
-    assert!(eks.stderr.contains("exec plugin `aws`"), "{eks:?}");
-    assert!(
-        eks.stdout.contains("auth       exec plugin `aws`"),
-        "{}",
-        eks.stdout
-    );
+    eks.stderr_has("exec plugin `aws`");
+    eks.stdout_has("auth       exec plugin `aws`");
 }
 
 #[test]
@@ -216,7 +189,7 @@ fn gitlab_agent_kubeconfig_needs_context() {
         &run,
         "no current-context: choose one of its 2 context(s) with --context NAME: `kstep/infra:production`, `kstep/infra:staging`",
     );
-    assert!(!run.stderr.contains("glcbt"), "{run:?}");
+    run.stderr_lacks("glcbt");
     let s = show_json(
         &["--context", "kstep/infra:production"],
         &[("KUBECONFIG", path.to_str().unwrap())],
@@ -237,7 +210,7 @@ fn gitlab_agent_kubeconfig_needs_context() {
 
 #[test]
 fn source_forms_and_precedence() {
-    let dir = scratch("sources");
+    let dir = TempDir::new("kubeconfig-sources");
     let ovh = fixture_text("ovh.yaml");
     let one_line = STANDARD.encode(&ovh);
     let wrapped: String = one_line
@@ -282,11 +255,7 @@ fn source_forms_and_precedence() {
     assert_eq!(s["source"]["form"], "file");
     assert_eq!(s["context"], "kind-kind");
     assert_eq!(s["contexts"].as_array().unwrap().len(), 2);
-    assert!(
-        run.stderr
-            .contains("missing.yaml, which does not exist (skipped"),
-        "{run:?}"
-    );
+    run.stderr_has("missing.yaml, which does not exist (skipped");
     let s = show_json(
         &["--context", "gitlab-deployer@kubernetes"],
         &[("KUBECONFIG", &list)],
@@ -329,17 +298,12 @@ fn source_forms_and_precedence() {
     );
     // The text summary names the form.
     let run = kstep(&["kubeconfig", "show"], &[("KUBECONFIG", &one_line)], None);
-    assert!(
-        run.stdout
-            .starts_with("source     $KUBECONFIG: value of the variable (base64, one line)\n"),
-        "{}",
-        run.stdout
-    );
+    run.stdout_starts_with("source     $KUBECONFIG: value of the variable (base64, one line)\n");
 }
 
 #[test]
 fn round_trips_encode_decode_show() {
-    let dir = scratch("round-trip");
+    let dir = TempDir::new("kubeconfig-round-trip");
     for name in [
         "kind.yaml",
         "k3s.yaml",
@@ -396,7 +360,7 @@ fn round_trips_encode_decode_show() {
             &[],
             None,
         );
-        assert_eq!(minified.code, 0, "{minified:?}");
+        minified.ok();
         let text = String::from_utf8(STANDARD.decode(minified.stdout.trim()).unwrap()).unwrap();
         assert_eq!(
             text.lines().filter(|l| l.starts_with("- name:")).count(),
@@ -421,7 +385,7 @@ fn round_trips_encode_decode_show() {
 
 #[test]
 fn encode_rules() {
-    let dir = scratch("encode-rules");
+    let dir = TempDir::new("kubeconfig-encode-rules");
     // Too long for a GitLab variable: the message names the rule and the way out.
     let mut big = fixture_text("kind.yaml");
     for i in 0..40 {
@@ -431,15 +395,15 @@ fn encode_rules() {
     std::fs::write(&path, &big).unwrap();
     let run = kstep(&["kubeconfig", "encode", path.to_str().unwrap()], &[], None);
     invalid(&run, "a GitLab variable holds at most 10000");
-    assert!(run.stderr.contains("File-type variable"), "{run:?}");
-    assert!(run.stderr.contains("--minify"), "{run:?}");
+    run.stderr_has("File-type variable");
+    run.stderr_has("--minify");
     // --minify drops the padding and fits.
     let run = kstep(
         &["kubeconfig", "encode", "--minify", path.to_str().unwrap()],
         &[],
         None,
     );
-    assert_eq!(run.code, 0, "{run:?}");
+    run.ok();
     // A kubeconfig that does not work is not encoded.
     let broken = dir.join("broken.yaml");
     std::fs::write(
@@ -474,7 +438,7 @@ fn encode_rules() {
         &[],
         None,
     );
-    assert_eq!(run.code, 0, "{run:?}");
+    run.ok();
     invalid(
         &kstep(
             &["kubeconfig", "encode", dir.join("nope").to_str().unwrap()],
@@ -488,7 +452,7 @@ fn encode_rules() {
 /// The bad inputs the issue lists, through the variable (base64 and raw) and a file.
 #[test]
 fn bad_inputs() {
-    let dir = scratch("bad-inputs");
+    let dir = TempDir::new("kubeconfig-bad-inputs");
     let leak = fixture_text("leak.yaml");
     let b64 = STANDARD.encode(&leak);
     let mut bad_b64 = b64.clone();
@@ -615,14 +579,8 @@ fn bad_inputs() {
 /// gets a broken pipe, which is expected here.
 fn encode_huge_stdin() -> Run {
     use std::io::Write as _;
-    let mut child = Command::new(crate::support::kstep_bin())
-        .args(["kubeconfig", "encode", "-"])
-        .env_remove("KUBECONFIG")
-        .env_remove("KSTEP_KUBECONFIG")
-        .env("KSTEP_CACHE_DIR", cache_dir())
+    let mut child = kstep_command(&["kubeconfig", "encode", "-"])
         .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let mut stdin = child.stdin.take().unwrap();
@@ -636,11 +594,7 @@ fn encode_huge_stdin() -> Run {
     });
     let out = child.wait_with_output().unwrap();
     writer.join().unwrap();
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    out.into()
 }
 
 /// A free port on 127.0.0.1 nobody listens on.
@@ -655,7 +609,7 @@ fn leak_fixture_for(server: &str) -> String {
 
 #[test]
 fn check_unreachable_server() {
-    let dir = scratch("check-unreachable");
+    let dir = TempDir::new("kubeconfig-check-unreachable");
     let path = dir.join("kubeconfig");
     let port = closed_port();
     std::fs::write(
@@ -675,14 +629,11 @@ fn check_unreachable_server() {
         &[],
         None,
     );
-    assert_eq!(run.code, 1, "{run:?}");
+    run.exits_with(1);
     assert_eq!(run.stdout, "");
-    assert!(
-        run.stderr.contains(&format!(
-            "cannot reach https://127.0.0.1:{port}: connection refused"
-        )),
-        "{run:?}"
-    );
+    run.stderr_has(&format!(
+        "cannot reach https://127.0.0.1:{port}: connection refused"
+    ));
     assert!(!run.all_output().contains(LEAK_TOKEN));
 }
 
@@ -755,7 +706,7 @@ fn foreign_tls_server(dir: &Path) -> Option<TlsServer> {
 
 #[test]
 fn check_tls_failure() {
-    let dir = scratch("check-tls");
+    let dir = TempDir::new("kubeconfig-check-tls");
     // openssl is required by the test suite anyway (tests/cluster); a skip would hide the case.
     let server = foreign_tls_server(&dir).expect("`openssl s_server` could not be started");
     let path = dir.join("kubeconfig");
@@ -779,11 +730,8 @@ fn check_tls_failure() {
             &[],
             None,
         );
-        assert_eq!(run.code, 1, "{run:?}");
-        assert!(
-            run.stderr.contains("TLS failure with https://127.0.0.1:"),
-            "{run:?}"
-        );
+        run.exits_with(1);
+        run.stderr_has("TLS failure with https://127.0.0.1:");
         assert!(
             run.stderr.contains("UnknownIssuer") || run.stderr.contains("certificate"),
             "{run:?}"
@@ -866,7 +814,7 @@ fn assert_no_leak(what: &str, text: &str, secrets: &[String]) {
 /// Runs every command and error path with the leak fixture and searches all output.
 #[test]
 fn nothing_leaks() {
-    let dir = scratch("leak");
+    let dir = TempDir::new("kubeconfig-leak");
     let secrets = leak_secrets();
     let text = fixture_text("leak.yaml");
     let b64 = STANDARD.encode(&text);
@@ -1063,7 +1011,7 @@ fn nothing_leaks() {
 // ------------------------------------------------------------------------- against a cluster
 
 fn cluster_kubeconfig() -> PathBuf {
-    PathBuf::from(std::env::var("KUBECONFIG").expect("KUBECONFIG (source target/test-cluster/env)"))
+    PathBuf::from(cluster::admin_kubeconfig())
 }
 
 #[test]
@@ -1080,23 +1028,11 @@ fn check_against_the_cluster() {
         &[],
         None,
     );
-    assert_eq!(run.code, 0, "{run:?}");
-    assert!(run.stdout.contains("(Kubernetes v1."), "{}", run.stdout);
-    assert!(
-        run.stdout.contains("groups: system:masters"),
-        "{}",
-        run.stdout
-    );
-    assert!(
-        run.stdout.contains("namespace  default (exists)"),
-        "{}",
-        run.stdout
-    );
-    assert!(
-        run.stdout.contains("deployments.apps               yes"),
-        "{}",
-        run.stdout
-    );
+    run.ok();
+    run.stdout_has("(Kubernetes v1.");
+    run.stdout_has("groups: system:masters");
+    run.stdout_has("namespace  default (exists)");
+    run.stdout_has("deployments.apps               yes");
     let report = json(&kstep(
         &[
             "kubeconfig",
@@ -1120,7 +1056,7 @@ fn check_against_the_cluster() {
     // Through the variable, base64-encoded, as in CI.
     let value = STANDARD.encode(std::fs::read(&admin).unwrap());
     let run = kstep(&["kubeconfig", "check"], &[("KUBECONFIG", &value)], None);
-    assert_eq!(run.code, 0, "{run:?}");
+    run.ok();
     // The admin key must not appear anywhere.
     let admin_text = std::fs::read_to_string(&admin).unwrap();
     let key = admin_text
@@ -1158,16 +1094,9 @@ fn check_bogus_token_is_401_without_the_token() {
     );
     let b64 = STANDARD.encode(&kubeconfig);
     let run = kstep(&["kubeconfig", "check"], &[("KUBECONFIG", &b64)], None);
-    assert_eq!(run.code, 1, "{run:?}");
-    assert!(
-        run.stderr
-            .contains("rejected the credentials (401 Unauthorized)"),
-        "{run:?}"
-    );
-    assert!(
-        run.stderr.contains("the token is expired, revoked"),
-        "{run:?}"
-    );
+    run.exits_with(1);
+    run.stderr_has("rejected the credentials (401 Unauthorized)");
+    run.stderr_has("the token is expired, revoked");
     for secret in [
         token.to_owned(),
         b64.clone(),
@@ -1183,33 +1112,11 @@ fn check_bogus_token_is_401_without_the_token() {
 fn check_namespace_scoped_service_account() {
     // A ServiceAccount with `admin` in its own namespace only: apply is allowed there, and
     // `check` in kube-system says which verbs are missing (403 territory).
-    let Ok(kubectl) = std::env::var("KSTEP_KUBECTL") else {
-        panic!("KSTEP_KUBECTL (source target/test-cluster/env)");
-    };
     let admin = cluster_kubeconfig();
     let ns = format!("kstep-kc-{}", std::process::id());
-    let k = |args: &[&str]| {
-        let out = Command::new(&kubectl)
-            .arg("--kubeconfig")
-            .arg(&admin)
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "kubectl {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    };
+    let k = kubectl_ok;
     k(&["create", "namespace", &ns]);
-    let cleanup = scopeguard(|| {
-        let _ = Command::new(&kubectl)
-            .arg("--kubeconfig")
-            .arg(&admin)
-            .args(["delete", "namespace", &ns, "--wait=false"])
-            .output();
-    });
+    let _cleanup = Cleanup::default().object("namespace", &ns);
     k(&["-n", &ns, "create", "serviceaccount", "deployer"]);
     k(&[
         "-n",
@@ -1243,19 +1150,10 @@ fn check_namespace_scoped_service_account() {
     );
     let b64 = STANDARD.encode(&kubeconfig);
     let run = kstep(&["kubeconfig", "check"], &[("KUBECONFIG", &b64)], None);
-    assert_eq!(run.code, 0, "{run:?}");
-    assert!(
-        run.stdout
-            .contains(&format!("identity   system:serviceaccount:{ns}:deployer")),
-        "{}",
-        run.stdout
-    );
-    assert!(
-        run.stdout.contains("deployments.apps               yes"),
-        "{}",
-        run.stdout
-    );
-    let dir = scratch("sa");
+    run.ok();
+    run.stdout_has(&format!("identity   system:serviceaccount:{ns}:deployer"));
+    run.stdout_has("deployments.apps               yes");
+    let dir = TempDir::new("kubeconfig-sa");
     let other = dir.join("kube-system.yaml");
     std::fs::write(
         &other,
@@ -1272,32 +1170,9 @@ fn check_namespace_scoped_service_account() {
         &[],
         None,
     );
-    assert_eq!(run.code, 0, "{run:?}");
-    assert!(
-        run.stdout
-            .contains("deployments.apps               no (cannot get, create, patch)"),
-        "{}",
-        run.stdout
-    );
-    assert!(
-        run.stdout.contains("not allowed to check that it exists"),
-        "{}",
-        run.stdout
-    );
+    run.ok();
+    run.stdout_has("deployments.apps               no (cannot get, create, patch)");
+    run.stdout_has("not allowed to check that it exists");
     let output = run.all_output();
     assert!(!output.contains(&token) && !output.contains(&b64));
-    drop(cleanup);
-}
-
-/// Runs `f` when dropped (cleanup that survives a failed assertion).
-fn scopeguard(f: impl FnOnce()) -> impl Drop {
-    struct Guard<F: FnOnce()>(Option<F>);
-    impl<F: FnOnce()> Drop for Guard<F> {
-        fn drop(&mut self) {
-            if let Some(f) = self.0.take() {
-                f();
-            }
-        }
-    }
-    Guard(Some(f))
 }
