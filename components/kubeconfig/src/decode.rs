@@ -24,6 +24,37 @@ const EXEC_API_VERSIONS: &[&str] = &[
     "client.authentication.k8s.io/v1beta1",
 ];
 
+/// The fields of one piece of PEM material: inline data, or a file that stands for it.
+struct Fields {
+    data: &'static str,
+    file: &'static str,
+    expect: Expect,
+    /// Whether empty data is reported as such; otherwise it fails the PEM check (`is not PEM`),
+    /// as the certificate authority always has.
+    empty_is_error: bool,
+}
+
+const CERTIFICATE_AUTHORITY: Fields = Fields {
+    data: "certificate-authority-data",
+    file: "certificate-authority",
+    expect: Expect::Certificates,
+    empty_is_error: false,
+};
+
+const CLIENT_CERTIFICATE: Fields = Fields {
+    data: "client-certificate-data",
+    file: "client-certificate",
+    expect: Expect::Certificates,
+    empty_is_error: true,
+};
+
+const CLIENT_KEY: Fields = Fields {
+    data: "client-key-data",
+    file: "client-key",
+    expect: Expect::PrivateKey,
+    empty_is_error: true,
+};
+
 /// One parsed input.
 struct Parsed {
     /// How positions in this input are attributed.
@@ -515,46 +546,21 @@ impl<'a> State<'a> {
             .insecure_skip_tls_verify
             .as_ref()
             .is_some_and(|i| i.value);
+        let ca = self
+            .material(
+                input,
+                &label,
+                cluster.certificate_authority_data.as_ref(),
+                cluster.certificate_authority.as_ref(),
+                &CERTIFICATE_AUTHORITY,
+            )
+            .ok()?;
         let mut fingerprints = Vec::new();
-        let ca = match (
-            &cluster.certificate_authority_data,
-            &cluster.certificate_authority,
-        ) {
-            (Some(data), file) => {
-                if let Some(file) = file {
-                    self.warn_at(
-                        input,
-                        Some(file),
-                        format!(
-                            "{label} sets both certificate-authority-data and \
-                             certificate-authority; the data is used"
-                        ),
-                    );
-                }
-                let pem = self.pem_field(
-                    input,
-                    data,
-                    &label,
-                    "certificate-authority-data",
-                    Expect::Certificates,
-                )?;
-                if let Ok(blocks) = pem::parse(&pem, Expect::Certificates) {
-                    fingerprints = blocks.iter().map(|b| pem::fingerprint(&b.der)).collect();
-                }
-                Some(Material::Data(pem))
-            }
-            (None, Some(file)) => {
-                self.file_warning(
-                    input,
-                    file,
-                    &label,
-                    "certificate-authority",
-                    "certificate-authority-data",
-                );
-                Some(Material::File(self.resolve(input, &file.value)))
-            }
-            (None, None) => None,
-        };
+        if let Some(Material::Data(pem)) = &ca
+            && let Ok(blocks) = pem::parse(pem, Expect::Certificates)
+        {
+            fingerprints = blocks.iter().map(|b| pem::fingerprint(&b.der)).collect();
+        }
         if insecure {
             let at = cluster
                 .insecure_skip_tls_verify
@@ -761,16 +767,14 @@ impl<'a> State<'a> {
             &label,
             user.client_certificate_data.as_ref(),
             user.client_certificate.as_ref(),
-            ("client-certificate-data", "client-certificate"),
-            Expect::Certificates,
+            &CLIENT_CERTIFICATE,
         );
         let key = self.material(
             input,
             &label,
             user.client_key_data.as_ref(),
             user.client_key.as_ref(),
-            ("client-key-data", "client-key"),
-            Expect::PrivateKey,
+            &CLIENT_KEY,
         );
         match (certificate, key) {
             (Err(()), _) | (_, Err(())) => return None,
@@ -843,16 +847,22 @@ impl<'a> State<'a> {
         }
     }
 
-    /// A `*-data` / file pair. `Err(())` when an error was recorded.
+    /// A `*-data` / file pair: the data wins, a file is resolved and warned about. `Err(())`
+    /// when an error was recorded.
     fn material(
         &mut self,
         input: usize,
         owner: &str,
         data: Option<&model::Text>,
         file: Option<&model::Text>,
-        (data_field, file_field): (&str, &str),
-        expect: Expect,
+        fields: &Fields,
     ) -> Result<Option<Material>, ()> {
+        let Fields {
+            data: data_field,
+            file: file_field,
+            expect,
+            empty_is_error,
+        } = *fields;
         match (data, file) {
             (Some(data), file) => {
                 if let Some(file) = file {
@@ -864,7 +874,7 @@ impl<'a> State<'a> {
                         ),
                     );
                 }
-                if data.value.trim().is_empty() {
+                if empty_is_error && data.value.trim().is_empty() {
                     self.error_at(input, Some(data), format!("{owner}: {data_field} is empty"));
                     return Err(());
                 }

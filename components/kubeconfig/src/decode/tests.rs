@@ -650,3 +650,27 @@ fn secrets_never_in_messages_of_any_error() {
         }
     }
 }
+
+/// `kind.yaml` with the value of every `FIELD:` line replaced by `""`.
+fn kind_with_empty(field: &str) -> String {
+    KIND.lines()
+        .map(|l| match l.split_once(':') {
+            Some((key, _)) if key.trim() == field => format!("{key}: \"\""),
+            _ => l.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn empty_pem_data() {
+    // The certificate authority's empty data fails the PEM check; a user's says it is empty.
+    let e = err(&kind_with_empty("certificate-authority-data"), None);
+    assert!(
+        e.message
+            .starts_with("cluster `kind-kind`: certificate-authority-data is not"),
+        "{e:?}"
+    );
+    let e = err(&kind_with_empty("client-key-data"), None);
+    assert_eq!(e.message, "user `kind-kind`: client-key-data is empty");
+}
