@@ -1,25 +1,17 @@
 //! `kstep render` end to end: the real binary, the embedded manifest component.
 
-use std::path::PathBuf;
-
 use crate::cluster;
-use crate::support::{Run, kstep};
+use crate::support::{Run, TempDir, kstep, test_fixture};
 
+/// `tests/fixtures/manifests/<path>`, as an argument.
 fn manifests(path: &str) -> String {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/manifests");
-    dir.join(path).display().to_string()
-}
-
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("render-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    test_fixture(&format!("manifests/{path}"))
+        .display()
+        .to_string()
 }
 
 fn json(run: &Run) -> Vec<serde_json::Value> {
-    assert_eq!(run.code, 0, "{}", run.stderr);
+    run.ok();
     serde_json::from_str(&run.stdout).unwrap()
 }
 
@@ -68,13 +60,10 @@ fn reference_workflow_renders_to_current_api_versions() {
         docs[0]["spec"]["template"]["spec"]["containers"][0]["image"],
         "registry.gitlab.com/group/project:3f2a9c1-42-7"
     );
-    assert!(
-        run.stderr
-            .contains("image IMAGE -> registry.gitlab.com/group/project:3f2a9c1-42-7"),
-        "{}",
-        run.stderr
+    run.stderr_has("image IMAGE -> registry.gitlab.com/group/project:3f2a9c1-42-7");
+    run.stderr_has(
+        "Ingress `blog`: extensions/v1beta1 -> networking.k8s.io/v1 (removed in Kubernetes 1.22)",
     );
-    assert!(run.stderr.contains("Ingress `blog`: extensions/v1beta1 -> networking.k8s.io/v1 (removed in Kubernetes 1.22)"), "{}", run.stderr);
 }
 
 #[test]
@@ -82,20 +71,12 @@ fn yaml_output_is_a_multi_document_stream() {
     let args = reference_args();
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let run = kstep(&args, &[], None);
-    assert_eq!(run.code, 0, "{}", run.stderr);
+    run.ok();
     assert_eq!(run.stdout.matches("---\n").count(), 14);
-    assert!(
-        run.stdout
-            .starts_with("---\napiVersion: apps/v1\nkind: Deployment\n"),
-        "{}",
-        run.stdout
-    );
-    assert!(
-        run.stdout
-            .contains("  traefik.toml: |\n    defaultEntryPoints = [\"http\", \"https\"]\n")
-    );
+    run.stdout_starts_with("---\napiVersion: apps/v1\nkind: Deployment\n");
+    run.stdout_has("  traefik.toml: |\n    defaultEntryPoints = [\"http\", \"https\"]\n");
     // The report is on stderr only.
-    assert!(!run.stdout.contains("kstep render:"));
+    run.stdout_lacks("kstep render:");
 }
 
 #[test]
@@ -111,15 +92,11 @@ fn removed_api_versions_are_reported_without_the_flag() {
         &[],
         None,
     );
-    assert_eq!(run.code, 0, "{}", run.stderr);
+    run.ok();
     let file = manifests("reference/traefik/traefik-api-ingress.yml");
-    assert!(
-        run.stderr.contains(&format!(
+    run.stderr_has(&format!(
             "{file}:2:13: warning: Ingress `traefik-web-ui`: extensions/v1beta1 was removed in Kubernetes 1.22: use networking.k8s.io/v1 (--upgrade-api-versions rewrites it)"
-        )),
-        "{}",
-        run.stderr
-    );
+        ));
 }
 
 #[test]
@@ -130,7 +107,7 @@ fn errors_exit_2_with_every_location_and_nothing_on_stdout() {
         &[],
         None,
     );
-    assert_eq!(run.code, 2, "{}", run.stderr);
+    run.exits_with(2);
     assert_eq!(run.stdout, "");
     for place in [
         "5:9", "8:10", "9:15", "14:12", "18:14", "25:15", "38:9", "53:9",
@@ -141,12 +118,7 @@ fn errors_exit_2_with_every_location_and_nothing_on_stdout() {
             run.stderr
         );
     }
-    assert!(
-        run.stderr
-            .contains("--image: --image nothing=x:1: no container is named `nothing`"),
-        "{}",
-        run.stderr
-    );
+    run.stderr_has("--image: --image nothing=x:1: no container is named `nothing`");
     // The classic sed placeholder, left in place.
     let run = kstep(
         &[
@@ -159,17 +131,12 @@ fn errors_exit_2_with_every_location_and_nothing_on_stdout() {
         None,
     );
     assert_eq!((run.code, run.stdout.as_str()), (2, ""));
-    assert!(
-        run.stderr
-            .contains("`IMAGE` is not a valid image reference"),
-        "{}",
-        run.stderr
-    );
+    run.stderr_has("`IMAGE` is not a valid image reference");
 }
 
 #[test]
 fn variables_precedence_set_then_env_files_then_environment() {
-    let dir = temp_dir("precedence");
+    let dir = TempDir::new("render-precedence");
     let template = dir.join("t.yaml");
     std::fs::write(
         &template,
@@ -212,12 +179,8 @@ fn variables_precedence_set_then_env_files_then_environment() {
         *data,
         serde_json::json!({"a": "environment", "b": "first", "c": "set", "d": "second", "home": "$HOME", "dollar": "$5"})
     );
-    assert!(run.stderr.contains("${C} from --set"), "{}", run.stderr);
-    assert!(
-        run.stderr.contains(&format!("${{D}} from --env-file {f2}")),
-        "{}",
-        run.stderr
-    );
+    run.stderr_has("${C} from --set");
+    run.stderr_has(&format!("${{D}} from --env-file {f2}"));
     // --no-env: A is no longer defined.
     let run = kstep(
         &[
@@ -234,12 +197,7 @@ fn variables_precedence_set_then_env_files_then_environment() {
         None,
     );
     assert_eq!(run.code, 2);
-    assert!(
-        run.stderr
-            .contains(&format!("{t}:6:6: variable `A` is not set")),
-        "{}",
-        run.stderr
-    );
+    run.stderr_has(&format!("{t}:6:6: variable `A` is not set"));
 }
 
 #[test]
@@ -268,8 +226,8 @@ fn values_cannot_change_the_structure_and_are_not_echoed() {
         docs[0]["data"],
         serde_json::json!({"a": nasty, "b": nasty, "token": "s3cr3t-t0ken-value"})
     );
-    assert!(!run.stderr.contains("s3cr3t"), "{}", run.stderr);
-    assert!(run.stderr.contains("<stdin>"), "{}", run.stderr);
+    run.stderr_lacks("s3cr3t");
+    run.stderr_has("<stdin>");
 }
 
 #[test]
@@ -361,13 +319,8 @@ fn image_overrides_by_repository_with_registry_port() {
         &[],
         None,
     );
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    assert!(
-        run.stderr
-            .contains("--image: warning: --image registry.local:5000/team/ap=x:1: no container"),
-        "{}",
-        run.stderr
-    );
+    run.ok();
+    run.stderr_has("--image: warning: --image registry.local:5000/team/ap=x:1: no container");
 }
 
 #[test]
@@ -398,23 +351,17 @@ fn reference_workflow_is_accepted_by_a_current_cluster() {
     let args = reference_args();
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let run = kstep(&args, &[], None);
-    assert_eq!(run.code, 0, "{}", run.stderr);
+    run.ok();
     // The reference files hard-code namespaces `example` and `traefik`; point them at the
     // test's namespace.
     let yaml = run
         .stdout
         .replace("namespace: example", &format!("namespace: {}", ns.name))
         .replace("namespace: traefik", &format!("namespace: {}", ns.name));
-    let mut child = std::process::Command::new(cluster::kubectl_bin())
-        .args(["apply", "--dry-run=server", "-n", &ns.name, "-f", "-"])
-        .env("KUBECONFIG", cluster::admin_kubeconfig())
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::io::Write::write_all(&mut child.stdin.take().unwrap(), yaml.as_bytes()).unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = cluster::kubectl_stdin(
+        &["apply", "--dry-run=server", "-n", &ns.name, "-f", "-"],
+        &yaml,
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -483,16 +430,11 @@ fn kubectl_reads_the_yaml_output_back_unchanged() {
     }
     let args_ref: Vec<&str> = args.iter().map(String::as_str).collect();
     let yaml = kstep(&args_ref, &[], Some(doc.as_bytes()));
-    assert_eq!(yaml.code, 0, "{}", yaml.stderr);
-    let mut child = std::process::Command::new(cluster::kubectl_bin())
-        .args(["label", "--local", "-f", "-", "checked=yes", "-o", "json"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::io::Write::write_all(&mut child.stdin.take().unwrap(), yaml.stdout.as_bytes()).unwrap();
-    let out = child.wait_with_output().unwrap();
+    yaml.ok();
+    let out = cluster::kubectl_stdin(
+        &["label", "--local", "-f", "-", "checked=yes", "-o", "json"],
+        &yaml.stdout,
+    );
     assert!(
         out.status.success(),
         "{}\n{}",

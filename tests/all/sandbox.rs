@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use kstep::builtins::BUILTINS;
 use kstep::runtime::{Limits, Runtime, StepError, cache::CompileCache};
 
-use crate::support::{cache_dir, fixture, kstep};
+use crate::support::{TempDir, cache_dir, fixture, kstep};
 
 const PROBE: &str = "kstep-test:probe/probe";
 
@@ -71,12 +71,8 @@ fn dotenv_builtin_is_callable_through_typed_bindings() {
 fn infinite_loop_is_stopped_by_the_cpu_budget() {
     let started = Instant::now();
     let run = probe("spin", &["--cpu", "500ms"]);
-    assert_eq!(run.code, 1, "{run:?}");
-    assert!(
-        run.stderr.contains("exceeded its 500ms CPU budget"),
-        "{}",
-        run.stderr
-    );
+    run.exits_with(1);
+    run.stderr_has("exceeded its 500ms CPU budget");
     assert!(started.elapsed() < Duration::from_secs(10));
 }
 
@@ -112,12 +108,8 @@ fn default_cpu_budget_is_two_seconds() {
 #[test]
 fn memory_growth_hits_the_cap() {
     let run = probe("grow", &["64", "--memory", "32MiB"]);
-    assert_eq!(run.code, 1, "{run:?}");
-    assert!(
-        run.stderr.contains("exceeded its 32 MiB memory limit"),
-        "{}",
-        run.stderr
-    );
+    run.exits_with(1);
+    run.stderr_has("exceeded its 32 MiB memory limit");
     // Below the cap the same call succeeds: the limit, not the fixture, is what failed.
     let run = probe("grow", &["8", "--memory", "32MiB"]);
     assert_eq!((run.code, run.stdout.trim()), (0, "U32(8)"), "{run:?}");
@@ -126,16 +118,16 @@ fn memory_growth_hits_the_cap() {
 #[test]
 fn deep_recursion_is_a_clean_trap() {
     let run = probe("recurse", &["10000000"]);
-    assert_eq!(run.code, 1, "{run:?}");
-    assert!(run.stderr.contains("trapped"), "{}", run.stderr);
-    assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+    run.exits_with(1);
+    run.stderr_has("trapped");
+    run.stderr_lacks("panicked");
 }
 
 #[test]
 fn files_and_environment_are_invisible() {
     let run = probe("read-file", &["/etc/passwd"]);
-    assert_eq!(run.code, 0, "{run:?}");
-    assert!(run.stdout.starts_with("error:"), "{}", run.stdout);
+    run.ok();
+    run.stdout_starts_with("error:");
     let run = kstep(
         &[
             "call",
@@ -145,7 +137,7 @@ fn files_and_environment_are_invisible() {
         &[("KSTEP_TEST_VISIBLE", "should-not-be-seen")],
         None,
     );
-    assert_eq!(run.code, 0, "{run:?}");
+    run.ok();
     assert_eq!(run.stdout.trim(), "", "the guest saw: {}", run.stdout);
 }
 
@@ -153,12 +145,8 @@ fn files_and_environment_are_invisible() {
 fn foreign_imports_are_refused_at_load() {
     let path = fixture("kstep-fixture-forbidden-import");
     let run = kstep(&["call", path.to_str().unwrap(), "run"], &[], None);
-    assert_eq!(run.code, 2, "{run:?}");
-    assert!(
-        run.stderr.contains("imports `kstep-test:probe/exfiltrate`"),
-        "{}",
-        run.stderr
-    );
+    run.exits_with(2);
+    run.stderr_has("imports `kstep-test:probe/exfiltrate`");
 }
 
 #[test]
@@ -178,16 +166,16 @@ fn secrets_printed_by_a_component_are_masked() {
         &[("KSTEP_TEST_SECRET", secret)],
         None,
     );
-    assert_eq!(run.code, 0, "{run:?}");
+    run.ok();
     assert!(!run.all_output().contains(secret), "{run:?}");
-    assert!(run.stdout.contains("token=[MASKED]"), "{}", run.stdout);
+    run.stdout_has("token=[MASKED]");
     assert_eq!(run.stderr.matches("[MASKED]").count(), 2, "{}", run.stderr);
 }
 
 #[test]
 fn a_warm_cache_compiles_nothing() {
-    let dir = tempdir();
-    let rt = Runtime::with_cache(Some(CompileCache::new(dir.clone()))).unwrap();
+    let dir = TempDir::new("sandbox-cache");
+    let rt = Runtime::with_cache(Some(CompileCache::new(dir.to_path_buf()))).unwrap();
     let wasm = BUILTINS[0].wasm;
     assert_eq!(
         rt.warm(wasm).unwrap(),
@@ -212,36 +200,17 @@ fn a_warm_cache_compiles_nothing() {
 fn cli_reports_version_and_components() {
     let run = kstep(&["version"], &[], None);
     assert_eq!(run.code, 0);
-    assert!(
-        run.stdout.starts_with(&format!(
-            "kstep {}\nwasmtime 48.",
-            env!("CARGO_PKG_VERSION")
-        )),
-        "{}",
-        run.stdout
-    );
+    run.stdout_starts_with(&format!(
+        "kstep {}\nwasmtime 48.",
+        env!("CARGO_PKG_VERSION")
+    ));
     for b in BUILTINS {
-        assert!(
-            run.stdout.contains(&format!("sha256:{}", b.sha256)),
-            "{}",
-            run.stdout
-        );
+        run.stdout_has(&format!("sha256:{}", b.sha256));
     }
     let run = kstep(&["components", "--output", "json"], &[], None);
     let list: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
     assert_eq!(list.as_array().unwrap().len(), BUILTINS.len());
     assert_eq!(kstep(&["no-such-command"], &[], None).code, 2);
-}
-
-fn tempdir() -> std::path::PathBuf {
-    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
-        "sandbox-{}-{:?}",
-        std::process::id(),
-        std::thread::current().id()
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 #[test]
@@ -260,37 +229,24 @@ fn as_the_image_entrypoint_shells_and_absolute_paths_run_as_is() {
         "{run:?}"
     );
     let run = kstep(&["version"], &entry, None);
-    assert!(run.stdout.starts_with("kstep "), "{run:?}");
+    run.stdout_starts_with("kstep ");
     assert_eq!(kstep(&["/no/such/program"], &entry, None).code, 127);
     // Outside the image, kstep never executes its arguments.
     let run = kstep(&["sh", "-c", "echo nope"], &[], None);
-    assert_eq!(run.code, 2, "{run:?}");
-    assert!(!run.stdout.contains("nope"));
+    run.exits_with(2);
+    run.stdout_lacks("nope");
 }
 
 #[test]
 fn demo_renders_the_reference_workflow_offline() {
     let run = kstep(&["demo"], &[], None);
-    assert_eq!(run.code, 0, "{run:?}");
+    run.ok();
     // The image from the dotenv artifact replaced the IMAGE word; removed apiVersions upgraded.
-    assert!(
-        run.stdout
-            .contains("image: registry.gitlab.com/example/blog:4f2c9e1a-1843-7761"),
-        "{}",
-        run.stdout
-    );
-    assert!(!run.stdout.contains("image: IMAGE"), "{}", run.stdout);
-    assert!(
-        !run.stdout.contains("extensions/v1beta1\nkind"),
-        "{}",
-        run.stdout
-    );
-    assert!(run.stdout.contains("apiVersion: apps/v1"), "{}", run.stdout);
-    assert!(
-        run.stdout.contains("apiVersion: networking.k8s.io/v1"),
-        "{}",
-        run.stdout
-    );
+    run.stdout_has("image: registry.gitlab.com/example/blog:4f2c9e1a-1843-7761");
+    run.stdout_lacks("image: IMAGE");
+    run.stdout_lacks("extensions/v1beta1\nkind");
+    run.stdout_has("apiVersion: apps/v1");
+    run.stdout_has("apiVersion: networking.k8s.io/v1");
     // Services before workloads before Ingress.
     let order: Vec<usize> = ["services ", "workloads ", "other objects "]
         .iter()
