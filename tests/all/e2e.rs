@@ -19,7 +19,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crate::support::{cache_dir, kstep, kstep_bin};
+use crate::cluster::{self, Cleanup, kubectl_ok};
+use crate::support::{cache_dir, copy_dir, kstep, kstep_bin, repo_root};
 
 /// The fake GitLab instance and project (never contacted: only its name is used).
 const ORIGIN: &str = "https://gitlab.example.com/group/project.git";
@@ -30,13 +31,6 @@ const REGISTRY_IMAGE: &str = "registry.example.com/group/project";
 const REGISTRY_PASSWORD: &str = "e2eRegistryPassword-9f8e7d6c5b4a";
 /// A pipeline never takes this long here (about a minute); past it, something hangs.
 const PIPELINE_TIMEOUT: Duration = Duration::from_secs(600);
-
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
 
 /// The pinned gitlab-ci-local, or a panic that says how to install it.
 fn gitlab_ci_local() -> PathBuf {
@@ -79,19 +73,6 @@ impl Drop for Workdir {
             eprintln!("kept {}", self.path.display());
         } else {
             let _ = fs::remove_dir_all(&self.path);
-        }
-    }
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    fs::create_dir_all(to).unwrap();
-    for entry in fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            fs::copy(entry.path(), &target).unwrap();
         }
     }
 }
@@ -322,72 +303,6 @@ fn dotenv_report(project: &Path, job: &str, file: &str) -> BTreeMap<String, Stri
         .collect()
 }
 
-/// The test cluster (`. target/test-cluster/env`): the admin kubeconfig and a kubectl.
-struct Cluster {
-    kubeconfig: String,
-    kubectl: String,
-}
-
-impl Cluster {
-    fn from_env() -> Self {
-        let kubeconfig = std::env::var("KUBECONFIG")
-            .expect("KUBECONFIG: the test cluster's admin kubeconfig (. target/test-cluster/env)");
-        let kubectl = std::env::var("KSTEP_KUBECTL").unwrap_or_else(|_| "kubectl".into());
-        Self {
-            kubeconfig,
-            kubectl,
-        }
-    }
-
-    fn kubectl(&self, args: &[&str]) -> std::process::Output {
-        Command::new(&self.kubectl)
-            .env("KUBECONFIG", &self.kubeconfig)
-            .args(args)
-            .output()
-            .expect("kubectl")
-    }
-
-    fn get(&self, args: &[&str]) -> String {
-        let out = self.kubectl(args);
-        assert!(out.status.success(), "kubectl {args:?}: {out:?}");
-        String::from_utf8(out.stdout).unwrap()
-    }
-}
-
-/// Deletes what a test created in the cluster, on every exit path.
-struct ClusterCleanup<'a> {
-    cluster: &'a Cluster,
-    namespaces: Vec<String>,
-    /// Manifests whose objects (cluster-scoped ones included) are deleted if the file exists.
-    manifests: Vec<PathBuf>,
-}
-
-impl Drop for ClusterCleanup<'_> {
-    fn drop(&mut self) {
-        for file in &self.manifests {
-            if file.exists() {
-                let file = file.to_string_lossy().into_owned();
-                let _ = self.cluster.kubectl(&[
-                    "delete",
-                    "-f",
-                    &file,
-                    "--ignore-not-found",
-                    "--wait=false",
-                ]);
-            }
-        }
-        for ns in &self.namespaces {
-            let _ = self.cluster.kubectl(&[
-                "delete",
-                "namespace",
-                ns,
-                "--ignore-not-found",
-                "--wait=false",
-            ]);
-        }
-    }
-}
-
 /// Asserts that none of `secrets` occurs in `text`, naming the secret without printing it.
 fn assert_no_secret(text: &str, secrets: &[(&str, &str)]) {
     for (what, secret) in secrets {
@@ -419,21 +334,18 @@ fn write_variables(project: &Path, variables: &serde_json::Value) {
 #[test]
 #[ignore = "needs a cluster and gitlab-ci-local (tests/cluster/up.sh; cd tests/e2e && npm ci)"]
 fn example_pipeline_deploys_through_gitlab_ci_local() {
-    let cluster = Cluster::from_env();
+    let admin_kubeconfig = cluster::admin_kubeconfig();
     gitlab_ci_local();
     let work = Workdir::new("example");
     let namespace = format!("kstep-e2e-{}", work.suffix);
     let traefik_namespace = format!("{namespace}-traefik");
     let project = work.path.join("project");
-    let _cleanup = ClusterCleanup {
-        cluster: &cluster,
-        namespaces: vec![namespace.clone(), traefik_namespace.clone()],
-        manifests: vec![
-            // What the Traefik job applies, as rendered by prepare_traefik_namespace.
-            work.path.join("traefik-rendered.json"),
-            work.path.join("traefik-storage.json"),
-        ],
-    };
+    let _cleanup = Cleanup::default()
+        // What the Traefik job applies, as rendered by prepare_traefik_namespace.
+        .file(&work.path.join("traefik-rendered.json"))
+        .file(&work.path.join("traefik-storage.json"))
+        .object("namespace", &namespace)
+        .object("namespace", &traefik_namespace);
 
     // The one-time setup of the example's README: a namespace-scoped identity for GitLab.
     let sa_dir = work.path.join("serviceaccount");
@@ -450,14 +362,14 @@ fn example_pipeline_deploys_through_gitlab_ci_local() {
             "--out-dir",
             &sa_dir_arg,
         ],
-        &[("KUBECONFIG", &cluster.kubeconfig)],
+        &[("KUBECONFIG", &admin_kubeconfig)],
         None,
     );
     assert_eq!(run.code, 0, "{run:?}");
     let masked = fs::read_to_string(sa_dir.join("KUBECONFIG.b64")).unwrap();
     let masked = masked.trim();
     let decoded = fs::read_to_string(sa_dir.join("kubeconfig")).unwrap();
-    let admin = fs::read_to_string(&cluster.kubeconfig).unwrap();
+    let admin = fs::read_to_string(&admin_kubeconfig).unwrap();
 
     // The example, unmodified, plus the project's CI/CD variables. Traefik goes into this
     // test's own namespace and IngressClass: the cluster is shared.
@@ -492,7 +404,7 @@ fn example_pipeline_deploys_through_gitlab_ci_local() {
         }),
     );
     let stubs = write_stubs(&work.path);
-    let has_claim = prepare_traefik_namespace(&cluster, &project, &traefik_namespace, &work);
+    let has_claim = prepare_traefik_namespace(&project, &traefik_namespace, &work);
 
     let pipeline = run_pipeline(
         &project,
@@ -574,7 +486,7 @@ fn example_pipeline_deploys_through_gitlab_ci_local() {
         "the image job did not get IMAGE from the dotenv report:\n{stub_log}"
     );
 
-    let deployed = cluster.get(&[
+    let deployed = kubectl_ok(&[
         "get",
         "deployment",
         "blog",
@@ -614,7 +526,7 @@ fn example_pipeline_deploys_through_gitlab_ci_local() {
     );
 
     // Traefik: rendered from the example's values and rolled out.
-    let traefik = cluster.get(&[
+    let traefik = kubectl_ok(&[
         "get",
         "deployment",
         "-n",
@@ -629,7 +541,7 @@ fn example_pipeline_deploys_through_gitlab_ci_local() {
         "Traefik did not roll out: {traefik:?}"
     );
     if has_claim {
-        let phase = cluster.get(&[
+        let phase = kubectl_ok(&[
             "get",
             "pvc",
             "-n",
@@ -647,12 +559,7 @@ fn example_pipeline_deploys_through_gitlab_ci_local() {
 /// provisioner that binds when the pod is scheduled (as for local volumes), so the scheduler
 /// never sees the pod before its claim can be bound. Everything derives from what
 /// `kstep traefik render` makes of the values. Returns whether there is a claim.
-fn prepare_traefik_namespace(
-    cluster: &Cluster,
-    project: &Path,
-    namespace: &str,
-    work: &Workdir,
-) -> bool {
+fn prepare_traefik_namespace(project: &Path, namespace: &str, work: &Workdir) -> bool {
     let values = project.join("e2e-traefik-values.yaml");
     let values = values.to_string_lossy();
     let run = kstep(
@@ -664,7 +571,7 @@ fn prepare_traefik_namespace(
     fs::write(work.path.join("traefik-rendered.json"), &run.stdout).unwrap();
     let list: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
     let items = list["items"].as_array().expect("a v1/List");
-    cluster.get(&["create", "namespace", namespace]);
+    kubectl_ok(&["create", "namespace", namespace]);
     let secret = items
         .iter()
         .flat_map(|d| {
@@ -677,7 +584,7 @@ fn prepare_traefik_namespace(
     if let Some(secret) = secret {
         // An htpasswd line; its content does not matter to a kwok pod.
         let users = "users=admin:$2y$05$e2e.e2e.e2e.e2e.e2e.e2OQ5jRyH0C2mL3Dq7yH1YpV8tJz6r1bS";
-        cluster.get(&[
+        kubectl_ok(&[
             "-n",
             namespace,
             "create",
@@ -722,7 +629,7 @@ fn prepare_traefik_namespace(
     });
     let file = work.path.join("traefik-storage.json");
     fs::write(&file, storage.to_string()).unwrap();
-    cluster.get(&["apply", "-f", &file.to_string_lossy()]);
+    kubectl_ok(&["apply", "-f", &file.to_string_lossy()]);
     true
 }
 
