@@ -41,12 +41,13 @@ pub enum CredentialError {
     )]
     NoSource,
     /// A file could not be read.
-    #[error("{}: {source}", path.display())]
+    #[error("{}: {error}", path.display())]
     Read {
         /// The file.
         path: PathBuf,
-        /// The OS error.
-        source: std::io::Error,
+        /// The OS error: part of the message, not a `source`, so that a report of the error
+        /// chain says it once.
+        error: std::io::Error,
     },
     /// The input is larger than [`MAX_KUBECONFIG_BYTES`]; it was not read.
     #[error(
@@ -454,9 +455,9 @@ fn read_file(path: &Path) -> Result<RawInput, CredentialError> {
 /// The bytes of `path`, at most [`MAX_KUBECONFIG_BYTES`] (checked on the metadata first, and
 /// on what is read, for files that grow or lie about their size).
 fn read_capped(path: &Path, what: String) -> Result<Vec<u8>, CredentialError> {
-    let read_error = |source| CredentialError::Read {
+    let read_error = |error| CredentialError::Read {
         path: path.to_owned(),
-        source,
+        error,
     };
     let file = std::fs::File::open(path).map_err(read_error)?;
     let size = file.metadata().map_err(read_error)?.len();
@@ -729,6 +730,16 @@ impl Connection {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
+
+    #[test]
+    fn an_unreadable_file_says_its_os_error_once() {
+        let missing = std::env::temp_dir().join("kstep-no-such-kubeconfig");
+        let error =
+            anyhow::Error::from(read_capped(&missing, "the kubeconfig".into()).unwrap_err());
+        // What the CLI prints: the whole chain.
+        let report = format!("{error:#}");
+        assert_eq!(report.matches("No such file").count(), 1, "{report}");
+    }
 
     #[test]
     fn path_detection() {

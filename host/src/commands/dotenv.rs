@@ -322,8 +322,8 @@ fn check(args: &CheckArgs) -> CliResult {
 
 fn read_input_error(path: &Path, e: EnvFileError) -> CliError {
     match e {
-        EnvFileError::Io { source, .. } => {
-            CliError::invalid(anyhow::anyhow!("{}: {source}", label(path)))
+        EnvFileError::Io { error, .. } => {
+            CliError::invalid(anyhow::anyhow!("{}: {error}", label(path)))
         }
         other => CliError::invalid(other),
     }

@@ -253,7 +253,7 @@ fn read_encode_input(input: &str) -> Result<(String, Option<String>, Vec<u8>), C
     let read_error = |e: std::io::Error| {
         CliError::invalid(CredentialError::Read {
             path: path.to_owned(),
-            source: e,
+            error: e,
         })
     };
     let file = std::fs::File::open(path).map_err(read_error)?;

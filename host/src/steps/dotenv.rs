@@ -131,12 +131,13 @@ pub fn to_gitlab(
 #[derive(Debug, thiserror::Error)]
 pub enum EnvFileError {
     /// The file could not be opened or read.
-    #[error("{}: {source}", path.display())]
+    #[error("{}: {error}", path.display())]
     Io {
         /// The file.
         path: PathBuf,
-        /// The OS error.
-        source: std::io::Error,
+        /// The OS error: part of the message, not a `source`, so that a report of the error
+        /// chain says it once.
+        error: std::io::Error,
     },
     /// The file is larger than the limit; it was not read.
     #[error("{}: the file is {size} bytes or more; kstep reads files of at most {limit} bytes", path.display())]
@@ -223,9 +224,9 @@ pub fn process_environment() -> Vec<(String, String)> {
 /// # Errors
 /// [`EnvFileError::Io`] or [`EnvFileError::TooBig`].
 pub fn read_capped(path: &Path, limit: u64) -> Result<Vec<u8>, EnvFileError> {
-    let io = |source| EnvFileError::Io {
+    let io = |error| EnvFileError::Io {
         path: path.to_owned(),
-        source,
+        error,
     };
     let too_big = |size| EnvFileError::TooBig {
         path: path.to_owned(),

@@ -409,6 +409,20 @@ mod tests {
     }
 
     #[test]
+    fn an_unreadable_file_says_its_os_error_once() {
+        let missing = std::env::temp_dir().join("kstep-no-such-file.yaml");
+        let errors = [
+            anyhow::Error::from(read_sources(std::slice::from_ref(&missing)).unwrap_err()),
+            anyhow::Error::from(dotenv::read_capped(&missing, 10).unwrap_err()),
+        ];
+        for error in errors {
+            // What the CLI prints: the whole chain.
+            let report = format!("{error:#}");
+            assert_eq!(report.matches("No such file").count(), 1, "{report}");
+        }
+    }
+
+    #[test]
     fn diagnostics_are_positioned() {
         let d = Diagnostic {
             severity: Severity::Warning,
