@@ -175,15 +175,8 @@ pub fn load_objects(
     let mut objects = Vec::with_capacity(rendered.documents.len());
     let mut invalid = Vec::new();
     for document in &rendered.documents {
-        let origin = Origin {
-            source: document.source.clone(),
-            index: document.index,
-            item: document.item,
-            line: document.line,
-            column: document.column,
-        };
         let value = document.value().map_err(anyhow::Error::from)?;
-        match Object::new(value, origin) {
+        match Object::new(value, Origin::from(document)) {
             Ok(o) => objects.push(o),
             Err(e) => invalid.push(e),
         }

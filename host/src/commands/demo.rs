@@ -102,14 +102,7 @@ pub fn run() -> CliResult {
     let mut objects = Vec::new();
     for document in &rendered.documents {
         let value = document.value().map_err(anyhow::Error::from)?;
-        let origin = Origin {
-            source: document.source.clone(),
-            index: document.index,
-            item: document.item,
-            line: document.line,
-            column: document.column,
-        };
-        objects.push(Object::new(value, origin).map_err(|e| bug(&e.to_string()))?);
+        objects.push(Object::new(value, Origin::from(document)).map_err(|e| bug(&e.to_string()))?);
     }
     for p in Phase::ALL {
         for o in objects.iter().filter(|o| phase(&o.group, &o.kind) == p) {

@@ -41,6 +41,19 @@ impl fmt::Display for Origin {
     }
 }
 
+impl From<&crate::steps::manifest::Document> for Origin {
+    /// Where the manifest step found a rendered document.
+    fn from(d: &crate::steps::manifest::Document) -> Self {
+        Self {
+            source: d.source.clone(),
+            index: d.index,
+            item: d.item,
+            line: d.line,
+            column: d.column,
+        }
+    }
+}
+
 /// One object to apply.
 #[derive(Debug, Clone)]
 pub struct Object {

@@ -116,20 +116,14 @@ impl StepKind for Render {
             output::stderr_line(&manifest::format_diagnostic(warning));
         }
         let count = rendered.documents.len();
-        for document in rendered.documents {
+        for document in &rendered.documents {
             let value = match document.value() {
                 Ok(value) => value,
                 Err(e) => return fail(format!("{}: {e}", document.source), Failure::Runtime),
             };
             flow.documents.push(Document {
                 value,
-                origin: Origin {
-                    source: document.source,
-                    index: document.index,
-                    item: 0,
-                    line: document.line,
-                    column: document.column,
-                },
+                origin: Origin::from(document),
             });
         }
         output::stderr_line(&format!(
