@@ -10,6 +10,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 
 use crate::cluster::{self, Cleanup, Namespace, exists, kubectl_json};
+use crate::support::Text::{Has, Lacks, StartsWith};
 use crate::support::{Run, TempDir, kstep, test_fixture};
 
 /// `tests/fixtures/deploy/<name>`, as an argument.
@@ -108,9 +109,10 @@ fn bootstrap_then_deploy_with_its_base64_kubeconfig() {
     let ns = Namespace::create("deploy");
     let id = bootstrap(&ns, "gitlab-example", &[]);
     id.run
-        .stdout_has("created      serviceaccount/gitlab-example");
-    id.run
-        .stdout_has("created      rolebinding.rbac.authorization.k8s.io/gitlab-example-admin");
+        .stdout(Has("created      serviceaccount/gitlab-example"));
+    id.run.stdout(Has(
+        "created      rolebinding.rbac.authorization.k8s.io/gitlab-example-admin",
+    ));
     // The verification table: every row ok, the denied ones included.
     let rows: Vec<&str> = id
         .run
@@ -122,8 +124,8 @@ fn bootstrap_then_deploy_with_its_base64_kubeconfig() {
         .collect();
     assert_eq!(rows.len(), 6, "{}", id.run.stdout);
     assert!(rows.iter().all(|r| r.ends_with(" ok")), "{}", id.run.stdout);
-    id.run.stdout_has("list pods in kube-system (request)");
-    id.run.stdout_has("403 Forbidden");
+    id.run.stdout(Has("list pods in kube-system (request)"));
+    id.run.stdout(Has("403 Forbidden"));
     id.assert_not_in("serviceaccount create", &id.run.all_output());
     let binding = kubectl_json(&["get", "rolebinding", "gitlab-example-admin", "-n", &ns.name]);
     assert_eq!(binding["roleRef"]["name"], "admin");
@@ -168,9 +170,9 @@ fn bootstrap_then_deploy_with_its_base64_kubeconfig() {
     assert!(position("service/web") < position("deployment.apps/web"));
     assert!(position("deployment.apps/web") < position("ingress.networking.k8s.io/web"));
     // GitLab collapsible sections.
-    run.stdout_has("section_start:");
-    run.stdout_has(":kstep_render[collapsed=true]\r\x1b[0K");
-    run.stdout_has("section_end:");
+    run.stdout(Has("section_start:"));
+    run.stdout(Has(":kstep_render[collapsed=true]\r\x1b[0K"));
+    run.stdout(Has("section_end:"));
     let env = std::fs::read_to_string(&dotenv).unwrap();
     assert!(
         env.contains("DEPLOYED_IMAGE=registry.example/team/web:1.0\n"),
@@ -216,7 +218,7 @@ fn bootstrap_then_deploy_with_its_base64_kubeconfig() {
     // The same again: unchanged. Then a new image: configured, and a new rollout.
     let run = id.kstep(&args, &[("KSTEP_LOG_SECTIONS", "plain")]);
     run.ok();
-    run.stdout_has("0 created, 0 configured, 5 unchanged");
+    run.stdout(Has("0 created, 0 configured, 5 unchanged"));
     assert!(
         !run.stdout.contains("section_start"),
         "plain output outside GitLab"
@@ -225,9 +227,9 @@ fn bootstrap_then_deploy_with_its_base64_kubeconfig() {
     with_image.extend(["--image", "web=registry.example/team/web:1.1"]);
     let run = id.kstep(&with_image, &[]);
     run.ok();
-    run.stdout_has("  configured   deployment.apps/web");
-    run.stdout_has("  unchanged    service/web");
-    run.stdout_has("deployment.apps/web: rolled out, 2/2 available");
+    run.stdout(Has("  configured   deployment.apps/web"));
+    run.stdout(Has("  unchanged    service/web"));
+    run.stdout(Has("deployment.apps/web: rolled out, 2/2 available"));
     id.assert_not_in("deploy --image", &run.all_output());
 }
 
@@ -255,12 +257,16 @@ fn image_pull_failure_exits_3_with_the_reason() {
         "{:?}",
         started.elapsed()
     );
-    run.stderr_starts_with("error: rollout failed: deployment.apps/broken-image\n");
-    run.stderr_has("deployment.apps/broken-image: failed: pod broken-image-");
-    run.stderr_has("container app in ImagePullBackOff for");
-    run.stderr_has("example.invalid/does-not-exist:1");
-    run.stderr_has("recent warning events:");
-    run.stderr_has(": Failed: ");
+    for check in [
+        StartsWith("error: rollout failed: deployment.apps/broken-image\n"),
+        Has("deployment.apps/broken-image: failed: pod broken-image-"),
+        Has("container app in ImagePullBackOff for"),
+        Has("example.invalid/does-not-exist:1"),
+        Has("recent warning events:"),
+        Has(": Failed: "), // the kubelet's Warning event
+    ] {
+        run.stderr(check);
+    }
 }
 
 #[test]
@@ -282,11 +288,11 @@ fn crash_loop_failure_exits_3_with_restarts_and_exit_code() {
         &[],
     );
     run.exits_with(3);
-    run.stderr_has(
+    run.stderr(Has(
         "statefulset.apps/crashing: failed: pod crashing-0 container db in CrashLoopBackOff",
-    );
-    run.stderr_has("restarted 3 time(s), last exit code 1");
-    run.stderr_has(": BackOff: ");
+    ));
+    run.stderr(Has("restarted 3 time(s), last exit code 1"));
+    run.stderr(Has(": BackOff: "));
     id.assert_not_in("a failed rollout", &run.all_output());
 }
 
@@ -306,15 +312,19 @@ fn timeout_exits_3_with_what_was_pending() {
         "5s",
     ]);
     let elapsed = started.elapsed();
-    run.exits_with(3);
     assert!(
         elapsed >= Duration::from_secs(5) && elapsed < Duration::from_secs(20),
         "{elapsed:?}"
     );
-    run.stderr_starts_with("error: rollout not finished after 5.00 s: deployment.apps/nowhere\n");
-    run.stderr_has("deployment.apps/nowhere: 0 of 1 updated replicas available");
-    run.stderr_has(": Unschedulable: 0/1 nodes are available");
-    run.stderr_has(": FailedScheduling: ");
+    run.exits_with(3)
+        .stderr(StartsWith(
+            "error: rollout not finished after 5.00 s: deployment.apps/nowhere\n",
+        ))
+        .stderr(Has(
+            "deployment.apps/nowhere: 0 of 1 updated replicas available",
+        ))
+        .stderr(Has(": Unschedulable: 0/1 nodes are available"))
+        .stderr(Has(": FailedScheduling: "));
 }
 
 #[test]
@@ -324,16 +334,16 @@ fn dry_run_rejection_leaves_the_cluster_untouched() {
     let file = fixture("invalid.yaml");
     let run = as_admin(&["apply", "-f", &file, "-n", &ns.name]);
     run.exits_with(2);
-    run.stderr_starts_with(
+    run.stderr(StartsWith(
         "error: the server rejected 2 object(s) in the dry run; nothing was applied\n",
-    );
-    run.stderr_has(&format!(
-            "{file}:10:1: configmap/typo: unknown field (strict field validation): .datta: field not declared in schema"
-        ));
-    run.stderr_has(&format!(
-        "{file}:17:1: deployment.apps/mismatch: 422 Invalid: "
     ));
-    run.stdout_lacks("created");
+    run.stderr(Has(&format!(
+            "{file}:10:1: configmap/typo: unknown field (strict field validation): .datta: field not declared in schema"
+        )));
+    run.stderr(Has(&format!(
+        "{file}:17:1: deployment.apps/mismatch: 422 Invalid: "
+    )));
+    run.stdout(Lacks("created"));
     for (kind, name) in [
         ("configmap", "valid"),
         ("configmap", "typo"),
@@ -365,7 +375,7 @@ fn out_of_namespace_objects_are_refused_before_any_request() {
              {file}:14:1: clusterrole.rbac.authorization.k8s.io/kstep-test-everything: ClusterRole is cluster-scoped; a namespace-scoped identity cannot apply it (pass --allow-cluster-scoped if this identity may)\n"
         )
     );
-    run.stderr_lacks("cannot reach");
+    run.stderr(Lacks("cannot reach"));
 }
 
 #[test]
@@ -387,11 +397,13 @@ fn forbidden_is_reported_with_identity_verb_and_namespace() {
     );
     run.exits_with(1);
     let user = format!("User \"system:serviceaccount:{}:ci\"", ns.name);
-    run.stderr_starts_with(
+    run.stderr(StartsWith(
         "error: the server rejected 2 object(s) in the dry run; nothing was applied\n",
-    );
-    run.stderr_has(&format!("configmap/theirs: 403 Forbidden: configmaps \"theirs\" is forbidden: {user} cannot patch resource \"configmaps\" in API group \"\" in the namespace \"kube-system\""));
-    run.stderr_has(&format!("{user} cannot patch resource \"clusterroles\""));
+    ));
+    run.stderr(Has(&format!("configmap/theirs: 403 Forbidden: configmaps \"theirs\" is forbidden: {user} cannot patch resource \"configmaps\" in API group \"\" in the namespace \"kube-system\"")));
+    run.stderr(Has(&format!(
+        "{user} cannot patch resource \"clusterroles\""
+    )));
     // All or nothing: the allowed ConfigMap in its own namespace was not applied either.
     assert!(!exists(&ns.name, "configmap", "mine"));
     id.assert_not_in("a 403", &run.all_output());
@@ -465,7 +477,7 @@ fn bootstrap_refuses_a_missing_namespace_and_writes_nothing() {
         out.to_str().unwrap(),
     ]);
     run.exits_with(2);
-    run.stderr_has("--create-namespace");
+    run.stderr(Has("--create-namespace"));
     assert!(!out.join("kubeconfig").exists());
 }
 
@@ -489,16 +501,16 @@ fn dry_run_flag_reports_and_changes_nothing() {
     dry.push("--dry-run");
     let run = as_admin(&dry);
     run.ok();
-    run.stdout_has("  created      deployment.apps/web (dry run)");
-    run.stdout_has("Summary (dry run: nothing was changed)");
+    run.stdout(Has("  created      deployment.apps/web (dry run)"));
+    run.stdout(Has("Summary (dry run: nothing was changed)"));
     assert!(!exists(&ns.name, "deployment", "web"));
     // After a real deploy, a dry run with another image says what would change.
     assert_eq!(as_admin(&args).code, 0);
     dry.extend(["--image", "web=registry.example/team/web:2"]);
     let run = as_admin(&dry);
     run.ok();
-    run.stdout_has("  configured   deployment.apps/web (dry run)");
-    run.stdout_has("  unchanged    service/web (dry run)");
+    run.stdout(Has("  configured   deployment.apps/web (dry run)"));
+    run.stdout(Has("  unchanged    service/web (dry run)"));
     let image = kubectl_json(&["get", "deployment", "web", "-n", &ns.name]);
     assert_eq!(
         image["spec"]["template"]["spec"]["containers"][0]["image"],
@@ -539,7 +551,9 @@ fn crd_namespace_and_custom_resource_in_one_run() {
         .object("namespace", &ns)
         .object("crd", &format!("widgets.{group}"));
     run.ok();
-    run.stdout_has("1 validated once the CRDs/Namespaces they need are applied");
+    run.stdout(Has(
+        "1 validated once the CRDs/Namespaces they need are applied",
+    ));
     let crd = run
         .stdout
         .find(&format!(
@@ -573,8 +587,8 @@ fn secret_values_are_masked_even_in_server_errors() {
         &ns.name,
     ]);
     run.exits_with(2);
-    run.stderr_has("secret/leaky: 422 Invalid: ");
-    run.stderr_has("Invalid value: \"[MASKED]!\"");
+    run.stderr(Has("secret/leaky: 422 Invalid: "));
+    run.stderr(Has("Invalid value: \"[MASKED]!\""));
     assert!(
         !run.all_output().contains("s3cr3t-passw0rd-value"),
         "{run:?}"
@@ -687,7 +701,7 @@ fn the_token_never_appears_in_any_output() {
         None,
     );
     run.exits_with(1);
-    run.stderr_has("127.0.0.1:1");
+    run.stderr(Has("127.0.0.1:1"));
     id.assert_not_in("an unreachable server", &run.all_output());
     id.assert_not_in(
         "the dotenv artifact",

@@ -5,6 +5,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use crate::support::Text::{Has, Lacks, StartsWith};
 use crate::support::{Run, TempDir, cache_dir, kstep, kstep_bin, positions, run};
 
 /// Asserts an invalid-input failure: exit 2, nothing on stdout, and every stderr line in
@@ -33,8 +34,8 @@ fn parse_gitlab_json_keeps_quotes_comments_and_last_duplicate_at_first_position(
         "{\"IMAGE\": \"registry.local:5000/app:2\", \"TAG\": \"\\\"v1\\\"\", \"NOTE\": \"a # b\"}\n"
     );
     // Kept quotes and the redefinition are warned about, on stderr.
-    r.stderr_has(&format!("{f}:2:5: warning:"))
-        .stderr_has(&format!("{f}:4:1: warning:"));
+    r.stderr(Has(&format!("{f}:2:5: warning:")))
+        .stderr(Has(&format!("{f}:4:1: warning:")));
 }
 
 #[test]
@@ -46,8 +47,8 @@ fn parse_gitlab_refuses_blank_lines_comments_and_export_with_every_position() {
     );
     let r = run(&["dotenv", "parse", &f]);
     assert_invalid(&r, &f)
-        .stderr_has("Invalid Format")
-        .stderr_has("`export` is not allowed");
+        .stderr(Has("Invalid Format"))
+        .stderr(Has("`export` is not allowed"));
     assert_eq!(
         positions(&r.stderr, &f),
         vec![(1, 1), (3, 1), (4, 3), (6, 1)]
@@ -65,7 +66,7 @@ fn empty_file_crlf_and_utf16() {
     assert_eq!((r.code, r.stdout.as_str()), (0, "{}\n"), "{r:?}");
     run(&["dotenv", "check", &empty])
         .ok()
-        .stdout_has("0 variables");
+        .stdout(Has("0 variables"));
 
     let crlf = d.write("crlf.env", b"A=1\r\nB=two words\r\n");
     let r = run(&["dotenv", "parse", &crlf]);
@@ -84,7 +85,7 @@ fn empty_file_crlf_and_utf16() {
         r.stdout, "{\"MY_ENV_VAR\": \"true\", \"TEST2\": \"é\"}\n",
         "{r:?}"
     );
-    run(&["dotenv", "check", &f]).ok().stderr_has("UTF-16LE");
+    run(&["dotenv", "check", &f]).ok().stderr(Has("UTF-16LE"));
 }
 
 #[test]
@@ -93,11 +94,11 @@ fn non_utf8_bytes_are_refused_with_their_offset() {
     let f = d.write("latin1.env", b"A=1\nB=caf\xE9\n");
     for flavor in ["gitlab", "compose"] {
         assert_invalid(&run(&["dotenv", "parse", "--flavor", flavor, &f]), &f)
-            .stderr_starts_with(&format!("{f}:2:6: "))
-            .stderr_has("byte 0xE9 at byte offset 9");
+            .stderr(StartsWith(&format!("{f}:2:6: ")))
+            .stderr(Has("byte 0xE9 at byte offset 9"));
     }
     assert_invalid(&run(&["dotenv", "check", &f]), &f)
-        .stderr_has("would guess the file's encoding");
+        .stderr(Has("would guess the file's encoding"));
 }
 
 #[test]
@@ -108,7 +109,7 @@ fn nul_bytes() {
     let r = run(&["dotenv", "parse", &f]);
     assert_eq!(r.stdout, "{\"A\": \"x\\u0000y\"}\n", "{r:?}");
     // No shell variable can hold it: refused, not silently truncated.
-    assert_invalid(&run(&["dotenv", "parse", "--output", "shell", &f]), &f).stderr_has("NUL");
+    assert_invalid(&run(&["dotenv", "parse", "--output", "shell", &f]), &f).stderr(Has("NUL"));
 }
 
 #[test]
@@ -124,11 +125,11 @@ fn a_100_mib_file_is_refused_fast_without_being_read() {
     let started = Instant::now();
     run(&["dotenv", "parse", f])
         .fails_with(2)
-        .stderr_has("104857600 bytes")
-        .stderr_has("16777216 bytes"); // the limit is named
+        .stderr(Has("104857600 bytes"))
+        .stderr(Has("16777216 bytes")); // the limit is named
     run(&["dotenv", "check", f])
         .exits_with(2)
-        .stderr_has("Dotenv Artifact Too Big");
+        .stderr(Has("Dotenv Artifact Too Big"));
     assert!(
         started.elapsed() < Duration::from_secs(5),
         "{:?}",
@@ -138,7 +139,7 @@ fn a_100_mib_file_is_refused_fast_without_being_read() {
     let big = vec![b'A'; (16 << 20) + 10];
     kstep(&["dotenv", "parse", "-"], &[], Some(&big))
         .exits_with(2)
-        .stderr_has("16777216 bytes");
+        .stderr(Has("16777216 bytes"));
 }
 
 #[test]
@@ -148,7 +149,7 @@ fn key_length_limit_is_255_characters() {
     run(&["dotenv", "parse", &ok]).ok();
     let long = d.write("long.env", format!("{}=v\n", "K".repeat(256)));
     assert_invalid(&run(&["dotenv", "parse", &long]), &long)
-        .stderr_has("Key is too long (maximum is 255 characters)");
+        .stderr(Has("Key is too long (maximum is 255 characters)"));
 }
 
 #[test]
@@ -171,8 +172,8 @@ fn ten_thousand_lines() {
     // GitLab refuses it twice over: size and count, the 21st variable on line 21.
     run(&["dotenv", "check", &f])
         .fails_with(2)
-        .stderr_has(&format!("{f}:21:1: variable number 21"))
-        .stderr_has("Dotenv Artifact Too Big");
+        .stderr(Has(&format!("{f}:21:1: variable number 21")))
+        .stderr(Has("Dotenv Artifact Too Big"));
 }
 
 #[test]
@@ -181,19 +182,19 @@ fn check_lists_every_problem_and_gitlab_s_answer() {
     let f = d.write("docker.env", b"IMAGE=app:1\n\nexport TAG=1\nbad key=2\n");
     let r = run(&["dotenv", "check", &f]);
     r.fails_with(2)
-        .stderr_has("GitLab would answer: \"Invalid Format\"");
+        .stderr(Has("GitLab would answer: \"Invalid Format\""));
     assert_eq!(positions(&r.stderr, &f), vec![(2, 1), (3, 1), (4, 1)]);
     let good = d.write("good.env", b"IMAGE=app:1\nTAG=1\n");
     run(&["dotenv", "check", &good])
         .ok()
-        .stdout_has("GitLab will accept");
+        .stdout(Has("GitLab will accept"));
     run(&["dotenv", "check", "--max-vars", "1", &good])
         .exits_with(2)
-        .stderr_has("cannot have more than 1 variables");
+        .stderr(Has("cannot have more than 1 variables"));
     // 18 bytes: GitLab's limit is exclusive.
     run(&["dotenv", "check", "--max-bytes", "18", &good])
         .exits_with(2)
-        .stderr_has("Maximum Allowable Size: 18");
+        .stderr(Has("Maximum Allowable Size: 18"));
     run(&["dotenv", "check", "--max-bytes", "19", &good]).ok();
 }
 
@@ -201,14 +202,14 @@ fn check_lists_every_problem_and_gitlab_s_answer() {
 fn missing_file_is_exit_2() {
     run(&["dotenv", "parse", "/nonexistent/kstep.env"])
         .fails_with(2)
-        .stderr_has("/nonexistent/kstep.env");
+        .stderr(Has("/nonexistent/kstep.env"));
 }
 
 #[test]
 fn stdin_is_read_with_a_stdin_label() {
     kstep(&["dotenv", "parse", "-"], &[], Some(b"A=1\n\n"))
         .exits_with(2)
-        .stderr_starts_with("<stdin>:2:1: ");
+        .stderr(StartsWith("<stdin>:2:1: "));
     let r = kstep(&["dotenv", "parse", "-"], &[], Some(b"A=1\n"));
     assert_eq!(r.stdout, "{\"A\": \"1\"}\n");
 }
@@ -296,9 +297,9 @@ fn compose_errors_have_positions() {
     let d = TempDir::new("dotenv-compose-errors");
     let f = d.write("open.env", b"A=1\nB=\"never closed\nC=3\n");
     assert_invalid(&run(&["dotenv", "parse", "--flavor", "compose", &f]), &f)
-        .stderr_starts_with(&format!("{f}:2:3: unterminated quoted value"))
+        .stderr(StartsWith(&format!("{f}:2:3: unterminated quoted value")))
         // The value is never quoted back.
-        .stderr_lacks("never closed");
+        .stderr(Lacks("never closed"));
     let f = d.write("required.env", b"A=${NOPE:?set NOPE first}\n");
     let r = run(&[
         "dotenv",
@@ -308,7 +309,9 @@ fn compose_errors_have_positions() {
         "--no-environment",
         &f,
     ]);
-    assert_invalid(&r, &f).stderr_has("required variable NOPE is missing a value: set NOPE first");
+    assert_invalid(&r, &f).stderr(Has(
+        "required variable NOPE is missing a value: set NOPE first",
+    ));
 }
 
 #[test]
@@ -396,24 +399,24 @@ fn set_refuses_what_gitlab_cannot_carry_and_never_echoes_the_value() {
         let arg = format!("IMAGE={value}");
         run(&["dotenv", "set", &f, &arg])
             .fails_with(2)
-            .stderr_starts_with("argument 1: IMAGE: the value")
+            .stderr(StartsWith("argument 1: IMAGE: the value"))
             .hides(&["SECRETMARKER"]);
         assert_eq!(std::fs::read(&f).unwrap(), b"IMAGE=app:1\n", "untouched");
     }
     run(&["dotenv", "set", &f, "bad-key=1"])
         .exits_with(2)
-        .stderr_has("Key can contain only letters");
+        .stderr(Has("Key can contain only letters"));
     run(&["dotenv", "set", &f, "NOEQUALS"]).exits_with(2);
     // An invalid existing file is not "fixed" silently.
     let bad = d.write("bad.env", b"A=1\n\n");
     run(&["dotenv", "set", &bad, "B=2"])
         .exits_with(2)
-        .stderr_has(&format!("{bad}:2:1:"));
+        .stderr(Has(&format!("{bad}:2:1:")));
     assert_eq!(std::fs::read(d.join("bad.env")).unwrap(), b"A=1\n\n");
     // A secret-looking name is accepted with a warning.
     run(&["dotenv", "set", &f, "API_TOKEN=x"])
         .ok()
-        .stderr_has("looks like a secret");
+        .stderr(Has("looks like a secret"));
 }
 
 #[test]

@@ -12,6 +12,7 @@ use kstep::runtime::{Runtime, cache::CompileCache};
 use serde_json::Value;
 
 use crate::cluster::{self, Cleanup, kubectl_ok};
+use crate::support::Text::{Has, Lacks, StartsWith};
 use crate::support::{Run, TempDir, cache_dir, kstep, kstep_command, test_fixture};
 
 const LEAK_TOKEN: &str = "kstepLeakTOKEN-0f1e2d3c4b5a69788796a5b4c3d2e1f0";
@@ -39,7 +40,7 @@ fn show_json(args: &[&str], envs: &[(&str, &str)]) -> Value {
 /// Asserts a bad-input run: exit 2, nothing on stdout, `needle` on stderr.
 #[track_caller]
 fn invalid(run: &Run, needle: &str) {
-    run.fails_with(2).stderr_has(needle);
+    run.fails_with(2).stderr(Has(needle));
 }
 
 #[test]
@@ -161,8 +162,8 @@ fn fixture_shapes() {
         &[],
         None,
     );
-    minikube.stderr_has("will not exist in a CI job");
-    minikube.stdout_has("namespace  default\n");
+    minikube.stderr(Has("will not exist in a CI job"));
+    minikube.stdout(Has("namespace  default\n"));
     let eks = kstep(
         &[
             "kubeconfig",
@@ -173,8 +174,8 @@ fn fixture_shapes() {
         &[],
         None,
     );
-    eks.stderr_has("exec plugin `aws`");
-    eks.stdout_has("auth       exec plugin `aws`");
+    eks.stderr(Has("exec plugin `aws`"));
+    eks.stdout(Has("auth       exec plugin `aws`"));
 }
 
 #[test]
@@ -189,7 +190,7 @@ fn gitlab_agent_kubeconfig_needs_context() {
         &run,
         "no current-context: choose one of its 2 context(s) with --context NAME: `kstep/infra:production`, `kstep/infra:staging`",
     );
-    run.stderr_lacks("glcbt");
+    run.stderr(Lacks("glcbt"));
     let s = show_json(
         &["--context", "kstep/infra:production"],
         &[("KUBECONFIG", path.to_str().unwrap())],
@@ -255,7 +256,7 @@ fn source_forms_and_precedence() {
     assert_eq!(s["source"]["form"], "file");
     assert_eq!(s["context"], "kind-kind");
     assert_eq!(s["contexts"].as_array().unwrap().len(), 2);
-    run.stderr_has("missing.yaml, which does not exist (skipped");
+    run.stderr(Has("missing.yaml, which does not exist (skipped"));
     let s = show_json(
         &["--context", "gitlab-deployer@kubernetes"],
         &[("KUBECONFIG", &list)],
@@ -298,7 +299,9 @@ fn source_forms_and_precedence() {
     );
     // The text summary names the form.
     let run = kstep(&["kubeconfig", "show"], &[("KUBECONFIG", &one_line)], None);
-    run.stdout_starts_with("source     $KUBECONFIG: value of the variable (base64, one line)\n");
+    run.stdout(StartsWith(
+        "source     $KUBECONFIG: value of the variable (base64, one line)\n",
+    ));
 }
 
 #[test]
@@ -395,8 +398,8 @@ fn encode_rules() {
     std::fs::write(&path, &big).unwrap();
     let run = kstep(&["kubeconfig", "encode", path.to_str().unwrap()], &[], None);
     invalid(&run, "a GitLab variable holds at most 10000");
-    run.stderr_has("File-type variable");
-    run.stderr_has("--minify");
+    run.stderr(Has("File-type variable"));
+    run.stderr(Has("--minify"));
     // --minify drops the padding and fits.
     let run = kstep(
         &["kubeconfig", "encode", "--minify", path.to_str().unwrap()],
@@ -631,9 +634,9 @@ fn check_unreachable_server() {
     );
     run.exits_with(1);
     assert_eq!(run.stdout, "");
-    run.stderr_has(&format!(
+    run.stderr(Has(&format!(
         "cannot reach https://127.0.0.1:{port}: connection refused"
-    ));
+    )));
     assert!(!run.all_output().contains(LEAK_TOKEN));
 }
 
@@ -731,7 +734,7 @@ fn check_tls_failure() {
             None,
         );
         run.exits_with(1);
-        run.stderr_has("TLS failure with https://127.0.0.1:");
+        run.stderr(Has("TLS failure with https://127.0.0.1:"));
         assert!(
             run.stderr.contains("UnknownIssuer") || run.stderr.contains("certificate"),
             "{run:?}"
@@ -1029,10 +1032,10 @@ fn check_against_the_cluster() {
         None,
     );
     run.ok();
-    run.stdout_has("(Kubernetes v1.");
-    run.stdout_has("groups: system:masters");
-    run.stdout_has("namespace  default (exists)");
-    run.stdout_has("deployments.apps               yes");
+    run.stdout(Has("(Kubernetes v1."));
+    run.stdout(Has("groups: system:masters"));
+    run.stdout(Has("namespace  default (exists)"));
+    run.stdout(Has("deployments.apps               yes"));
     let report = json(&kstep(
         &[
             "kubeconfig",
@@ -1095,8 +1098,8 @@ fn check_bogus_token_is_401_without_the_token() {
     let b64 = STANDARD.encode(&kubeconfig);
     let run = kstep(&["kubeconfig", "check"], &[("KUBECONFIG", &b64)], None);
     run.exits_with(1);
-    run.stderr_has("rejected the credentials (401 Unauthorized)");
-    run.stderr_has("the token is expired, revoked");
+    run.stderr(Has("rejected the credentials (401 Unauthorized)"));
+    run.stderr(Has("the token is expired, revoked"));
     for secret in [
         token.to_owned(),
         b64.clone(),
@@ -1151,8 +1154,10 @@ fn check_namespace_scoped_service_account() {
     let b64 = STANDARD.encode(&kubeconfig);
     let run = kstep(&["kubeconfig", "check"], &[("KUBECONFIG", &b64)], None);
     run.ok();
-    run.stdout_has(&format!("identity   system:serviceaccount:{ns}:deployer"));
-    run.stdout_has("deployments.apps               yes");
+    run.stdout(Has(&format!(
+        "identity   system:serviceaccount:{ns}:deployer"
+    )));
+    run.stdout(Has("deployments.apps               yes"));
     let dir = TempDir::new("kubeconfig-sa");
     let other = dir.join("kube-system.yaml");
     std::fs::write(
@@ -1171,8 +1176,10 @@ fn check_namespace_scoped_service_account() {
         None,
     );
     run.ok();
-    run.stdout_has("deployments.apps               no (cannot get, create, patch)");
-    run.stdout_has("not allowed to check that it exists");
+    run.stdout(Has(
+        "deployments.apps               no (cannot get, create, patch)",
+    ));
+    run.stdout(Has("not allowed to check that it exists"));
     let output = run.all_output();
     assert!(!output.contains(&token) && !output.contains(&b64));
 }

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use crate::cluster::{self, Namespace, kubectl_ok};
+use crate::support::Text::{EndsWith, Has, Lacks, StartsWith};
 use crate::support::{Run, TempDir, cache_dir, copy_dir, fixture, kstep_command, repo_root};
 
 const SHA: &str = "0123456789abcdef0123456789abcdef01234567";
@@ -67,7 +68,7 @@ impl Project {
 #[track_caller]
 fn assert_contained(run: &Run, code: i32) -> &Run {
     run.fails_with(code)
-        .stderr_lacks("panicked (this is a bug)")
+        .stderr(Lacks("panicked (this is a bug)"))
 }
 
 fn ci_env() -> Vec<(&'static str, &'static str)> {
@@ -95,7 +96,7 @@ fn example_steps_run_end_to_end_through_kstep_run() {
         "[deny-latest] checked 1 container(s) in 1 workload(s): 0 problem(s)",
         "kstep.yaml:15:5: dry run: stopping before `apply`",
     ] {
-        run.stderr_has(line);
+        run.stderr(Has(line));
     }
     let docs: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
     let deployment = &docs[0];
@@ -128,7 +129,7 @@ fn example_steps_run_end_to_end_through_kstep_run() {
     // The default output is a YAML stream kubectl reads.
     let run = p.kstep(&["run", "--dry-run"], &ci_env());
     run.ok();
-    run.stdout_starts_with("---\napiVersion: apps/v1\n");
+    run.stdout(StartsWith("---\napiVersion: apps/v1\n"));
     assert_eq!(run.stdout.matches("\n---\n").count(), 1, "{}", run.stdout);
 }
 
@@ -138,13 +139,15 @@ fn a_policy_step_refuses_a_floating_image_and_the_pipeline_stops_before_apply() 
     p.write("build.env", "IMAGE=nginx:latest\n");
     let run = p.kstep(&["run", "--dry-run"], &ci_env());
     assert_contained(&run, 2);
-    run.stderr_has(
+    run.stderr(Has(
         "k8s/app.yaml:1:1: Deployment `web`: container `app`: image `nginx:latest` uses the floating \
          tag `latest`; pin a version or a digest (at /spec/template/spec/containers/0/image) [step deny-latest]",
-    );
-    run.stderr_has("kstep.yaml:10:5: step `deny-latest`: refused the documents (1 error(s))");
-    run.stderr_ends_with("the pipeline stops here; nothing was applied\n");
-    run.stderr_lacks("dry run: stopping");
+    ));
+    run.stderr(Has(
+        "kstep.yaml:10:5: step `deny-latest`: refused the documents (1 error(s))",
+    ));
+    run.stderr(EndsWith("the pipeline stops here; nothing was applied\n"));
+    run.stderr(Lacks("dry run: stopping"));
 
     // No tag at all, and no limits: two findings, both reported.
     p.write("build.env", "IMAGE=registry.local:5000/team/app\n");
@@ -155,9 +158,9 @@ fn a_policy_step_refuses_a_floating_image_and_the_pipeline_stops_before_apply() 
     );
     let run = p.kstep(&["run", "--dry-run"], &ci_env());
     assert_contained(&run, 2);
-    run.stderr_has("has no tag, which means `latest`");
-    run.stderr_has("container `app`: has no cpu limit (resources.limits) (at /spec/template/spec/containers/0/resources/limits)");
-    run.stderr_has("refused the documents (2 error(s))");
+    run.stderr(Has("has no tag, which means `latest`"));
+    run.stderr(Has("container `app`: has no cpu limit (resources.limits) (at /spec/template/spec/containers/0/resources/limits)"));
+    run.stderr(Has("refused the documents (2 error(s))"));
 }
 
 #[test]
@@ -181,7 +184,9 @@ fn built_in_steps_feed_custom_steps() {
         kinds.contains(&"Deployment") && kinds.contains(&"ClusterRole"),
         "{kinds:?}"
     );
-    run.stderr_has("[deny_latest] checked 1 container(s) in 1 workload(s): 0 problem(s)");
+    run.stderr(Has(
+        "[deny_latest] checked 1 container(s) in 1 workload(s): 0 problem(s)",
+    ));
 
     // Findings about a document of a built-in step point at its source.
     p.write(
@@ -190,7 +195,7 @@ fn built_in_steps_feed_custom_steps() {
     );
     let run = p.kstep(&["run", "--dry-run", "traefik.yaml"], &[]);
     assert_contained(&run, 2);
-    run.stderr_has("traefik-values.yaml (traefik) (document ");
+    run.stderr(Has("traefik-values.yaml (traefik) (document "));
 }
 
 #[test]
@@ -203,7 +208,7 @@ fn a_pipeline_without_apply_says_its_documents_were_not_applied() {
     let run = p.kstep(&["run", "render.yaml"], &[]);
     run.ok();
     assert!(run.stdout.is_empty(), "{run:?}");
-    run.stderr_ends_with("the pipeline has no `apply`: its 2 document(s) were not applied (`--dry-run` prints them)\n");
+    run.stderr(EndsWith("the pipeline has no `apply`: its 2 document(s) were not applied (`--dry-run` prints them)\n"));
 }
 
 #[test]
@@ -211,9 +216,11 @@ fn a_pipeline_with_host_actions_needs_its_kubeconfig_before_any_step_runs() {
     let p = Project::new("nokube");
     let run = p.kstep(&["run"], &ci_env());
     assert_contained(&run, 2);
-    run.stderr_has("no kubeconfig");
-    run.stderr_has("the pipeline did not start; nothing was run or applied");
-    run.stderr_lacks("step 1/6");
+    run.stderr(Has("no kubeconfig"));
+    run.stderr(Has(
+        "the pipeline did not start; nothing was run or applied",
+    ));
+    run.stderr(Lacks("step 1/6"));
 }
 
 #[test]
@@ -240,7 +247,7 @@ fn kstep_step_run_runs_one_step_for_its_developer() {
         &[],
     );
     run.ok();
-    run.stdout_has(&format!("ci.gitlab.com/commit-sha: {SHA}"));
+    run.stdout(Has(&format!("ci.gitlab.com/commit-sha: {SHA}")));
     assert!(
         run.stdout.contains("ci.gitlab.com/pipeline-id: '42'")
             || run.stdout.contains("ci.gitlab.com/pipeline-id: \"42\""),
@@ -271,7 +278,9 @@ fn kstep_step_run_runs_one_step_for_its_developer() {
         &[],
     );
     assert_contained(&run, 2);
-    run.stderr_has("k8s/app.yaml:1:1: Deployment `web`: container `app`: image `nginx` has no tag");
+    run.stderr(Has(
+        "k8s/app.yaml:1:1: Deployment `web`: container `app`: image `nginx` has no tag",
+    ));
 
     let run = p.kstep(
         &[
@@ -284,9 +293,9 @@ fn kstep_step_run_runs_one_step_for_its_developer() {
         &[],
     );
     assert_contained(&run, 2);
-    run.stderr_has(
+    run.stderr(Has(
         "kstep step run: step `deny_latest`: failed: `require-digest` must be true or false",
-    );
+    ));
 }
 
 // ---- The pipeline file. ----
@@ -300,8 +309,10 @@ fn pipeline_file_errors_are_positioned_and_nothing_runs() {
     );
     let run = p.kstep(&["run", "--dry-run", "bad.yaml"], &[]);
     assert_contained(&run, 2);
-    run.stderr_starts_with("bad.yaml:4:5: unknown field `limit`, expected one of");
-    run.stderr_lacks("step 1/");
+    run.stderr(StartsWith(
+        "bad.yaml:4:5: unknown field `limit`, expected one of",
+    ));
+    run.stderr(Lacks("step 1/"));
 
     p.write(
         "bad.yaml",
@@ -322,7 +333,7 @@ fn pipeline_file_errors_are_positioned_and_nothing_runs() {
 
     let run = p.kstep(&["run", "missing.yaml"], &[]);
     assert_contained(&run, 2);
-    run.stderr_starts_with("missing.yaml: ");
+    run.stderr(StartsWith("missing.yaml: "));
 }
 
 #[test]
@@ -357,7 +368,9 @@ fn a_step_gets_only_the_variables_its_entry_lists() {
         "{}",
         run.stderr
     );
-    run.stderr_has("vars.yaml:6:26: warning: not set, so not passed to step `hostile`: UNSET");
+    run.stderr(Has(
+        "vars.yaml:6:26: warning: not set, so not passed to step `hostile`: UNSET",
+    ));
     run.hides(&[secret]);
 }
 
@@ -383,9 +396,9 @@ fn a_credential_the_host_holds_never_reaches_a_step() {
         &[],
     );
     assert_contained(&run, 2);
-    run.stderr_has("smuggle.yaml:5:17: variable `SMUGGLED` contains a secret kstep masks; it is never passed to a step");
+    run.stderr(Has("smuggle.yaml:5:17: variable `SMUGGLED` contains a secret kstep masks; it is never passed to a step"));
     // The step must not have run.
-    run.stderr_lacks("[step hostile]");
+    run.stderr(Lacks("[step hostile]"));
     run.hides(&[token]);
 }
 
@@ -397,8 +410,10 @@ fn a_cpu_loop_is_stopped_by_the_step_budget() {
     let started = Instant::now();
     let run = p.hostile("{do: spin}", "    limits: {cpu: 500ms}\n");
     assert_contained(&run, 1);
-    run.stderr_has("hostile.yaml:2:5: step `hostile` exceeded its 500ms CPU budget");
-    run.stderr_ends_with("the pipeline stops here; nothing was applied\n");
+    run.stderr(Has(
+        "hostile.yaml:2:5: step `hostile` exceeded its 500ms CPU budget",
+    ));
+    run.stderr(EndsWith("the pipeline stops here; nothing was applied\n"));
     assert!(
         started.elapsed() < Duration::from_secs(10),
         "{:?}",
@@ -411,7 +426,7 @@ fn a_memory_bomb_hits_the_step_limit() {
     let p = Project::new("grow");
     let run = p.hostile("{do: grow, mib: 512}", "    limits: {memory: 32MiB}\n");
     assert_contained(&run, 1);
-    run.stderr_has("step `hostile` exceeded its 32 MiB memory limit");
+    run.stderr(Has("step `hostile` exceeded its 32 MiB memory limit"));
     // Under the limit the same step succeeds: the limit is what stopped it.
     let run = p.hostile("{do: grow, mib: 8}", "    limits: {memory: 32MiB}\n");
     run.ok();
@@ -422,9 +437,11 @@ fn huge_stdout_is_capped_and_reported() {
     let p = Project::new("stdout");
     let run = p.hostile("{do: stdout, mib: 4}", "");
     assert_contained(&run, 1);
-    run.stderr_has("failed printing to stdout");
-    run.stderr_has("it wrote 1 MiB or more on stdout, where kstep stops capturing");
-    run.stderr_has("more line(s) on its stdout not shown");
+    run.stderr(Has("failed printing to stdout"));
+    run.stderr(Has(
+        "it wrote 1 MiB or more on stdout, where kstep stops capturing",
+    ));
+    run.stderr(Has("more line(s) on its stdout not shown"));
     assert!(
         run.stderr.len() < 64 << 10,
         "{} bytes forwarded",
@@ -437,7 +454,7 @@ fn a_log_flood_is_capped_and_logs_cannot_forge_host_lines() {
     let p = Project::new("logs");
     let run = p.hostile("{do: log-flood, lines: 100000, bytes: 20}", "");
     run.ok();
-    run.stderr_has("[hostile] log limit reached (1000 lines or 256 KiB per run): further log lines are dropped");
+    run.stderr(Has("[hostile] log limit reached (1000 lines or 256 KiB per run): further log lines are dropped"));
     assert!(
         run.stderr.lines().count() < 1010,
         "{}",
@@ -450,10 +467,10 @@ fn a_log_flood_is_capped_and_logs_cannot_forge_host_lines() {
 
     let run = p.hostile("{do: log-forge}", "");
     run.ok();
-    run.stderr_has(
+    run.stderr(Has(
         "[hostile] error: first\n[hostile] error: error: forged host message\\u{1b}[2J\n",
-    );
-    run.stderr_lacks("\u{1b}");
+    ));
+    run.stderr(Lacks("\u{1b}"));
 }
 
 #[test]
@@ -464,10 +481,10 @@ fn a_huge_result_is_refused() {
         "    limits: {memory: 256MiB}\n",
     );
     assert_contained(&run, 1);
-    run.stderr_has("step `hostile` returned an unusable result: 40 MiB of documents and variables, more than the 32 MiB a step may return");
+    run.stderr(Has("step `hostile` returned an unusable result: 40 MiB of documents and variables, more than the 32 MiB a step may return"));
     let run = p.hostile("{do: not-json}", "");
     assert_contained(&run, 1);
-    run.stderr_has("returned an unusable result: document 0 is not JSON");
+    run.stderr(Has("returned an unusable result: document 0 is not JSON"));
 }
 
 #[test]
@@ -475,10 +492,12 @@ fn a_panicking_or_failing_step_is_reported_with_its_words() {
     let p = Project::new("panic");
     let run = p.hostile("{do: panic, why: cannot go on}", "");
     assert_contained(&run, 1);
-    run.stderr_has("step `hostile` trapped: wasm trap: wasm `unreachable` instruction executed (the step gave up: cannot go on)");
+    run.stderr(Has("step `hostile` trapped: wasm trap: wasm `unreachable` instruction executed (the step gave up: cannot go on)"));
     let run = p.hostile("{do: fail, why: parameter x is missing}", "");
     assert_contained(&run, 2);
-    run.stderr_has("hostile.yaml:2:5: step `hostile`: failed: parameter x is missing");
+    run.stderr(Has(
+        "hostile.yaml:2:5: step `hostile`: failed: parameter x is missing",
+    ));
 }
 
 #[test]
@@ -486,7 +505,7 @@ fn environment_files_and_ungranted_directories_are_invisible() {
     let p = Project::new("invisible");
     let run = p.hostile("{do: env}", "");
     run.ok();
-    run.stderr_lacks("note: env ").stderr_lacks("note: arg ");
+    run.stderr(Lacks("note: env ")).stderr(Lacks("note: arg "));
     for path in [
         "/",
         ".",
@@ -498,8 +517,8 @@ fn environment_files_and_ungranted_directories_are_invisible() {
     ] {
         let run = p.hostile(&format!("{{do: read, path: \"{path}\"}}"), "");
         run.ok()
-            .stderr_has(&format!("note: cannot read {path}: "))
-            .stderr_lacks("not for steps");
+            .stderr(Has(&format!("note: cannot read {path}: ")))
+            .stderr(Lacks("not for steps"));
     }
 }
 
@@ -510,11 +529,13 @@ fn a_granted_directory_is_readable_read_only_and_closed_at_its_edge() {
     std::os::unix::fs::symlink("../private", p.dir.join("policies/escape")).unwrap();
     let grant = "    read: policies\n";
     let run = p.hostile("{do: env}", grant);
-    run.stderr_has("note: directory Some(\"/policies\")");
+    run.stderr(Has("note: directory Some(\"/policies\")"));
     let run = p.hostile("{do: read, path: /policies}", grant);
-    run.stderr_has("note: listed /policies: [escape, registries.txt]");
+    run.stderr(Has("note: listed /policies: [escape, registries.txt]"));
     let run = p.hostile("{do: read, path: /policies/registries.txt}", grant);
-    run.stderr_has("note: read /policies/registries.txt: registry.local:5000\\n");
+    run.stderr(Has(
+        "note: read /policies/registries.txt: registry.local:5000\\n",
+    ));
     for path in [
         "/policies/escape/token.txt",
         "/policies/../private/token.txt",
@@ -522,11 +543,11 @@ fn a_granted_directory_is_readable_read_only_and_closed_at_its_edge() {
     ] {
         let run = p.hostile(&format!("{{do: read, path: \"{path}\"}}"), grant);
         run.ok()
-            .stderr_has(&format!("note: cannot read {path}: "))
-            .stderr_lacks("not for steps");
+            .stderr(Has(&format!("note: cannot read {path}: ")))
+            .stderr(Lacks("not for steps"));
     }
     let run = p.hostile("{do: write, path: /policies/registries.txt}", grant);
-    run.stderr_has("note: cannot write /policies/registries.txt: ");
+    run.stderr(Has("note: cannot write /policies/registries.txt: "));
     assert_eq!(
         fs::read_to_string(p.dir.join("policies/registries.txt")).unwrap(),
         "registry.local:5000\n"
@@ -537,7 +558,9 @@ fn a_granted_directory_is_readable_read_only_and_closed_at_its_edge() {
     std::os::unix::fs::symlink(p.dir.parent().unwrap(), p.dir.join("outside")).unwrap();
     let run = p.hostile("{do: env}", "    read: outside\n");
     assert_contained(&run, 2);
-    run.stderr_starts_with("hostile.yaml:4:11: `read: outside` leads outside the project");
+    run.stderr(StartsWith(
+        "hostile.yaml:4:11: `read: outside` leads outside the project",
+    ));
 }
 
 #[test]
@@ -564,9 +587,11 @@ fn components_outside_the_contract_are_refused_before_anything_runs() {
         );
         let run = p.kstep(&["run", "--dry-run", "refused.yaml"], &[]);
         assert_contained(&run, 2)
-            .stderr_starts_with(&format!("refused.yaml:3:5: {message}"))
-            .stderr_ends_with("the pipeline did not start; nothing was run or applied\n")
-            .stderr_lacks("step 1/");
+            .stderr(StartsWith(&format!("refused.yaml:3:5: {message}")))
+            .stderr(EndsWith(
+                "the pipeline did not start; nothing was run or applied\n",
+            ))
+            .stderr(Lacks("step 1/"));
     }
 }
 
@@ -591,8 +616,8 @@ fn a_policy_step_blocks_a_bad_manifest_and_nothing_is_applied_to_the_cluster() {
     p.write("build.env", "IMAGE=nginx:latest\n");
     let run = p.kstep(&["run"], &env);
     assert_contained(&run, 2);
-    run.stderr_has("[step deny-latest]")
-        .stderr_has("nothing was applied");
+    run.stderr(Has("[step deny-latest]"))
+        .stderr(Has("nothing was applied"));
     assert_eq!(
         kubectl_ok(&["get", "deployments,services", "-n", &ns.name, "-o", "name"]),
         "",
@@ -603,8 +628,8 @@ fn a_policy_step_blocks_a_bad_manifest_and_nothing_is_applied_to_the_cluster() {
     p.write("build.env", "IMAGE=registry.local:5000/team/app:1.2.0\n");
     let run = p.kstep(&["run"], &env);
     run.ok();
-    run.stdout_has("Applied 2 object(s)");
-    run.stdout_has("Rolled out 1 workload(s)");
+    run.stdout(Has("Applied 2 object(s)"));
+    run.stdout(Has("Rolled out 1 workload(s)"));
     let label = kubectl_ok(&[
         "get",
         "deployment",
@@ -641,10 +666,12 @@ fn a_python_step_runs_through_the_same_host() {
     );
     let run = p.kstep(&["run", "--dry-run", "py.yaml"], &[]);
     assert_contained(&run, 2);
-    run.stderr_has("[require_labels] checked 2 document(s) for 2 label(s): 2 problem(s)");
-    run.stderr_has("k8s/app.yaml:1:1: Deployment `web` has no label team (at /metadata/labels) [step require_labels]");
+    run.stderr(Has(
+        "[require_labels] checked 2 document(s) for 2 label(s): 2 problem(s)",
+    ));
+    run.stderr(Has("k8s/app.yaml:1:1: Deployment `web` has no label team (at /metadata/labels) [step require_labels]"));
     p.write("py.yaml", "steps:\n  - dotenv: build.env\n  - render: k8s/\n  - wasm: steps/require_labels.wasm\n  - apply:\n");
     let run = p.kstep(&["run", "--dry-run", "py.yaml"], &[]);
     run.ok();
-    run.stdout_starts_with("---\napiVersion: apps/v1\n");
+    run.stdout(StartsWith("---\napiVersion: apps/v1\n"));
 }

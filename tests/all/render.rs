@@ -1,6 +1,7 @@
 //! `kstep render` end to end: the real binary, the embedded manifest component.
 
 use crate::cluster;
+use crate::support::Text::{Has, Lacks, StartsWith};
 use crate::support::{Run, TempDir, kstep, test_fixture};
 
 /// `tests/fixtures/manifests/<path>`, as an argument.
@@ -60,10 +61,12 @@ fn reference_workflow_renders_to_current_api_versions() {
         docs[0]["spec"]["template"]["spec"]["containers"][0]["image"],
         "registry.gitlab.com/group/project:3f2a9c1-42-7"
     );
-    run.stderr_has("image IMAGE -> registry.gitlab.com/group/project:3f2a9c1-42-7");
-    run.stderr_has(
+    run.stderr(Has(
+        "image IMAGE -> registry.gitlab.com/group/project:3f2a9c1-42-7",
+    ));
+    run.stderr(Has(
         "Ingress `blog`: extensions/v1beta1 -> networking.k8s.io/v1 (removed in Kubernetes 1.22)",
-    );
+    ));
 }
 
 #[test]
@@ -73,10 +76,12 @@ fn yaml_output_is_a_multi_document_stream() {
     let run = kstep(&args, &[], None);
     run.ok();
     assert_eq!(run.stdout.matches("---\n").count(), 14);
-    run.stdout_starts_with("---\napiVersion: apps/v1\nkind: Deployment\n");
-    run.stdout_has("  traefik.toml: |\n    defaultEntryPoints = [\"http\", \"https\"]\n");
+    run.stdout(StartsWith("---\napiVersion: apps/v1\nkind: Deployment\n"));
+    run.stdout(Has(
+        "  traefik.toml: |\n    defaultEntryPoints = [\"http\", \"https\"]\n",
+    ));
     // The report is on stderr only.
-    run.stdout_lacks("kstep render:");
+    run.stdout(Lacks("kstep render:"));
 }
 
 #[test]
@@ -94,9 +99,9 @@ fn removed_api_versions_are_reported_without_the_flag() {
     );
     run.ok();
     let file = manifests("reference/traefik/traefik-api-ingress.yml");
-    run.stderr_has(&format!(
+    run.stderr(Has(&format!(
             "{file}:2:13: warning: Ingress `traefik-web-ui`: extensions/v1beta1 was removed in Kubernetes 1.22: use networking.k8s.io/v1 (--upgrade-api-versions rewrites it)"
-        ));
+        )));
 }
 
 #[test]
@@ -118,7 +123,9 @@ fn errors_exit_2_with_every_location_and_nothing_on_stdout() {
             run.stderr
         );
     }
-    run.stderr_has("--image: --image nothing=x:1: no container is named `nothing`");
+    run.stderr(Has(
+        "--image: --image nothing=x:1: no container is named `nothing`",
+    ));
     // The classic sed placeholder, left in place.
     let run = kstep(
         &[
@@ -131,7 +138,7 @@ fn errors_exit_2_with_every_location_and_nothing_on_stdout() {
         None,
     );
     assert_eq!((run.code, run.stdout.as_str()), (2, ""));
-    run.stderr_has("`IMAGE` is not a valid image reference");
+    run.stderr(Has("`IMAGE` is not a valid image reference"));
 }
 
 #[test]
@@ -179,8 +186,8 @@ fn variables_precedence_set_then_env_files_then_environment() {
         *data,
         serde_json::json!({"a": "environment", "b": "first", "c": "set", "d": "second", "home": "$HOME", "dollar": "$5"})
     );
-    run.stderr_has("${C} from --set");
-    run.stderr_has(&format!("${{D}} from --env-file {f2}"));
+    run.stderr(Has("${C} from --set"));
+    run.stderr(Has(&format!("${{D}} from --env-file {f2}")));
     // --no-env: A is no longer defined.
     let run = kstep(
         &[
@@ -197,7 +204,7 @@ fn variables_precedence_set_then_env_files_then_environment() {
         None,
     );
     assert_eq!(run.code, 2);
-    run.stderr_has(&format!("{t}:6:6: variable `A` is not set"));
+    run.stderr(Has(&format!("{t}:6:6: variable `A` is not set")));
 }
 
 #[test]
@@ -226,8 +233,8 @@ fn values_cannot_change_the_structure_and_are_not_echoed() {
         docs[0]["data"],
         serde_json::json!({"a": nasty, "b": nasty, "token": "s3cr3t-t0ken-value"})
     );
-    run.stderr_lacks("s3cr3t");
-    run.stderr_has("<stdin>");
+    run.stderr(Lacks("s3cr3t"));
+    run.stderr(Has("<stdin>"));
 }
 
 #[test]
@@ -320,7 +327,9 @@ fn image_overrides_by_repository_with_registry_port() {
         None,
     );
     run.ok();
-    run.stderr_has("--image: warning: --image registry.local:5000/team/ap=x:1: no container");
+    run.stderr(Has(
+        "--image: warning: --image registry.local:5000/team/ap=x:1: no container",
+    ));
 }
 
 #[test]

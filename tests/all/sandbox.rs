@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use kstep::builtins::BUILTINS;
 use kstep::runtime::{Limits, Runtime, StepError, cache::CompileCache};
 
+use crate::support::Text::{Has, Lacks, StartsWith};
 use crate::support::{TempDir, cache_dir, fixture, kstep};
 
 const PROBE: &str = "kstep-test:probe/probe";
@@ -72,7 +73,7 @@ fn infinite_loop_is_stopped_by_the_cpu_budget() {
     let started = Instant::now();
     let run = probe("spin", &["--cpu", "500ms"]);
     run.exits_with(1);
-    run.stderr_has("exceeded its 500ms CPU budget");
+    run.stderr(Has("exceeded its 500ms CPU budget"));
     assert!(started.elapsed() < Duration::from_secs(10));
 }
 
@@ -109,7 +110,7 @@ fn default_cpu_budget_is_two_seconds() {
 fn memory_growth_hits_the_cap() {
     let run = probe("grow", &["64", "--memory", "32MiB"]);
     run.exits_with(1);
-    run.stderr_has("exceeded its 32 MiB memory limit");
+    run.stderr(Has("exceeded its 32 MiB memory limit"));
     // Below the cap the same call succeeds: the limit, not the fixture, is what failed.
     let run = probe("grow", &["8", "--memory", "32MiB"]);
     assert_eq!((run.code, run.stdout.trim()), (0, "U32(8)"), "{run:?}");
@@ -119,15 +120,15 @@ fn memory_growth_hits_the_cap() {
 fn deep_recursion_is_a_clean_trap() {
     let run = probe("recurse", &["10000000"]);
     run.exits_with(1);
-    run.stderr_has("trapped");
-    run.stderr_lacks("panicked");
+    run.stderr(Has("trapped"));
+    run.stderr(Lacks("panicked"));
 }
 
 #[test]
 fn files_and_environment_are_invisible() {
     let run = probe("read-file", &["/etc/passwd"]);
     run.ok();
-    run.stdout_starts_with("error:");
+    run.stdout(StartsWith("error:"));
     let run = kstep(
         &[
             "call",
@@ -146,7 +147,7 @@ fn foreign_imports_are_refused_at_load() {
     let path = fixture("kstep-fixture-forbidden-import");
     let run = kstep(&["call", path.to_str().unwrap(), "run"], &[], None);
     run.exits_with(2);
-    run.stderr_has("imports `kstep-test:probe/exfiltrate`");
+    run.stderr(Has("imports `kstep-test:probe/exfiltrate`"));
 }
 
 #[test]
@@ -168,7 +169,7 @@ fn secrets_printed_by_a_component_are_masked() {
     );
     run.ok();
     assert!(!run.all_output().contains(secret), "{run:?}");
-    run.stdout_has("token=[MASKED]");
+    run.stdout(Has("token=[MASKED]"));
     assert_eq!(run.stderr.matches("[MASKED]").count(), 2, "{}", run.stderr);
 }
 
@@ -200,12 +201,12 @@ fn a_warm_cache_compiles_nothing() {
 fn cli_reports_version_and_components() {
     let run = kstep(&["version"], &[], None);
     assert_eq!(run.code, 0);
-    run.stdout_starts_with(&format!(
+    run.stdout(StartsWith(&format!(
         "kstep {}\nwasmtime 48.",
         env!("CARGO_PKG_VERSION")
-    ));
+    )));
     for b in BUILTINS {
-        run.stdout_has(&format!("sha256:{}", b.sha256));
+        run.stdout(Has(&format!("sha256:{}", b.sha256)));
     }
     let run = kstep(&["components", "--output", "json"], &[], None);
     let list: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
@@ -229,24 +230,26 @@ fn as_the_image_entrypoint_shells_and_absolute_paths_run_as_is() {
         "{run:?}"
     );
     let run = kstep(&["version"], &entry, None);
-    run.stdout_starts_with("kstep ");
+    run.stdout(StartsWith("kstep "));
     assert_eq!(kstep(&["/no/such/program"], &entry, None).code, 127);
     // Outside the image, kstep never executes its arguments.
     let run = kstep(&["sh", "-c", "echo nope"], &[], None);
     run.exits_with(2);
-    run.stdout_lacks("nope");
+    run.stdout(Lacks("nope"));
 }
 
 #[test]
 fn demo_renders_the_reference_workflow_offline() {
     let run = kstep(&["demo"], &[], None);
-    run.ok();
     // The image from the dotenv artifact replaced the IMAGE word; removed apiVersions upgraded.
-    run.stdout_has("image: registry.gitlab.com/example/blog:4f2c9e1a-1843-7761");
-    run.stdout_lacks("image: IMAGE");
-    run.stdout_lacks("extensions/v1beta1\nkind");
-    run.stdout_has("apiVersion: apps/v1");
-    run.stdout_has("apiVersion: networking.k8s.io/v1");
+    run.ok()
+        .stdout(Has(
+            "image: registry.gitlab.com/example/blog:4f2c9e1a-1843-7761",
+        ))
+        .stdout(Lacks("image: IMAGE"))
+        .stdout(Lacks("extensions/v1beta1\nkind"))
+        .stdout(Has("apiVersion: apps/v1"))
+        .stdout(Has("apiVersion: networking.k8s.io/v1"));
     // Services before workloads before Ingress.
     let order: Vec<usize> = ["services ", "workloads ", "other objects "]
         .iter()

@@ -48,8 +48,9 @@ impl From<Output> for Run {
     }
 }
 
-/// Assertions on a run; each returns the run, so that they chain. They only check what they
-/// say: [`Run::exits_with`] does not look at stdout, [`Run::fails_with`] does.
+/// Assertions on a run; each returns the run, so that they chain (`run.ok().stderr(Has("…"))`).
+/// They only check what they say: [`Run::exits_with`] does not look at stdout,
+/// [`Run::fails_with`] does.
 impl Run {
     /// Everything the process printed, for leak searches.
     pub fn all_output(&self) -> String {
@@ -77,80 +78,17 @@ impl Run {
         self
     }
 
-    /// Asserts that stderr contains `needle`.
+    /// Asserts `check` on stderr.
     #[track_caller]
-    pub fn stderr_has(&self, needle: &str) -> &Self {
-        assert!(
-            self.stderr.contains(needle),
-            "{needle:?} not on stderr:\n{}",
-            self.stderr
-        );
+    pub fn stderr(&self, check: Text) -> &Self {
+        check.assert("stderr", &self.stderr);
         self
     }
 
-    /// Asserts that stderr does not contain `needle`.
+    /// Asserts `check` on stdout.
     #[track_caller]
-    pub fn stderr_lacks(&self, needle: &str) -> &Self {
-        assert!(
-            !self.stderr.contains(needle),
-            "{needle:?} on stderr:\n{}",
-            self.stderr
-        );
-        self
-    }
-
-    /// Asserts that stderr starts with `prefix`.
-    #[track_caller]
-    pub fn stderr_starts_with(&self, prefix: &str) -> &Self {
-        assert!(
-            self.stderr.starts_with(prefix),
-            "stderr does not start with {prefix:?}:\n{}",
-            self.stderr
-        );
-        self
-    }
-
-    /// Asserts that stderr ends with `suffix`.
-    #[track_caller]
-    pub fn stderr_ends_with(&self, suffix: &str) -> &Self {
-        assert!(
-            self.stderr.ends_with(suffix),
-            "stderr does not end with {suffix:?}:\n{}",
-            self.stderr
-        );
-        self
-    }
-
-    /// Asserts that stdout contains `needle`.
-    #[track_caller]
-    pub fn stdout_has(&self, needle: &str) -> &Self {
-        assert!(
-            self.stdout.contains(needle),
-            "{needle:?} not on stdout:\n{}",
-            self.stdout
-        );
-        self
-    }
-
-    /// Asserts that stdout does not contain `needle`.
-    #[track_caller]
-    pub fn stdout_lacks(&self, needle: &str) -> &Self {
-        assert!(
-            !self.stdout.contains(needle),
-            "{needle:?} on stdout:\n{}",
-            self.stdout
-        );
-        self
-    }
-
-    /// Asserts that stdout starts with `prefix`.
-    #[track_caller]
-    pub fn stdout_starts_with(&self, prefix: &str) -> &Self {
-        assert!(
-            self.stdout.starts_with(prefix),
-            "stdout does not start with {prefix:?}:\n{}",
-            self.stdout
-        );
+    pub fn stdout(&self, check: Text) -> &Self {
+        check.assert("stdout", &self.stdout);
         self
     }
 
@@ -159,6 +97,32 @@ impl Run {
     pub fn hides<S: AsRef<str>>(&self, secrets: &[S]) -> &Self {
         assert_no_secret("the run", &self.all_output(), secrets);
         self
+    }
+}
+
+/// What [`Run::stderr`] or [`Run::stdout`] must hold: `run.stderr(Has("…"))`.
+#[derive(Debug)]
+pub enum Text<'a> {
+    /// Contains this.
+    Has(&'a str),
+    /// Does not contain this.
+    Lacks(&'a str),
+    /// Starts with this.
+    StartsWith(&'a str),
+    /// Ends with this.
+    EndsWith(&'a str),
+}
+
+impl Text<'_> {
+    #[track_caller]
+    fn assert(&self, stream: &str, text: &str) {
+        let holds = match *self {
+            Self::Has(s) => text.contains(s),
+            Self::Lacks(s) => !text.contains(s),
+            Self::StartsWith(s) => text.starts_with(s),
+            Self::EndsWith(s) => text.ends_with(s),
+        };
+        assert!(holds, "{stream}: not {self:?}:\n{text}");
     }
 }
 

@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::cluster::{self, Cleanup, kubectl_ok, kubectl_stdin, kubectl_stdin_ok};
+use crate::support::Text::{Has, StartsWith};
 use crate::support::{TempDir, kstep, positions, repo_root, run};
 
 /// The reference workflow's traefik.toml (shared/seed), verbatim; the migrate unit tests read
@@ -126,7 +127,7 @@ fn render_reports_every_problem_with_its_position_and_prints_nothing() {
         "namespace: edge\nimage:\n  tag: latest\nreplicas: 2\nacme:\n  email: ops@example.com\ndashboard:\n  hosst: t.example.com\nextraArgs:\n  - --api.insecure=true\n",
     );
     let r = run(&["traefik", "render", "--values", &f]);
-    r.fails_with(2).stderr_has("did you mean `host`");
+    r.fails_with(2).stderr(Has("did you mean `host`"));
     assert_eq!(positions(&r.stderr, &f), [(8, 3)], "{r:?}");
     // Fixed, the next round of problems: each at its value.
     let f = d.write(
@@ -135,10 +136,10 @@ fn render_reports_every_problem_with_its_position_and_prints_nothing() {
     );
     let r = run(&["traefik", "render", "--values", &f]);
     r.fails_with(2)
-        .stderr_has("`latest` is refused")
-        .stderr_has("cert-manager")
-        .stderr_has("basicAuthSecret")
-        .stderr_has("never turns it on");
+        .stderr(Has("`latest` is refused"))
+        .stderr(Has("cert-manager"))
+        .stderr(Has("basicAuthSecret"))
+        .stderr(Has("never turns it on"));
     assert_eq!(
         positions(&r.stderr, &f),
         [(3, 8), (4, 11), (8, 9), (10, 5)],
@@ -154,8 +155,8 @@ fn render_warns_and_reads_stdin() {
         Some(b"insecureSkipVerify: true\n"),
     )
     .ok()
-    .stderr_starts_with("<stdin>:1:21: warning: insecureSkipVerify")
-    .stdout_has("insecureSkipVerify: true");
+    .stderr(StartsWith("<stdin>:1:21: warning: insecureSkipVerify"))
+    .stdout(Has("insecureSkipVerify: true"));
     run(&["traefik", "render", "--values", "/nonexistent/values.yaml"]).fails_with(2);
 }
 
@@ -164,7 +165,7 @@ fn example_values_reproduce_the_reference_workflow_on_traefik_v3() {
     let file = repo_root().join("ci-templates/examples/traefik-values.yaml");
     let r = run(&["traefik", "render", "--values", file.to_str().unwrap()]);
     // The one warning: the original's insecureSkipVerify.
-    r.ok().stderr_has("warning: insecureSkipVerify");
+    r.ok().stderr(Has("warning: insecureSkipVerify"));
     assert_eq!(r.stderr.lines().count(), 1, "{r:?}");
     let items = render_json(file.to_str().unwrap());
     let pvc = find(&items, "PersistentVolumeClaim", "traefik-acme");
@@ -241,7 +242,7 @@ fn migrate_the_reference_traefik_toml() {
         )),
         "{warnings:?}"
     );
-    r.stderr_has(&format!("{f}:20:1: note: acme.storage: "));
+    r.stderr(Has(&format!("{f}:20:1: note: acme.storage: ")));
     // --quiet keeps the warnings, drops the notes; TOML output carries the same settings.
     let r = run(&["traefik", "migrate", &f, "--output", "toml", "--quiet"]);
     r.ok();
