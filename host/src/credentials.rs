@@ -11,7 +11,6 @@
 //! content of referenced key and token files when they are read. In memory the credentials live
 //! in `secrecy` wrappers, which zeroize on drop and print as `[REDACTED]` in `Debug`.
 
-use std::io::Read as _;
 use std::path::{Path, PathBuf};
 
 use secrecy::{ExposeSecret as _, SecretSlice, SecretString};
@@ -19,6 +18,7 @@ use secrecy::{ExposeSecret as _, SecretSlice, SecretString};
 // Only this pure function is linked natively: decoding stays in the sandbox.
 use kstep_kubeconfig::decode::is_secret_name;
 
+use crate::fsutil::CappedReadError;
 use crate::output;
 use crate::runtime::{Runtime, StepError};
 use crate::steps::kubeconfig::{self as step, InputForm};
@@ -455,28 +455,14 @@ fn read_file(path: &Path) -> Result<RawInput, CredentialError> {
 /// The bytes of `path`, at most [`MAX_KUBECONFIG_BYTES`] (checked on the metadata first, and
 /// on what is read, for files that grow or lie about their size).
 fn read_capped(path: &Path, what: String) -> Result<Vec<u8>, CredentialError> {
-    let read_error = |error| CredentialError::Read {
-        path: path.to_owned(),
-        error,
-    };
-    let file = std::fs::File::open(path).map_err(read_error)?;
-    let size = file.metadata().map_err(read_error)?.len();
-    let too_big = |size| CredentialError::TooBig {
-        what: what.clone(),
-        size,
-        limit: MAX_KUBECONFIG_BYTES,
-    };
-    if size > MAX_KUBECONFIG_BYTES {
-        return Err(too_big(size));
-    }
-    let mut data = Vec::new();
-    file.take(MAX_KUBECONFIG_BYTES + 1)
-        .read_to_end(&mut data)
-        .map_err(read_error)?;
-    if data.len() as u64 > MAX_KUBECONFIG_BYTES {
-        return Err(too_big(data.len() as u64));
-    }
-    Ok(data)
+    // `-` is a file here: a kubeconfig never comes from stdin implicitly.
+    crate::fsutil::read_capped(path, false, MAX_KUBECONFIG_BYTES).map_err(|e| match e {
+        CappedReadError::Io(error) => CredentialError::Read {
+            path: path.to_owned(),
+            error,
+        },
+        CappedReadError::TooBig { size, limit } => CredentialError::TooBig { what, size, limit },
+    })
 }
 
 fn decode(

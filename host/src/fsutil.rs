@@ -1,6 +1,6 @@
-//! File-system helpers shared by commands: atomic writes.
+//! File-system helpers shared by commands: atomic writes, and reads with a size cap.
 
-use std::io::Write as _;
+use std::io::{Read as _, Write as _};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -63,6 +63,62 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: Option<u32>) -> std::io::Re
     Ok(())
 }
 
+/// Why [`read_capped`] returned nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum CappedReadError {
+    /// The input could not be opened or read (a directory is refused as one).
+    #[error("{0}")]
+    Io(std::io::Error),
+    /// The input is larger than the limit; a regular file was not read at all.
+    #[error("{size} bytes or more, over the limit of {limit}")]
+    TooBig {
+        /// Its size (or a lower bound: the bytes read before giving up).
+        size: u64,
+        /// The limit.
+        limit: u64,
+    },
+}
+
+/// Reads `path` (`-`: standard input, when `stdin_dash`) without ever holding more than
+/// `limit` + 1 bytes: a regular file whose metadata says it is larger is refused before any
+/// read, and any other stream (stdin, a FIFO, a file that grows) is cut off one byte past the
+/// limit, which tells it was too big.
+///
+/// # Errors
+/// [`CappedReadError`].
+pub fn read_capped(path: &Path, stdin_dash: bool, limit: u64) -> Result<Vec<u8>, CappedReadError> {
+    let mut bytes = Vec::new();
+    if stdin_dash && path == Path::new("-") {
+        std::io::stdin()
+            .lock()
+            .take(limit + 1)
+            .read_to_end(&mut bytes)
+            .map_err(CappedReadError::Io)?;
+    } else {
+        let file = std::fs::File::open(path).map_err(CappedReadError::Io)?;
+        let metadata = file.metadata().map_err(CappedReadError::Io)?;
+        if metadata.is_dir() {
+            return Err(CappedReadError::Io(std::io::Error::other("is a directory")));
+        }
+        if metadata.len() > limit {
+            return Err(CappedReadError::TooBig {
+                size: metadata.len(),
+                limit,
+            });
+        }
+        file.take(limit + 1)
+            .read_to_end(&mut bytes)
+            .map_err(CappedReadError::Io)?;
+    }
+    if bytes.len() as u64 > limit {
+        return Err(CappedReadError::TooBig {
+            size: bytes.len() as u64,
+            limit,
+        });
+    }
+    Ok(bytes)
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -86,6 +142,49 @@ mod tests {
         }
         // No temporary file is left behind.
         assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn reads_up_to_the_cap_and_refuses_more() {
+        let dir = std::env::temp_dir().join(format!("kstep-fsutil-cap-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("f");
+        std::fs::write(&path, "12345").unwrap();
+        assert_eq!(read_capped(&path, false, 5).unwrap(), b"12345");
+        assert!(matches!(
+            read_capped(&path, false, 4),
+            Err(CappedReadError::TooBig { size: 5, limit: 4 })
+        ));
+        // A FIFO has no size: it is cut off one byte past the cap.
+        let fifo = dir.join("fifo");
+        assert!(
+            std::process::Command::new("mkfifo")
+                .arg(&fifo)
+                .status()
+                .unwrap()
+                .success()
+        );
+        let writer = {
+            let fifo = fifo.clone();
+            std::thread::spawn(move || {
+                let _ = std::fs::write(&fifo, vec![b'x'; 1 << 16]);
+            })
+        };
+        assert!(matches!(
+            read_capped(&fifo, false, 100),
+            Err(CappedReadError::TooBig { size: 101, .. })
+        ));
+        drop(writer);
+        assert!(matches!(
+            read_capped(&dir, false, 100),
+            Err(CappedReadError::Io(e)) if e.to_string() == "is a directory"
+        ));
+        // `-` is a file name unless the caller reads stdin for it.
+        assert!(matches!(
+            read_capped(Path::new("-"), false, 100),
+            Err(CappedReadError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound
+        ));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -14,7 +14,6 @@
 //! a connection failure exits 1. No message contains a credential: every secret is registered
 //! with the masker before anything is printed (see [`crate::credentials`]).
 
-use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -27,6 +26,7 @@ use serde::Serialize;
 
 use crate::cli::{CliError, CliResult, parse_duration};
 use crate::credentials::{self, Carrier, Connection, CredentialError, Credentials, Material};
+use crate::fsutil::CappedReadError;
 use crate::output;
 use crate::runtime::Runtime;
 use crate::steps::kubeconfig::{self as step, format_diagnostic};
@@ -229,44 +229,25 @@ fn encode(args: &EncodeArgs) -> CliResult {
 /// The bytes to encode: a file (size checked before reading) or standard input (read up to the
 /// limit and one byte more, to tell).
 fn read_encode_input(input: &str) -> Result<(String, Option<String>, Vec<u8>), CliError> {
-    let limit = credentials::MAX_KUBECONFIG_BYTES;
-    let too_big = |what: &str, size: u64| {
-        CliError::invalid(CredentialError::TooBig {
-            what: what.to_owned(),
-            size,
-            limit,
-        })
-    };
-    if input == "-" {
-        let mut data = Vec::new();
-        std::io::stdin()
-            .lock()
-            .take(limit + 1)
-            .read_to_end(&mut data)
-            .map_err(|e| CliError::invalid(anyhow::anyhow!("reading standard input: {e}")))?;
-        if data.len() as u64 > limit {
-            return Err(too_big("standard input", data.len() as u64));
-        }
-        return Ok(("<stdin>".into(), None, data));
-    }
     let path = Path::new(input);
-    let read_error = |e: std::io::Error| {
-        CliError::invalid(CredentialError::Read {
-            path: path.to_owned(),
-            error: e,
-        })
-    };
-    let file = std::fs::File::open(path).map_err(read_error)?;
-    let size = file.metadata().map_err(read_error)?.len();
-    if size > limit {
-        return Err(too_big(input, size));
-    }
-    let mut data = Vec::new();
-    file.take(limit + 1)
-        .read_to_end(&mut data)
-        .map_err(read_error)?;
-    if data.len() as u64 > limit {
-        return Err(too_big(input, data.len() as u64));
+    let stdin = input == "-";
+    let what = if stdin { "standard input" } else { input };
+    let data =
+        crate::fsutil::read_capped(path, true, credentials::MAX_KUBECONFIG_BYTES).map_err(|e| {
+            CliError::invalid(match e {
+                CappedReadError::Io(error) => CredentialError::Read {
+                    path: what.into(),
+                    error,
+                },
+                CappedReadError::TooBig { size, limit } => CredentialError::TooBig {
+                    what: what.to_owned(),
+                    size,
+                    limit,
+                },
+            })
+        })?;
+    if stdin {
+        return Ok(("<stdin>".into(), None, data));
     }
     let dir = path
         .parent()

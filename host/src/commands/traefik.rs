@@ -8,12 +8,10 @@
 //!   on stderr every v1 setting it could not carry over (`warning:`) or carried over with a
 //!   change (`note:`), each with its position.
 
-use std::io::Read as _;
 use std::path::{Path, PathBuf};
 
-use anyhow::Context as _;
-
 use crate::cli::{CliError, CliResult};
+use crate::fsutil::CappedReadError;
 use crate::output;
 use crate::runtime::Runtime;
 use crate::steps::traefik::{self, ConfigFormat, MAX_INPUT_BYTES, ManifestFormat};
@@ -146,24 +144,16 @@ fn display(path: &Path) -> String {
 
 /// Reads a file or stdin, at most [`MAX_INPUT_BYTES`].
 fn read_input(path: &Path) -> Result<String, CliError> {
-    let mut bytes = Vec::new();
     let what = display(path);
-    let read = if path == Path::new("-") {
-        std::io::stdin()
-            .lock()
-            .take(MAX_INPUT_BYTES + 1)
-            .read_to_end(&mut bytes)
-    } else {
-        std::fs::File::open(path).and_then(|f| f.take(MAX_INPUT_BYTES + 1).read_to_end(&mut bytes))
-    };
-    read.with_context(|| format!("reading {what}"))
-        .map_err(CliError::invalid)?;
-    if bytes.len() as u64 > MAX_INPUT_BYTES {
-        return Err(CliError::invalid(anyhow::anyhow!(
-            "{what}: larger than {} KiB; this is not a values file or traefik.toml",
-            MAX_INPUT_BYTES >> 10
-        )));
-    }
+    let bytes = crate::fsutil::read_capped(path, true, MAX_INPUT_BYTES).map_err(|e| {
+        CliError::invalid(match e {
+            CappedReadError::Io(error) => anyhow::anyhow!("reading {what}: {error}"),
+            CappedReadError::TooBig { .. } => anyhow::anyhow!(
+                "{what}: larger than {} KiB; this is not a values file or traefik.toml",
+                MAX_INPUT_BYTES >> 10
+            ),
+        })
+    })?;
     String::from_utf8(bytes)
         .map_err(|_| CliError::invalid(anyhow::anyhow!("{what}: not UTF-8 text")))
 }

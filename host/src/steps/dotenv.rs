@@ -15,9 +15,9 @@
 //! errors come back as `FILE:LINE:COL: message` lines ([`EnvFileError::Invalid`], which a
 //! command maps to exit code 2). Values are never part of an error message.
 
-use std::io::Read as _;
 use std::path::{Path, PathBuf};
 
+use crate::fsutil::CappedReadError;
 use crate::runtime::{Limits, Runtime, StepError};
 
 #[allow(missing_docs)]
@@ -224,37 +224,17 @@ pub fn process_environment() -> Vec<(String, String)> {
 /// # Errors
 /// [`EnvFileError::Io`] or [`EnvFileError::TooBig`].
 pub fn read_capped(path: &Path, limit: u64) -> Result<Vec<u8>, EnvFileError> {
-    let io = |error| EnvFileError::Io {
-        path: path.to_owned(),
-        error,
-    };
-    let too_big = |size| EnvFileError::TooBig {
-        path: path.to_owned(),
-        size,
-        limit,
-    };
-    let mut bytes = Vec::new();
-    if path == Path::new("-") {
-        std::io::stdin()
-            .lock()
-            .take(limit + 1)
-            .read_to_end(&mut bytes)
-            .map_err(io)?;
-    } else {
-        let file = std::fs::File::open(path).map_err(io)?;
-        let metadata = file.metadata().map_err(io)?;
-        if metadata.is_dir() {
-            return Err(io(std::io::Error::other("is a directory")));
-        }
-        if metadata.len() > limit {
-            return Err(too_big(metadata.len()));
-        }
-        file.take(limit + 1).read_to_end(&mut bytes).map_err(io)?;
-    }
-    if bytes.len() as u64 > limit {
-        return Err(too_big(bytes.len() as u64));
-    }
-    Ok(bytes)
+    crate::fsutil::read_capped(path, true, limit).map_err(|e| match e {
+        CappedReadError::Io(error) => EnvFileError::Io {
+            path: path.to_owned(),
+            error,
+        },
+        CappedReadError::TooBig { size, limit } => EnvFileError::TooBig {
+            path: path.to_owned(),
+            size,
+            limit,
+        },
+    })
 }
 
 /// `FILE:LINE:COL: message` (`FILE:LINE:` without a column, `FILE:` without a line,

@@ -37,10 +37,10 @@
 //! The templating rules are in `docs/templating.md`.
 
 use std::collections::HashMap;
-use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::fsutil::CappedReadError;
 use crate::runtime::{Limits, Runtime, StepError};
 use crate::steps::dotenv::{self, EnvFileError, Flavor};
 
@@ -169,16 +169,7 @@ pub fn read_sources(inputs: &[PathBuf]) -> Result<Vec<Source>, SourceError> {
                 return Err(SourceError::StdinTwice);
             }
             stdin_read = true;
-            let mut bytes = Vec::new();
-            std::io::stdin()
-                .lock()
-                .take(MAX_SOURCE_BYTES + 1)
-                .read_to_end(&mut bytes)
-                .map_err(|error| SourceError::Io {
-                    path: input.clone(),
-                    error,
-                })?;
-            sources.push(source_from("<stdin>", input, bytes)?);
+            sources.push(read_source(input, true, "<stdin>")?);
             continue;
         }
         let io = |error| SourceError::Io {
@@ -203,39 +194,26 @@ pub fn read_sources(inputs: &[PathBuf]) -> Result<Vec<Source>, SourceError> {
                 });
             }
             for file in files {
-                sources.push(read_file(&file)?);
+                sources.push(read_source(&file, false, &file.display().to_string())?);
             }
         } else {
-            sources.push(read_file(input)?);
+            sources.push(read_source(input, false, &input.display().to_string())?);
         }
     }
     Ok(sources)
 }
 
-fn read_file(path: &Path) -> Result<Source, SourceError> {
-    let io = |error| SourceError::Io {
-        path: path.to_owned(),
-        error,
-    };
-    let file = std::fs::File::open(path).map_err(io)?;
-    if file.metadata().map_err(io)?.len() > MAX_SOURCE_BYTES {
-        return Err(SourceError::TooBig {
+/// One source (`stdin`: `path` is `-` for standard input), reported as `name`.
+fn read_source(path: &Path, stdin: bool, name: &str) -> Result<Source, SourceError> {
+    let bytes = crate::fsutil::read_capped(path, stdin, MAX_SOURCE_BYTES).map_err(|e| match e {
+        CappedReadError::Io(error) => SourceError::Io {
             path: path.to_owned(),
-        });
-    }
-    let mut bytes = Vec::new();
-    file.take(MAX_SOURCE_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(io)?;
-    source_from(&path.display().to_string(), path, bytes)
-}
-
-fn source_from(name: &str, path: &Path, bytes: Vec<u8>) -> Result<Source, SourceError> {
-    if bytes.len() as u64 > MAX_SOURCE_BYTES {
-        return Err(SourceError::TooBig {
+            error,
+        },
+        CappedReadError::TooBig { .. } => SourceError::TooBig {
             path: path.to_owned(),
-        });
-    }
+        },
+    })?;
     let text = String::from_utf8(bytes).map_err(|e| SourceError::NotUtf8 {
         path: path.to_owned(),
         offset: e.utf8_error().valid_up_to(),
