@@ -728,7 +728,9 @@ fn every_rendered_manifest_passes_server_side_dry_run_with_strict_validation() {
 fn rendered_deployment_rolls_out_and_traefik_routes_with_only_its_rbac() {
     let kubeconfig = cluster::admin_kubeconfig();
     let server = std::env::var("KSTEP_TEST_CLUSTER_SERVER").expect("KSTEP_TEST_CLUSTER_SERVER");
-    let ca = repo_root().join("target/test-cluster/pki/ca.crt");
+    // Next to the admin kubeconfig (target/test-cluster/ of the checkout that started the
+    // cluster, which need not be this one).
+    let ca = Path::new(&kubeconfig).with_file_name("pki/ca.crt");
     let d = TempDir::new("traefik-cluster-routing");
     let ns = unique("kstep-traefik");
     let class = unique("kstep-traefik");
