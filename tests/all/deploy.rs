@@ -379,6 +379,20 @@ fn out_of_namespace_objects_are_refused_before_any_request() {
 }
 
 #[test]
+fn apply_reports_the_files_own_columns_after_a_dollar() {
+    // `apply` takes files literally (no placeholders, every `$` kept, as kubectl does); the
+    // text reaches the YAML parser unchanged, so a position after a `$` is the file's own.
+    let dir = TempDir::new("apply-literal");
+    let file = dir.write(
+        "script.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: script\ndata:\n  run: echo ${HOME} $$\n  list: [$$, @z]\n",
+    );
+    let run = kstep(&["apply", "-f", &file], &[], None);
+    run.fails_with(2)
+        .stderr(Has(&format!("{file}:7:14: invalid YAML: unexpected character")));
+}
+
+#[test]
 #[ignore = "needs a cluster (tests/cluster/up.sh)"]
 fn forbidden_is_reported_with_identity_verb_and_namespace() {
     let ns = Namespace::create("forbidden");

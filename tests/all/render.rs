@@ -142,6 +142,30 @@ fn errors_exit_2_with_every_location_and_nothing_on_stdout() {
 }
 
 #[test]
+fn a_missing_env_file_is_named_with_its_os_error_once() {
+    let run = kstep(
+        &[
+            "render",
+            "--no-env",
+            "-f",
+            &manifests("templates/app.yaml"),
+            "--env-file",
+            "/nonexistent/docker.env",
+        ],
+        &[],
+        None,
+    );
+    run.fails_with(2)
+        .stderr(Has("/nonexistent/docker.env: No such file or directory"));
+    assert_eq!(
+        run.stderr.matches("No such file").count(),
+        1,
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
 fn variables_precedence_set_then_env_files_then_environment() {
     let dir = TempDir::new("render-precedence");
     let template = dir.join("t.yaml");
