@@ -388,8 +388,9 @@ fn apply_reports_the_files_own_columns_after_a_dollar() {
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: script\ndata:\n  run: echo ${HOME} $$\n  list: [$$, @z]\n",
     );
     let run = kstep(&["apply", "-f", &file], &[], None);
-    run.fails_with(2)
-        .stderr(Has(&format!("{file}:7:14: invalid YAML: unexpected character")));
+    run.fails_with(2).stderr(Has(&format!(
+        "{file}:7:14: invalid YAML: unexpected character"
+    )));
 }
 
 #[test]
