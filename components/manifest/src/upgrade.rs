@@ -637,7 +637,6 @@ fn convert_backend(backend: &mut Node, errors: &mut Vec<UpgradeError>) -> bool {
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
 
     fn doc(text: &str) -> Node {
         let loaded = crate::load::load("t.yaml", text, None);
