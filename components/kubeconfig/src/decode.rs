@@ -29,30 +29,24 @@ struct Fields {
     data: &'static str,
     file: &'static str,
     expect: Expect,
-    /// Whether empty data is reported as such; otherwise it fails the PEM check (`is not PEM`),
-    /// as the certificate authority always has.
-    empty_is_error: bool,
 }
 
 const CERTIFICATE_AUTHORITY: Fields = Fields {
     data: "certificate-authority-data",
     file: "certificate-authority",
     expect: Expect::Certificates,
-    empty_is_error: false,
 };
 
 const CLIENT_CERTIFICATE: Fields = Fields {
     data: "client-certificate-data",
     file: "client-certificate",
     expect: Expect::Certificates,
-    empty_is_error: true,
 };
 
 const CLIENT_KEY: Fields = Fields {
     data: "client-key-data",
     file: "client-key",
     expect: Expect::PrivateKey,
-    empty_is_error: true,
 };
 
 /// One parsed input.
@@ -861,7 +855,6 @@ impl<'a> State<'a> {
             data: data_field,
             file: file_field,
             expect,
-            empty_is_error,
         } = *fields;
         match (data, file) {
             (Some(data), file) => {
@@ -874,7 +867,7 @@ impl<'a> State<'a> {
                         ),
                     );
                 }
-                if empty_is_error && data.value.trim().is_empty() {
+                if data.value.trim().is_empty() {
                     self.error_at(input, Some(data), format!("{owner}: {data_field} is empty"));
                     return Err(());
                 }
