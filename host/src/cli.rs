@@ -92,11 +92,16 @@ impl CliError {
         }
     }
 
-    /// Exit code 3: a rollout failed.
-    pub fn rollout(error: impl Into<anyhow::Error>) -> Self {
+    /// Exit code 1 with nothing more to print: the failure was already reported.
+    pub fn reported() -> Self {
+        Self::from(anyhow::Error::msg(String::new()))
+    }
+
+    /// Exit code 3 with nothing more to print: the failed rollout was already reported.
+    pub fn reported_rollout() -> Self {
         Self {
             code: 3,
-            error: error.into(),
+            error: anyhow::Error::msg(String::new()),
         }
     }
 

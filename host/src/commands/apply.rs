@@ -485,7 +485,7 @@ impl<'a> Session<'a> {
         if e.is_invalid_input() {
             CliError::reported_invalid()
         } else {
-            CliError::from(anyhow::Error::msg(String::new()))
+            CliError::reported()
         }
     }
 
@@ -502,8 +502,8 @@ impl<'a> Session<'a> {
             output::stderr_line(&line);
         }
         match e {
-            RolloutError::Api(_) => CliError::from(anyhow::Error::msg(String::new())),
-            _ => CliError::rollout(anyhow::Error::msg(String::new())),
+            RolloutError::Api(_) => CliError::reported(),
+            _ => CliError::reported_rollout(),
         }
     }
 }

@@ -76,7 +76,7 @@ pub fn run(args: &Args) -> CliResult {
 pub fn failure(failure: Failure) -> CliError {
     match failure {
         Failure::Invalid => CliError::reported_invalid(),
-        Failure::Runtime => CliError::from(anyhow::Error::msg(String::new())),
-        Failure::Rollout => CliError::rollout(anyhow::Error::msg(String::new())),
+        Failure::Runtime => CliError::reported(),
+        Failure::Rollout => CliError::reported_rollout(),
     }
 }

@@ -171,7 +171,7 @@ fn create(args: &CreateArgs) -> CliResult {
             request.cluster_role,
             request.username()
         ));
-        return Err(CliError::from(anyhow::Error::msg(String::new())));
+        return Err(CliError::reported());
     }
 
     // 4. The outputs.
@@ -242,7 +242,7 @@ async fn bootstrap(
         return Err(if e.is_invalid_input() {
             CliError::reported_invalid()
         } else {
-            CliError::from(anyhow::Error::msg(String::new()))
+            CliError::reported()
         });
     }
     let issued = sa::issue_token(&client, request, args.timeout)
