@@ -19,6 +19,7 @@ use std::fmt;
 use std::time::Duration;
 
 use futures::stream::{self, StreamExt as _};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::Client;
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use kube::discovery::{ApiResource, Scope};
@@ -564,13 +565,7 @@ async fn validate_deferred(
             _ => None,
         })
         .collect();
-    let crd_resource = ApiResource {
-        group: "apiextensions.k8s.io".into(),
-        version: "v1".into(),
-        api_version: "apiextensions.k8s.io/v1".into(),
-        kind: "CustomResourceDefinition".into(),
-        plural: "customresourcedefinitions".into(),
-    };
+    let crd_resource = ApiResource::erase::<CustomResourceDefinition>(&());
     let crd_api: Api<DynamicObject> = Api::all_with(client.clone(), &crd_resource);
     let deadline = Instant::now() + options.establish_timeout;
     for name in &crds {
@@ -878,13 +873,7 @@ mod tests {
         .unwrap();
         let applied = Applied {
             object,
-            resource: ApiResource {
-                group: "apps".into(),
-                version: "v1".into(),
-                api_version: "apps/v1".into(),
-                kind: "Deployment".into(),
-                plural: "deployments".into(),
-            },
+            resource: ApiResource::erase::<k8s_openapi::api::apps::v1::Deployment>(&()),
             outcome: Outcome::Configured,
             result: dynamic("u", "1"),
         };

@@ -17,7 +17,9 @@ use std::time::Duration;
 
 use futures::StreamExt as _;
 use futures::stream::{BoxStream, SelectAll};
-use k8s_openapi::api::core::v1::Event;
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::{Event, Pod};
 use kube::api::{Api, DynamicObject, ListParams};
 use kube::discovery::ApiResource;
 use kube::{Client, ResourceExt as _};
@@ -54,18 +56,11 @@ impl WorkloadKind {
     }
 
     fn resource(self) -> ApiResource {
-        let (group, kind, plural) = match self {
-            Self::Deployment => ("apps", "Deployment", "deployments"),
-            Self::StatefulSet => ("apps", "StatefulSet", "statefulsets"),
-            Self::DaemonSet => ("apps", "DaemonSet", "daemonsets"),
-            Self::Job => ("batch", "Job", "jobs"),
-        };
-        ApiResource {
-            group: group.into(),
-            version: "v1".into(),
-            api_version: format!("{group}/v1"),
-            kind: kind.into(),
-            plural: plural.into(),
+        match self {
+            Self::Deployment => ApiResource::erase::<Deployment>(&()),
+            Self::StatefulSet => ApiResource::erase::<StatefulSet>(&()),
+            Self::DaemonSet => ApiResource::erase::<DaemonSet>(&()),
+            Self::Job => ApiResource::erase::<Job>(&()),
         }
     }
 
@@ -566,13 +561,7 @@ pub async fn wait(
         );
     }
     let namespaces: BTreeSet<String> = tracked.keys().map(|w| w.namespace.clone()).collect();
-    let pod_resource = ApiResource {
-        group: String::new(),
-        version: "v1".into(),
-        api_version: "v1".into(),
-        kind: "Pod".into(),
-        plural: "pods".into(),
-    };
+    let pod_resource = ApiResource::erase::<Pod>(&());
     for ns in &namespaces {
         let api = Api::namespaced_with(client.clone(), ns, &pod_resource);
         let ns = ns.clone();
@@ -794,13 +783,7 @@ impl TemplateHashes {
         if let Some(known) = self.known.get(&key) {
             return known.clone();
         }
-        let resource = ApiResource {
-            group: "apps".into(),
-            version: "v1".into(),
-            api_version: "apps/v1".into(),
-            kind: "ReplicaSet".into(),
-            plural: "replicasets".into(),
-        };
+        let resource = ApiResource::erase::<ReplicaSet>(&());
         let api: Api<DynamicObject> =
             Api::namespaced_with(client.clone(), &workload.namespace, &resource);
         let uid = deployment.uid();
@@ -1022,6 +1005,36 @@ mod tests {
             "spec": {"replicas": 3, "selector": {"matchLabels": {"app": "web"}}},
             "status": status,
         }))
+    }
+
+    #[test]
+    fn workload_resources_are_the_v1_rest_paths() {
+        let r = |k: WorkloadKind| {
+            let r = k.resource();
+            (r.group, r.version, r.api_version, r.kind, r.plural)
+        };
+        assert_eq!(
+            r(WorkloadKind::Deployment),
+            (
+                "apps".into(),
+                "v1".into(),
+                "apps/v1".into(),
+                "Deployment".into(),
+                "deployments".into()
+            )
+        );
+        assert_eq!(r(WorkloadKind::StatefulSet).4, "statefulsets");
+        assert_eq!(r(WorkloadKind::DaemonSet).4, "daemonsets");
+        assert_eq!(
+            r(WorkloadKind::Job),
+            (
+                "batch".into(),
+                "v1".into(),
+                "batch/v1".into(),
+                "Job".into(),
+                "jobs".into()
+            )
+        );
     }
 
     #[test]

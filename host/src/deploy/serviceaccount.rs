@@ -16,11 +16,12 @@ use std::fmt;
 use std::time::Duration;
 
 use base64::Engine as _;
+use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::authentication::v1::{SelfSubjectReview, TokenRequest, TokenRequestSpec};
 use k8s_openapi::api::authorization::v1::{
     ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec,
 };
-use k8s_openapi::api::core::v1::{Pod, ServiceAccount};
+use k8s_openapi::api::core::v1::{Pod, Secret, ServiceAccount};
 use kube::Client;
 use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams, PostParams};
 use kube::discovery::ApiResource;
@@ -213,13 +214,7 @@ pub async fn issue_token(
             })
         }
         TokenKind::LongLived => {
-            let resource = ApiResource {
-                group: String::new(),
-                version: "v1".into(),
-                api_version: "v1".into(),
-                kind: "Secret".into(),
-                plural: "secrets".into(),
-            };
+            let resource = ApiResource::erase::<Secret>(&());
             let api: Api<DynamicObject> =
                 Api::namespaced_with(client.clone(), &request.namespace, &resource);
             let name = request.secret_name();
@@ -375,17 +370,8 @@ pub async fn verify(client: &Client, request: &Request) -> Result<Vec<Check>, ku
     }
 
     // A real request in the namespace: a dry-run apply changes nothing.
-    let deployments: Api<DynamicObject> = Api::namespaced_with(
-        client.clone(),
-        ns,
-        &ApiResource {
-            group: "apps".into(),
-            version: "v1".into(),
-            api_version: "apps/v1".into(),
-            kind: "Deployment".into(),
-            plural: "deployments".into(),
-        },
-    );
+    let deployments: Api<DynamicObject> =
+        Api::namespaced_with(client.clone(), ns, &ApiResource::erase::<Deployment>(&()));
     let probe = probe_deployment(ns);
     let applied = deployments
         .patch(
