@@ -17,7 +17,7 @@ use crate::commands::render::Manifests;
 use crate::credentials::{self, Connection, CredentialError, Credentials};
 use crate::deploy::apply::{self as engine, Applied, ApplyError};
 use crate::deploy::objects::{NamespacePolicy, Object, Origin};
-use crate::deploy::rollout::{self, Finished, RolloutError};
+use crate::deploy::rollout::{self, Finished, RolloutError, Workload};
 use crate::deploy::{DEFAULT_CONCURRENCY, log, watch};
 use crate::output;
 use crate::runtime::Runtime;
@@ -296,6 +296,20 @@ pub struct RunSummary {
     pub rollout_time: Option<Duration>,
 }
 
+impl RunSummary {
+    /// The Deployments, StatefulSets, DaemonSets and Jobs among the applied objects, once each.
+    pub fn workloads(&self) -> Vec<Workload> {
+        rollout::workloads_of(self.applied.iter().map(|a| {
+            (
+                a.object.group.as_str(),
+                a.object.kind.as_str(),
+                a.object.target_namespace().unwrap_or(""),
+                a.object.name.as_str(),
+            )
+        }))
+    }
+}
+
 impl<'a> Session<'a> {
     /// Builds the client (no request is made yet).
     ///
@@ -411,14 +425,7 @@ impl<'a> Session<'a> {
         let Some(wait) = wait.filter(|_| !self.args.dry_run) else {
             return Ok(summary);
         };
-        let workloads = rollout::workloads_of(summary.applied.iter().map(|a| {
-            (
-                a.object.group.as_str(),
-                a.object.kind.as_str(),
-                a.object.target_namespace().unwrap_or(""),
-                a.object.name.as_str(),
-            )
-        }));
+        let workloads = summary.workloads();
         if workloads.is_empty() {
             output::stdout("No Deployment, StatefulSet, DaemonSet or Job to wait for\n");
             summary.rollout_time = Some(Duration::ZERO);

@@ -159,16 +159,8 @@ impl StepKind for Apply {
                 .await
         })?;
         flow.applied += summary.applied.len();
-        let workloads = rollout::workloads_of(summary.applied.iter().map(|a| {
-            (
-                a.object.group.as_str(),
-                a.object.kind.as_str(),
-                a.object.target_namespace().unwrap_or(""),
-                a.object.name.as_str(),
-            )
-        }));
         let mut known = self.cluster.workloads.borrow_mut();
-        for w in workloads {
+        for w in summary.workloads() {
             if !known.contains(&w) {
                 known.push(w);
             }
