@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use crate::cli::{CliError, CliResult, parse_duration};
-use crate::commands::render::Manifests;
+use crate::commands::render::{Manifests, render_reported};
 use crate::credentials::{self, Connection, CredentialError, Credentials};
 use crate::deploy::apply::{self as engine, Applied, ApplyError};
 use crate::deploy::objects::{NamespacePolicy, Object, Origin};
@@ -123,7 +123,7 @@ pub struct Render {
     /// Variables for `${NAME}` placeholders (precedence already applied).
     pub variables: Vec<(String, String)>,
     /// `--image NAME=REF` overrides.
-    pub images: Vec<(String, String)>,
+    pub images: Vec<manifest_step::ImageOverride>,
     /// Rewrite removed apiVersions that have a mechanical replacement.
     pub upgrade_api_versions: bool,
     /// Take the files literally: `$` is never a placeholder (what `kubectl apply` does, so a
@@ -145,14 +145,7 @@ pub fn load_objects(
     let request = manifest_step::Request {
         sources,
         variables: render.variables.clone(),
-        images: render
-            .images
-            .iter()
-            .map(|(name, reference)| manifest_step::ImageOverride {
-                name: name.clone(),
-                reference: reference.clone(),
-            })
-            .collect(),
+        images: render.images.clone(),
         options: manifest_step::Options {
             upgrade_api_versions: render.upgrade_api_versions,
             allow_unmatched_images: false,
@@ -160,18 +153,7 @@ pub fn load_objects(
             output: manifest_step::OutputFormat::None,
         },
     };
-    let rendered = match manifest_step::render(runtime, &request)? {
-        Ok(rendered) => rendered,
-        Err(diagnostics) => {
-            for d in &diagnostics {
-                output::stderr_line(&manifest_step::format_diagnostic(d));
-            }
-            return Err(CliError::reported_invalid());
-        }
-    };
-    for w in &rendered.report.warnings {
-        output::stderr_line(&manifest_step::format_diagnostic(w));
-    }
+    let rendered = render_reported(runtime, &request)?;
     let mut objects = Vec::with_capacity(rendered.documents.len());
     let mut invalid = Vec::new();
     for document in &rendered.documents {

@@ -73,7 +73,7 @@ pub fn run(args: &Args) -> CliResult {
     );
     let render = Render {
         variables: variables.pairs(),
-        images: args.template.images.clone(),
+        images: args.template.image_overrides(),
         upgrade_api_versions: args.template.upgrade_api_versions,
         literal: false,
     };

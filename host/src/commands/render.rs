@@ -175,7 +175,25 @@ pub fn run(args: &Args) -> CliResult {
             },
         },
     };
-    let rendered = match manifest::render(&runtime, &request)? {
+    let rendered = render_reported(&runtime, &request)?;
+    if !args.quiet {
+        for line in report_lines(&rendered, &variables) {
+            output::stderr_line(&line);
+        }
+    }
+    if let Some(text) = &rendered.text {
+        output::stdout(text);
+    }
+    Ok(())
+}
+
+/// Renders `request` in the sandbox and prints its diagnostics or its warnings (shared with
+/// `kstep apply` and `kstep deploy`).
+///
+/// # Errors
+/// Exit 2 with the diagnostics printed, exit 1 for a sandbox failure.
+pub(crate) fn render_reported(runtime: &Runtime, request: &Request) -> Result<Rendered, CliError> {
+    let rendered = match manifest::render(runtime, request)? {
         Ok(rendered) => rendered,
         Err(diagnostics) => {
             for d in &diagnostics {
@@ -187,15 +205,7 @@ pub fn run(args: &Args) -> CliResult {
     for w in &rendered.report.warnings {
         output::stderr_line(&manifest::format_diagnostic(w));
     }
-    if !args.quiet {
-        for line in report_lines(&rendered, &variables) {
-            output::stderr_line(&line);
-        }
-    }
-    if let Some(text) = &rendered.text {
-        output::stdout(text);
-    }
-    Ok(())
+    Ok(rendered)
 }
 
 /// The human report: one line per variable (not per placeholder), per image change and per
