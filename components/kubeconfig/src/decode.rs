@@ -217,6 +217,16 @@ struct State<'a> {
 
 type Selected = (Connection, Vec<String>, Vec<String>);
 
+/// The selected cluster's half of a [`Connection`], and the SHA-256 fingerprints of its CA.
+struct Cluster {
+    server: String,
+    certificate_authority: Option<Material>,
+    insecure: bool,
+    tls_server_name: Option<String>,
+    proxy_url: Option<String>,
+    fingerprints: Vec<String>,
+}
+
 impl<'a> State<'a> {
     fn source(&self, input: usize) -> Option<&'a str> {
         self.parsed.get(input).map(|p| p.source.as_str())
@@ -446,12 +456,18 @@ impl<'a> State<'a> {
                 }
                 n.value.clone()
             });
-        let (cluster_part, fingerprints) = self.cluster(cluster)?;
+        let Cluster {
+            server,
+            certificate_authority,
+            insecure,
+            tls_server_name,
+            proxy_url,
+            fingerprints,
+        } = self.cluster(cluster)?;
         let auth = match user {
             Some(user) => self.auth(user)?,
             None => Auth::None,
         };
-        let (server, certificate_authority, insecure, tls_server_name, proxy_url) = cluster_part;
         if server.starts_with("http://") && !matches!(auth, Auth::None) {
             self.warn_at(
                 cluster.input,
@@ -480,20 +496,7 @@ impl<'a> State<'a> {
         ))
     }
 
-    #[allow(clippy::type_complexity)]
-    fn cluster(
-        &mut self,
-        found: &Found<'a, model::NamedCluster>,
-    ) -> Option<(
-        (
-            String,
-            Option<Material>,
-            bool,
-            Option<String>,
-            Option<String>,
-        ),
-        Vec<String>,
-    )> {
+    fn cluster(&mut self, found: &Found<'a, model::NamedCluster>) -> Option<Cluster> {
         let input = found.input;
         let name = &found.item.name;
         let label = format!("cluster {}", shown(&name.value));
@@ -592,10 +595,14 @@ impl<'a> State<'a> {
         }
         let tls_server_name = cluster.tls_server_name.clone().filter(|n| !n.is_empty());
         let proxy_url = cluster.proxy_url.as_ref().map(|p| p.value.clone());
-        Some((
-            (server, ca, insecure, tls_server_name, proxy_url),
+        Some(Cluster {
+            server,
+            certificate_authority: ca,
+            insecure,
+            tls_server_name,
+            proxy_url,
             fingerprints,
-        ))
+        })
     }
 
     /// Decodes a `*-data` field (base64 of PEM) and checks the PEM.
