@@ -24,9 +24,6 @@ use secrecy::{ExposeSecret as _, SecretString};
 
 use crate::credentials::{Auth, Connection, Material, SecretMaterial};
 
-/// How long connecting and each request may take unless the caller says otherwise.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(15);
-
 /// Why no client could be built.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
@@ -52,6 +49,8 @@ pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
 /// The in-memory kubeconfig kube-rs is given.
 fn kubeconfig(conn: &Connection) -> Result<Kubeconfig, ClientError> {
     const NAME: &str = "kstep";
+    // No `proxy_url`: the decoder reports one as a warning, and kube-rs would refuse the URL
+    // without its proxy features, so kstep connects directly.
     let mut cluster = Cluster {
         server: Some(conn.server.clone()),
         insecure_skip_tls_verify: Some(conn.insecure_skip_tls_verify),
@@ -157,20 +156,8 @@ fn kubeconfig(conn: &Connection) -> Result<Kubeconfig, ClientError> {
 /// # Errors
 /// [`ClientError`] for an unsupported auth method or a configuration kube-rs refuses.
 pub async fn config(conn: &Connection, timeout: Duration) -> Result<kube::Config, ClientError> {
-    if conn.proxy_url.is_some() {
-        // Reported as a warning by the decoder; kube-rs would refuse the URL without its
-        // proxy features, so connect directly.
-    }
-    let mut kubeconfig = kubeconfig(conn)?;
-    for cluster in kubeconfig
-        .clusters
-        .iter_mut()
-        .filter_map(|c| c.cluster.as_mut())
-    {
-        cluster.proxy_url = None;
-    }
     let mut config =
-        kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+        kube::Config::from_custom_kubeconfig(kubeconfig(conn)?, &KubeConfigOptions::default())
             .await
             .map_err(|e| ClientError::Config(safe_chain(&e)))?;
     config.connect_timeout = Some(timeout);
@@ -188,7 +175,7 @@ pub async fn config(conn: &Connection, timeout: Duration) -> Result<kube::Config
 /// [`ClientError`] when the configuration is refused or the TLS setup fails.
 pub async fn client(conn: &Connection, timeout: Duration) -> Result<kube::Client, ClientError> {
     let config = config(conn, timeout).await?;
-    kube::Client::try_from(config).map_err(|e| ClientError::Config(explain_chain(&e)))
+    kube::Client::try_from(config).map_err(|e| ClientError::Config(safe_chain(&e)))
 }
 
 /// The messages of `error` and its sources, joined with `: `.
@@ -203,10 +190,6 @@ fn safe_chain(error: &(dyn std::error::Error + 'static)) -> String {
         current = e.source();
     }
     parts.join(": ")
-}
-
-fn explain_chain(error: &kube::Error) -> String {
-    safe_chain(error)
 }
 
 /// What went wrong in a request, for a user: the server's status for API errors, the cause for
@@ -403,7 +386,7 @@ mod tests {
     fn client_builds_without_network() {
         let rt = runtime().unwrap();
         let c = conn(Auth::Token(SecretString::from("tok-123456")));
-        let client = rt.block_on(client(&c, DEFAULT_TIMEOUT)).unwrap();
+        let client = rt.block_on(client(&c, Duration::from_secs(15))).unwrap();
         assert_eq!(client.default_namespace(), "ns");
     }
 }
