@@ -251,7 +251,7 @@ impl Runtime {
     }
 
     /// Like [`Runtime::load`], for a custom step (world `kstep:steps/custom-step`): checked
-    /// against [`policy::Policy::Custom`] and linked with `kstep:steps/log`.
+    /// against the custom policy ([`policy::check_custom`]) and linked with `kstep:steps/log`.
     ///
     /// # Errors
     /// [`StepError::ForbiddenImport`], [`StepError::IncompatibleVersion`] for a step built
@@ -354,27 +354,15 @@ impl Runtime {
         limits: &Limits,
         f: impl FnOnce(&mut Store<StepState>, &Instance) -> wasmtime::Result<T> + Send,
     ) -> Result<T, StepError> {
-        let (result, captured) = self.call_captured(step, limits, f)?;
+        let (result, captured) = self.call_captured_in(step, limits, &Sandbox::default(), f)?;
         output::guest_output(&step.name, &captured.stdout);
         output::guest_output(&step.name, &captured.stderr);
         result.map_err(|e| classify(&step.name, limits, &e, &captured.stderr))
     }
 
-    /// Like [`Runtime::call`] but hands back what the guest printed instead of forwarding it.
-    /// The outer error is a failure to start the call thread; the inner result is the call's.
-    ///
-    /// # Errors
-    /// When the call thread cannot be spawned or panics.
-    pub fn call_captured<T: Send>(
-        &self,
-        step: &LoadedStep,
-        limits: &Limits,
-        f: impl FnOnce(&mut Store<StepState>, &Instance) -> wasmtime::Result<T> + Send,
-    ) -> Result<(wasmtime::Result<T>, Captured), StepError> {
-        self.call_captured_in(step, limits, &Sandbox::default(), f)
-    }
-
-    /// Like [`Runtime::call_captured`], in a sandbox that may see one read-only directory.
+    /// Like [`Runtime::call`] but hands back what the guest printed instead of forwarding it,
+    /// in a sandbox that may see one read-only directory. The outer error is a failure to start
+    /// the call; the inner result is the call's.
     ///
     /// # Errors
     /// When the granted directory cannot be opened, or the call thread cannot be spawned or
@@ -458,10 +446,8 @@ impl Runtime {
         };
         Ok((result, captured))
     }
-}
 
-impl Runtime {
-    /// Turns the error of a [`Runtime::call_captured`] call into the [`StepError`] a user
+    /// Turns the error of a [`Runtime::call_captured_in`] call into the [`StepError`] a user
     /// should see (the same classification [`Runtime::call`] applies).
     pub fn classify_error(
         &self,
