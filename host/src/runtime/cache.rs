@@ -7,7 +7,6 @@
 
 use std::fs;
 use std::hash::{Hash, Hasher};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
@@ -45,11 +44,6 @@ impl CompileCache {
         from_env("KSTEP_CACHE_DIR")
             .or_else(|| from_env("XDG_CACHE_HOME").map(|d| d.join("kstep")))
             .or_else(|| from_env("HOME").map(|d| d.join(".cache").join("kstep")))
-    }
-
-    /// The cache directory.
-    pub fn dir(&self) -> &Path {
-        &self.dir
     }
 
     /// Loads `wasm` from the cache, compiling and storing it on a miss. A cache that cannot be
@@ -106,17 +100,7 @@ impl CompileCache {
 
     fn store(&self, path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
         create_private_dir(&self.dir)?;
-        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-        let write = || -> std::io::Result<()> {
-            let mut file = fs::File::create(&tmp)?;
-            file.write_all(bytes)?;
-            file.sync_all()?;
-            fs::rename(&tmp, path)
-        };
-        write()
-            .inspect_err(|_| {
-                let _ = fs::remove_file(&tmp);
-            })
+        crate::fsutil::write_atomic(path, bytes, None)
             .with_context(|| format!("writing the compile cache entry {}", path.display()))
     }
 }
@@ -146,7 +130,7 @@ impl Hasher for Sha256Hasher {
 }
 
 /// Lower-case hex of `bytes`.
-pub fn hex(bytes: &[u8]) -> String {
+fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write as _;
     bytes
         .iter()
