@@ -6,11 +6,11 @@
 //! imports `wasi:sockets/*` is refused at load time instead of failing later.
 //!
 //! Two policies share that base:
-//! - [`Policy::Builtin`], for the embedded steps: WASI base plus the types-only
-//!   `kstep:steps/types@0.1.0`;
-//! - [`Policy::Custom`], for pluggable steps loaded from a `.wasm` file (world
-//!   `kstep:steps/custom-step`): the same, plus `kstep:steps/log`, and the component must export
-//!   `kstep:steps/step`. Both kstep interfaces must be of a supported release
+//! - the built-in policy ([`check_imports`], [`link_allowed`]), for the embedded steps: WASI base
+//!   plus the types-only `kstep:steps/types@0.1.0`;
+//! - the custom policy ([`check_custom`], [`link_custom`]), for pluggable steps loaded from a
+//!   `.wasm` file (world `kstep:steps/custom-step`): the same, plus `kstep:steps/log`, and the
+//!   component must export `kstep:steps/step`. Both kstep interfaces must be of a supported release
 //!   ([`SUPPORTED_STEPS_VERSIONS`]); any other release is refused with a message naming both.
 //!   A custom step may also get one read-only preopened directory, per call
 //!   ([`super::Sandbox`]).
@@ -70,15 +70,6 @@ pub const KSTEP_LOG: &str = "kstep:steps/log";
 /// The interface a custom step exports.
 pub const KSTEP_STEP: &str = "kstep:steps/step";
 
-/// Which allow-list applies to a component.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Policy {
-    /// The embedded steps.
-    Builtin,
-    /// A pluggable step from a `.wasm` file: the built-in allow-list plus `kstep:steps/log`.
-    Custom,
-}
-
 /// Why a custom step is refused at load time.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Refusal {
@@ -95,7 +86,7 @@ pub enum Refusal {
     NoStepExport,
 }
 
-/// Checks a custom step: imports against [`Policy::Custom`], `kstep:steps` versions, and the
+/// Checks a custom step: imports against the custom policy, `kstep:steps` versions, and the
 /// `kstep:steps/step` export.
 ///
 /// # Errors
@@ -105,12 +96,7 @@ pub fn check_custom(engine: &Engine, component: &Component) -> Result<(), Refusa
     for (name, _) in ty.imports(engine) {
         let (interface, version) = name.split_once('@').unwrap_or((name, ""));
         if interface == KSTEP_TYPES || interface == KSTEP_LOG {
-            if !version.starts_with(SUPPORTED_STEPS_PREFIX) {
-                return Err(Refusal::Version {
-                    item: name.to_owned(),
-                    found: version.to_owned(),
-                });
-            }
+            supported_release(name, version)?;
         } else if !is_allowed(name) {
             return Err(Refusal::Forbidden(name.to_owned()));
         }
@@ -119,12 +105,7 @@ pub fn check_custom(engine: &Engine, component: &Component) -> Result<(), Refusa
     for (name, _) in ty.exports(engine) {
         let (interface, version) = name.split_once('@').unwrap_or((name, ""));
         if interface == KSTEP_STEP {
-            if !version.starts_with(SUPPORTED_STEPS_PREFIX) {
-                return Err(Refusal::Version {
-                    item: name.to_owned(),
-                    found: version.to_owned(),
-                });
-            }
+            supported_release(name, version)?;
             exports_step = true;
         }
     }
@@ -132,6 +113,19 @@ pub fn check_custom(engine: &Engine, component: &Component) -> Result<(), Refusa
         Ok(())
     } else {
         Err(Refusal::NoStepExport)
+    }
+}
+
+/// Refuses a `kstep:steps` import or export (`name`) of a release outside
+/// [`SUPPORTED_STEPS_VERSIONS`].
+fn supported_release(name: &str, version: &str) -> Result<(), Refusal> {
+    if version.starts_with(SUPPORTED_STEPS_PREFIX) {
+        Ok(())
+    } else {
+        Err(Refusal::Version {
+            item: name.to_owned(),
+            found: version.to_owned(),
+        })
     }
 }
 
@@ -158,7 +152,7 @@ fn is_allowed(import: &str) -> bool {
     ALLOWED_IMPORTS.contains(&interface) && version.starts_with(WASI_VERSION_PREFIX)
 }
 
-/// Links what [`Policy::Custom`] grants: everything [`link_allowed`] links, plus
+/// Links what the custom policy grants: everything [`link_allowed`] links, plus
 /// `kstep:steps/log` (implemented in [`crate::steps::custom`]).
 ///
 /// # Errors
