@@ -382,14 +382,8 @@ pub fn clean_line(line: &str) -> String {
     out
 }
 
-/// A shell-style variable name.
-pub fn is_variable_name(name: &str) -> bool {
-    let mut chars = name.chars();
-    chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
-}
+/// A shell-style variable name: the rule of template placeholders.
+pub use crate::steps::manifest::is_name as is_variable_name;
 
 #[cfg(test)]
 mod tests {
