@@ -331,8 +331,8 @@ pub fn load(
     flag: Option<&Path>,
     context: Option<&str>,
 ) -> Result<Credentials, CredentialError> {
-    let (mut source, raw) = read_source(flag)?;
-    decode(runtime, &mut source, &raw, context)
+    let (source, raw) = read_source(flag)?;
+    decode(runtime, source, &raw, context)
 }
 
 /// Reads the bytes of the first source found, registering a value before returning it.
@@ -374,9 +374,7 @@ fn read_source(flag: Option<&Path>) -> Result<(Source, Vec<RawInput>), Credentia
             ));
         }
         let value = value.into_encoded_bytes();
-        let text = String::from_utf8_lossy(&value);
-        output::register_secret(&text);
-        output::register_secret(text.trim());
+        register_content(&value);
         if value.len() as u64 > MAX_KUBECONFIG_BYTES {
             return Err(CredentialError::TooBig {
                 what: origin.describe().to_owned(),
@@ -438,9 +436,8 @@ fn looks_like_path(value: &[u8]) -> bool {
 /// Reads a kubeconfig file, refusing it before reading when it is too large, and registers
 /// its content.
 fn read_file(path: &Path) -> Result<RawInput, CredentialError> {
-    let data = read_capped(path, path.display().to_string())?;
-    output::register_secret(&String::from_utf8_lossy(&data));
-    output::register_secret(String::from_utf8_lossy(&data).trim());
+    let data = read_capped(path)?;
+    register_content(&data);
     let dir = path
         .parent()
         .map(|d| d.to_string_lossy().into_owned())
@@ -452,22 +449,34 @@ fn read_file(path: &Path) -> Result<RawInput, CredentialError> {
     })
 }
 
+/// Registers a whole kubeconfig with the masker, as read and trimmed, so that either form (and
+/// its base64) is masked wherever it shows up.
+fn register_content(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    output::register_secret(&text);
+    output::register_secret(text.trim());
+}
+
 /// The bytes of `path`, at most [`MAX_KUBECONFIG_BYTES`] (checked on the metadata first, and
 /// on what is read, for files that grow or lie about their size).
-fn read_capped(path: &Path, what: String) -> Result<Vec<u8>, CredentialError> {
+fn read_capped(path: &Path) -> Result<Vec<u8>, CredentialError> {
     // `-` is a file here: a kubeconfig never comes from stdin implicitly.
     crate::fsutil::read_capped(path, false, MAX_KUBECONFIG_BYTES).map_err(|e| match e {
         CappedReadError::Io(error) => CredentialError::Read {
             path: path.to_owned(),
             error,
         },
-        CappedReadError::TooBig { size, limit } => CredentialError::TooBig { what, size, limit },
+        CappedReadError::TooBig { size, limit } => CredentialError::TooBig {
+            what: path.display().to_string(),
+            size,
+            limit,
+        },
     })
 }
 
 fn decode(
     runtime: &Runtime,
-    source: &mut Source,
+    mut source: Source,
     raw: &[RawInput],
     context: Option<&str>,
 ) -> Result<Credentials, CredentialError> {
@@ -500,7 +509,7 @@ fn decode(
             return Err(CredentialError::Invalid { lines });
         }
     };
-    source.forms = decoded.forms.clone();
+    source.forms = decoded.forms;
     let mut warnings: Vec<String> = decoded
         .warnings
         .iter()
@@ -514,7 +523,7 @@ fn decode(
         ));
     }
     Ok(Credentials {
-        source: source.clone(),
+        source,
         connection: Connection::from_step(decoded.connection),
         contexts: decoded.contexts,
         ca_fingerprints: decoded.ca_fingerprints,
@@ -684,12 +693,12 @@ impl Connection {
     /// A file that cannot be read or is too large.
     pub fn read_files(&mut self) -> Result<(), CredentialError> {
         if let Some(Material::File(path)) = &self.certificate_authority {
-            let data = read_capped(path, path.display().to_string())?;
+            let data = read_capped(path)?;
             self.certificate_authority = Some(Material::Inline(data));
         }
         let read_secret = |m: &mut SecretMaterial| -> Result<(), CredentialError> {
             if let SecretMaterial::File(path) = m {
-                let data = read_capped(path, path.display().to_string())?;
+                let data = read_capped(path)?;
                 output::register_secret(&String::from_utf8_lossy(&data));
                 *m = SecretMaterial::Inline(SecretSlice::from(data));
             }
@@ -701,7 +710,7 @@ impl Connection {
                 read_secret(key)?;
             }
             Auth::TokenFile(path) => {
-                let data = read_capped(path, path.display().to_string())?;
+                let data = read_capped(path)?;
                 // client-go trims the token file's content.
                 let token = String::from_utf8_lossy(&data).trim().to_owned();
                 self.auth = Auth::Token(secret_string(token));
@@ -720,8 +729,7 @@ mod tests {
     #[test]
     fn an_unreadable_file_says_its_os_error_once() {
         let missing = std::env::temp_dir().join("kstep-no-such-kubeconfig");
-        let error =
-            anyhow::Error::from(read_capped(&missing, "the kubeconfig".into()).unwrap_err());
+        let error = anyhow::Error::from(read_capped(&missing).unwrap_err());
         // What the CLI prints: the whole chain.
         let report = format!("{error:#}");
         assert_eq!(report.matches("No such file").count(), 1, "{report}");
@@ -763,7 +771,7 @@ mod tests {
         let big = dir.join("big");
         let f = std::fs::File::create(&big).unwrap();
         f.set_len(10 << 20).unwrap();
-        let e = read_capped(&big, "big".into()).unwrap_err();
+        let e = read_capped(&big).unwrap_err();
         assert!(
             matches!(e, CredentialError::TooBig { size, .. } if size == 10 << 20),
             "{e}"
