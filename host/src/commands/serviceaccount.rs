@@ -17,7 +17,7 @@ use std::time::Duration;
 use secrecy::{ExposeSecret as _, SecretString};
 
 use crate::cli::{CliError, CliResult, parse_duration};
-use crate::credentials::{Auth, Connection, Credentials, Material};
+use crate::credentials::{Auth, Connection, Credentials};
 use crate::deploy::DEFAULT_CONCURRENCY;
 use crate::deploy::apply::{self as engine, Options};
 use crate::deploy::objects::NamespacePolicy;
@@ -276,15 +276,12 @@ fn new_connection(
         user: request.name.clone(),
         server: args.server.clone().unwrap_or_else(|| admin.server.clone()),
         // `read_files` made a file CA inline: the kubeconfig must carry it, CI has no such file.
-        certificate_authority: admin.certificate_authority.as_ref().map(|m| match m {
-            Material::Inline(d) => Material::Inline(d.clone()),
-            Material::File(p) => Material::File(p.clone()),
-        }),
+        certificate_authority: admin.certificate_authority.clone(),
         insecure_skip_tls_verify: admin.insecure_skip_tls_verify,
         tls_server_name: admin.tls_server_name.clone(),
         proxy_url: admin.proxy_url.clone(),
         namespace: Some(request.namespace.clone()),
-        auth: Auth::Token(SecretString::from(token.expose_secret().to_owned())),
+        auth: Auth::Token(token.clone()),
     }
 }
 
