@@ -194,17 +194,24 @@ impl Map {
 
     /// Sets `key` right after `after` (or appends when `after` is absent), for readable output.
     pub fn insert_after(&mut self, after: &str, key: &str, value: Node) {
+        let at = self.position(after).map_or(self.entries.len(), |i| i + 1);
+        self.insert_at(at, key, value);
+    }
+
+    /// Sets `key` right before `before` (or appends when `before` is absent).
+    pub fn insert_before(&mut self, before: &str, key: &str, value: Node) {
+        let at = self.position(before).unwrap_or(self.entries.len());
+        self.insert_at(at, key, value);
+    }
+
+    /// Sets `key` as entry `index` (an existing `key` is replaced where it is instead).
+    pub fn insert_at(&mut self, index: usize, key: &str, value: Node) {
         if self.contains(key) {
             self.insert(key, value);
             return;
         }
-        let at = self
-            .entries
-            .iter()
-            .position(|e| e.key == after)
-            .map_or(self.entries.len(), |i| i + 1);
         self.entries.insert(
-            at,
+            index,
             Entry {
                 key: key.to_owned(),
                 key_pos: value.pos,
@@ -213,9 +220,13 @@ impl Map {
         );
     }
 
+    fn position(&self, key: &str) -> Option<usize> {
+        self.entries.iter().position(|e| e.key == key)
+    }
+
     /// Removes `key`, returning its entry.
     pub fn remove(&mut self, key: &str) -> Option<Entry> {
-        let i = self.entries.iter().position(|e| e.key == key)?;
+        let i = self.position(key)?;
         Some(self.entries.remove(i))
     }
 
@@ -293,5 +304,21 @@ mod tests {
             node.get_path(&["m"]).map(Node::type_name),
             Some("a sequence")
         );
+    }
+
+    #[test]
+    fn inserts_before_after_and_at() {
+        let keys = |m: &Map| m.entries.iter().map(|e| e.key.clone()).collect::<Vec<_>>();
+        let mut m = Map::default();
+        m.insert("b", Node::str("1", at(1)));
+        m.insert_before("b", "a", Node::str("2", at(2)));
+        m.insert_before("absent", "d", Node::str("3", at(3)));
+        m.insert_after("b", "c", Node::str("4", at(4)));
+        m.insert_at(0, "first", Node::str("5", at(5)));
+        assert_eq!(keys(&m), ["first", "a", "b", "c", "d"]);
+        // An existing key keeps its place and takes the new value.
+        m.insert_before("first", "c", Node::str("6", at(6)));
+        assert_eq!(keys(&m), ["first", "a", "b", "c", "d"]);
+        assert_eq!(m.get("c").and_then(Node::as_str), Some("6"));
     }
 }

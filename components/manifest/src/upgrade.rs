@@ -400,12 +400,7 @@ fn workload(
             let at = spec.get("template").map_or(root_pos, |t| t.pos);
             let mut selector = Map::default();
             selector.insert("matchLabels", Node::new(Value::Map(labels), at));
-            insert_before(
-                spec,
-                "template",
-                "selector",
-                Node::new(Value::Map(selector), at),
-            );
+            spec.insert_before("template", "selector", Node::new(Value::Map(selector), at));
             notes.push("added spec.selector.matchLabels from the template labels (required, and immutable, in apps/v1)".into());
         }
         Some(selector) => {
@@ -460,22 +455,6 @@ fn workload(
     }
 }
 
-fn insert_before(map: &mut Map, before: &str, key: &str, value: Node) {
-    let at = map
-        .entries
-        .iter()
-        .position(|e| e.key == before)
-        .unwrap_or(map.entries.len());
-    map.entries.insert(
-        at,
-        crate::tree::Entry {
-            key: key.to_owned(),
-            key_pos: value.pos,
-            value,
-        },
-    );
-}
-
 const CLASS_ANNOTATION: &str = "kubernetes.io/ingress.class";
 
 fn ingress(root: &mut Node, notes: &mut Vec<String>, errors: &mut Vec<UpgradeError>) {
@@ -504,8 +483,7 @@ fn ingress(root: &mut Node, notes: &mut Vec<String>, errors: &mut Vec<UpgradeErr
     if let Some(class) = class {
         match (spec.get("ingressClassName").map(|n| &n.value), class.value.as_str()) {
             (None, Some(name)) => {
-                let first = spec.entries.first().map(|e| e.key.clone()).unwrap_or_default();
-                insert_before(spec, &first, "ingressClassName", class.value.clone());
+                spec.insert_at(0, "ingressClassName", class.value.clone());
                 notes.push(format!("annotation {CLASS_ANNOTATION} became spec.ingressClassName `{name}`: an IngressClass of that name must exist"));
             }
             (Some(Value::Str(existing)), Some(name)) if existing == name => {
@@ -526,7 +504,7 @@ fn ingress(root: &mut Node, notes: &mut Vec<String>, errors: &mut Vec<UpgradeErr
         } else {
             let mut node = backend.value;
             convert_backend(&mut node, errors);
-            insert_before(spec, "rules", "defaultBackend", node);
+            spec.insert_before("rules", "defaultBackend", node);
             notes.push("spec.backend became spec.defaultBackend".into());
         }
     }
