@@ -317,17 +317,12 @@ pub async fn apply(
     let now: Vec<usize> = (0..planned.len())
         .filter(|&i| !matches!(planned[i].waits_for, Some(Dependency::Crd(_))))
         .collect();
-    let (dry, rejections) = dry_run(client, &planned, &now, &params, concurrency).await;
-    let mut rejections: Vec<Rejection> = rejections
-        .into_iter()
-        .filter_map(|(i, error)| match &planned[i].waits_for {
-            Some(Dependency::Namespace(ns)) if api_error::is_missing_namespace(&error, ns) => None,
-            _ => Some(Rejection {
-                object: planned[i].object.clone(),
-                error,
-            }),
-        })
-        .collect();
+    let (dry, mut failed) = dry_run(client, &planned, &now, &params, concurrency).await;
+    // Objects in a Namespace this run creates cannot be dry-run yet: not a rejection.
+    failed.retain(|(i, error)| match &planned[*i].waits_for {
+        Some(Dependency::Namespace(ns)) => !api_error::is_missing_namespace(error, ns),
+        _ => true,
+    });
     for (i, result) in &dry {
         // The namespace exists already: nothing to wait for.
         if matches!(planned[*i].waits_for, Some(Dependency::Namespace(_))) {
@@ -335,10 +330,9 @@ pub async fn apply(
         }
         before.insert(*i, before_of(result));
     }
-    if !rejections.is_empty() {
-        rejections.sort_by_key(|r| position(&planned, &r.object));
+    if !failed.is_empty() {
         return Err(ApplyError::Rejected {
-            rejections,
+            rejections: rejections(&planned, failed),
             applied: Vec::new(),
         });
     }
@@ -425,15 +419,10 @@ pub async fn apply(
         }
         applied.extend(phase_applied.into_iter().map(|(_, a)| a));
         if !failed.is_empty() {
-            let mut failures: Vec<Rejection> = failed
-                .into_iter()
-                .map(|(i, error)| Rejection {
-                    object: planned[i].object.clone(),
-                    error,
-                })
-                .collect();
-            failures.sort_by_key(|r| position(&planned, &r.object));
-            return Err(ApplyError::Failed { failures, applied });
+            return Err(ApplyError::Failed {
+                failures: rejections(&planned, failed),
+                applied,
+            });
         }
     }
     Ok(applied)
@@ -630,16 +619,20 @@ async fn validate_deferred(
     if failed.is_empty() {
         Ok(Ok(ok))
     } else {
-        let mut rejections: Vec<Rejection> = failed
-            .into_iter()
-            .map(|(i, error)| Rejection {
-                object: planned[i].object.clone(),
-                error,
-            })
-            .collect();
-        rejections.sort_by_key(|r| position(planned, &r.object));
-        Ok(Err(rejections))
+        Ok(Err(rejections(planned, failed)))
     }
+}
+
+/// The refused requests (`(index in planned, error)`) as [`Rejection`]s, in manifest order.
+fn rejections(planned: &[Planned], mut failed: Vec<(usize, kube::Error)>) -> Vec<Rejection> {
+    failed.sort_by_key(|(i, _)| *i);
+    failed
+        .into_iter()
+        .map(|(i, error)| Rejection {
+            object: planned[i].object.clone(),
+            error,
+        })
+        .collect()
 }
 
 /// With `--dry-run`: compares each dry-run answer with the live object to say what would
