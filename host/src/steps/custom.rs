@@ -18,13 +18,17 @@ use crate::runtime::{CAPTURE_LIMIT, Limits, LoadedStep, Runtime, Sandbox, StepEr
 
 #[allow(missing_docs)]
 mod bindings {
-    wasmtime::component::bindgen!({ path: "../wit", world: "custom-step" });
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "custom-step",
+        with: { "kstep:steps/types": crate::steps::types::kstep::steps::types },
+    });
 }
 
+use crate::steps::Severity as WitSeverity;
 use bindings::CustomStep;
 use bindings::exports::kstep::steps::step as wit;
 use bindings::kstep::steps::log::Level;
-use bindings::kstep::steps::types::Severity as WitSeverity;
 
 /// Log lines one `run` call may write; the rest is dropped.
 pub const MAX_LOG_LINES: usize = 1000;

@@ -22,14 +22,18 @@ use crate::runtime::{Limits, Runtime, StepError};
 
 #[allow(missing_docs)]
 mod bindings {
-    wasmtime::component::bindgen!({ path: "../wit", world: "dotenv-step" });
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "dotenv-step",
+        with: { "kstep:steps/types": crate::steps::types::kstep::steps::types },
+    });
 }
 
+pub use crate::steps::{Diagnostic, Severity};
 use bindings::DotenvStep;
 pub use bindings::exports::kstep::steps::dotenv::{
     Entry, Flavor, Limits as GitlabLimits, Parsed, Report, SetOutcome,
 };
-pub use bindings::kstep::steps::types::{Diagnostic, Severity};
 
 /// The largest file kstep reads as an env file or dotenv report (16 MiB). GitLab itself takes
 /// reports of less than 5 KiB; Compose files are rarely above a few KiB.
@@ -240,16 +244,8 @@ pub fn read_capped(path: &Path, limit: u64) -> Result<Vec<u8>, EnvFileError> {
 /// `FILE:LINE:COL: message` (`FILE:LINE:` without a column, `FILE:` without a line,
 /// `argument N:` for problems about a command-line argument); warnings say so.
 pub fn format_diagnostic(file: &str, d: &Diagnostic) -> String {
-    let severity = match d.severity {
-        Severity::Error => "",
-        Severity::Warning => "warning: ",
-        Severity::Info => "note: ",
-    };
-    let place = match (&d.source, d.line, d.column) {
-        (Some(source), 0, _) => source.clone(),
-        (_, 0, _) => file.to_owned(),
-        (_, line, 0) => format!("{file}:{line}"),
-        (_, line, column) => format!("{file}:{line}:{column}"),
-    };
-    format!("{place}: {severity}{}", d.message)
+    match (&d.source, d.line) {
+        (Some(source), 0) => super::format_diagnostic(source, 0, 0, d),
+        _ => super::format_diagnostic(file, d.line, d.column, d),
+    }
 }

@@ -8,15 +8,19 @@ use crate::runtime::{Limits, Runtime, StepError};
 
 #[allow(missing_docs)]
 mod bindings {
-    wasmtime::component::bindgen!({ path: "../wit", world: "kubeconfig-step" });
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "kubeconfig-step",
+        with: { "kstep:steps/types": crate::steps::types::kstep::steps::types },
+    });
 }
 
+pub use crate::steps::{Diagnostic, Severity};
 use bindings::KubeconfigStep;
 pub use bindings::exports::kstep::steps::kubeconfig::{
     Auth, AuthProvider, BasicAuth, ClientCertificate, Connection, DecodeFailure, Decoded,
     ExecPlugin, Input, InputForm, Material,
 };
-pub use bindings::kstep::steps::types::{Diagnostic, Severity};
 
 /// Decodes `inputs` and selects `context` (or the current-context) inside the sandbox.
 ///
@@ -102,21 +106,5 @@ pub fn encode(
 
 /// `SOURCE:LINE:COL: message` (parts that are unknown are left out).
 pub fn format_diagnostic(d: &Diagnostic) -> String {
-    let mut place = d.source.clone().unwrap_or_default();
-    if d.line > 0 {
-        place.push_str(&format!(":{}", d.line));
-        if d.column > 0 {
-            place.push_str(&format!(":{}", d.column));
-        }
-    }
-    let severity = match d.severity {
-        Severity::Error => "",
-        Severity::Warning => "warning: ",
-        Severity::Info => "note: ",
-    };
-    if place.is_empty() {
-        format!("{severity}{}", d.message)
-    } else {
-        format!("{place}: {severity}{}", d.message)
-    }
+    super::format_diagnostic(d.source.as_deref().unwrap_or(""), d.line, d.column, d)
 }

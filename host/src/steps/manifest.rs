@@ -46,15 +46,19 @@ use crate::steps::dotenv::{self, EnvFileError, Flavor};
 
 #[allow(missing_docs)]
 mod bindings {
-    wasmtime::component::bindgen!({ path: "../wit", world: "manifest-step" });
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "manifest-step",
+        with: { "kstep:steps/types": crate::steps::types::kstep::steps::types },
+    });
 }
 
+pub use crate::steps::{Diagnostic, Severity};
 use bindings::ManifestStep;
 pub use bindings::exports::kstep::steps::manifest::{
     ApiVersionChange, Document, ImageChange, ImageOverride, Options, OutputFormat, Rendered,
     Report, Request, Source, Substitution,
 };
-pub use bindings::kstep::steps::types::{Diagnostic, Severity};
 
 /// The largest manifest file kstep reads (64 MiB).
 pub const MAX_SOURCE_BYTES: u64 = 64 << 20;
@@ -103,18 +107,10 @@ fn limits_for(input: usize) -> Limits {
 /// `SOURCE:LINE:COL: message` (`warning: ` before the message of a warning), the way every
 /// kstep diagnostic is printed.
 pub fn format_diagnostic(d: &Diagnostic) -> String {
-    let severity = match d.severity {
-        Severity::Error => "",
-        Severity::Warning => "warning: ",
-        Severity::Info => "note: ",
-    };
-    let place = match (&d.source, d.line, d.column) {
-        (None, _, _) => "kstep render".to_owned(),
-        (Some(s), 0, _) => s.clone(),
-        (Some(s), line, 0) => format!("{s}:{line}"),
-        (Some(s), line, column) => format!("{s}:{line}:{column}"),
-    };
-    format!("{place}: {severity}{}", d.message)
+    match &d.source {
+        Some(source) => super::format_diagnostic(source, d.line, d.column, d),
+        None => super::format_diagnostic("kstep render", 0, 0, d),
+    }
 }
 
 /// Why manifests could not be read.

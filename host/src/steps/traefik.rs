@@ -26,14 +26,18 @@ use crate::runtime::{Limits, Runtime, StepError};
 
 #[allow(missing_docs)]
 mod bindings {
-    wasmtime::component::bindgen!({ path: "../wit", world: "traefik-step" });
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "traefik-step",
+        with: { "kstep:steps/types": crate::steps::types::kstep::steps::types },
+    });
 }
 
+pub use crate::steps::{Diagnostic, Severity};
 use bindings::TraefikStep;
 pub use bindings::exports::kstep::steps::traefik::{
     ConfigFormat, ManifestFormat, Migration, Rendered, SettingNote,
 };
-pub use bindings::kstep::steps::types::{Diagnostic, Severity};
 
 /// The largest values file or traefik.toml kstep reads (1 MiB: both are a few hundred bytes).
 pub const MAX_INPUT_BYTES: u64 = 1 << 20;
@@ -74,28 +78,15 @@ pub fn migrate(
 
 /// `FILE:LINE:COL: [warning: ]message`, the form every kstep diagnostic takes.
 pub fn format_diagnostic(file: &str, d: &Diagnostic) -> String {
-    let severity = match d.severity {
-        Severity::Error => "",
-        Severity::Warning => "warning: ",
-        Severity::Info => "note: ",
-    };
-    format!("{}: {severity}{}", place(file, d.line, d.column), d.message)
+    super::format_diagnostic(file, d.line, d.column, d)
 }
 
 /// `FILE:LINE:COL: warning|note: KEY: reason` for a migration note.
 pub fn format_note(file: &str, label: &str, n: &SettingNote) -> String {
     format!(
         "{}: {label}: {}: {}",
-        place(file, n.line, n.column),
+        super::place(file, n.line, n.column),
         n.key,
         n.reason
     )
-}
-
-fn place(file: &str, line: u32, column: u32) -> String {
-    match (line, column) {
-        (0, _) => file.to_owned(),
-        (line, 0) => format!("{file}:{line}"),
-        (line, column) => format!("{file}:{line}:{column}"),
-    }
 }
