@@ -644,7 +644,7 @@ fn images(
     report: &mut Report,
     diagnostics: &mut Vec<Diagnostic>,
 ) {
-    let Some(id) = w.identity.clone() else { return };
+    let Some(id) = &w.identity else { return };
     let Some(path) = pod_spec_path(group(&id.api_version), &id.kind) else {
         return;
     };
