@@ -252,16 +252,17 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         .parse()
         .map_err(|_| format!("`{text}` is not a duration like 2s, 500ms, 5m"))?;
     let d = match unit {
-        "ms" => Duration::from_millis(n),
-        "" | "s" => Duration::from_secs(n),
-        "m" => Duration::from_secs(n * 60),
-        "h" => Duration::from_secs(n * 3600),
+        "ms" => Some(Duration::from_millis(n)),
+        "" | "s" => Some(Duration::from_secs(n)),
+        "m" => n.checked_mul(60).map(Duration::from_secs),
+        "h" => n.checked_mul(3600).map(Duration::from_secs),
         _ => {
             return Err(format!(
                 "`{text}`: unknown unit `{unit}` (use ms, s, m or h)"
             ));
         }
-    };
+    }
+    .ok_or_else(|| format!("`{text}`: out of range"))?;
     if d.is_zero() {
         return Err(format!("`{text}`: a duration must be positive"));
     }
@@ -307,6 +308,10 @@ mod tests {
         assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
         assert!(parse_duration("5 parsecs").is_err());
         assert!(parse_duration("0s").is_err());
+        assert_eq!(
+            parse_duration("18446744073709551615h"),
+            Err("`18446744073709551615h`: out of range".to_owned())
+        );
         assert_eq!(parse_size("128MiB"), Ok(128 << 20));
         assert!(parse_size("1TB").is_err());
     }
