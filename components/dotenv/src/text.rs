@@ -60,9 +60,10 @@ pub struct Decoded<'a> {
 /// The position of the first byte that is not UTF-8, for input that is neither UTF-8 nor
 /// UTF-16/32 with a byte-order mark.
 pub fn decode_gitlab(bytes: &[u8]) -> Result<Decoded<'_>, Problem> {
-    if let Ok(text) = std::str::from_utf8(bytes) {
-        return Ok(strip_utf8_bom(text));
-    }
+    let valid = match std::str::from_utf8(bytes) {
+        Ok(text) => return Ok(strip_utf8_bom(text)),
+        Err(e) => e.valid_up_to(),
+    };
     // Longest BOM first: FF FE 00 00 is UTF-32LE, not UTF-16LE followed by U+0000.
     type Convert = fn(&[u8]) -> String;
     let boms: [(&[u8], Convert, Encoding); 4] = [
@@ -102,6 +103,7 @@ pub fn decode_gitlab(bytes: &[u8]) -> Result<Decoded<'_>, Problem> {
         .ok_or_else(|| {
             not_utf8(
                 bytes,
+                valid,
                 " (GitLab would guess an encoding and convert the file, or replace the byte \
                  with U+FFFD; save the file as UTF-8)",
             )
@@ -115,7 +117,7 @@ pub fn decode_gitlab(bytes: &[u8]) -> Result<Decoded<'_>, Problem> {
 pub fn decode_utf8(bytes: &[u8]) -> Result<Decoded<'_>, Problem> {
     std::str::from_utf8(bytes)
         .map(strip_utf8_bom)
-        .map_err(|_| not_utf8(bytes, ""))
+        .map_err(|e| not_utf8(bytes, e.valid_up_to(), ""))
 }
 
 fn strip_utf8_bom(text: &str) -> Decoded<'_> {
@@ -131,12 +133,9 @@ fn strip_utf8_bom(text: &str) -> Decoded<'_> {
     }
 }
 
-/// The problem for the first invalid UTF-8 byte of `bytes`.
-fn not_utf8(bytes: &[u8], hint: &str) -> Problem {
-    let valid = match std::str::from_utf8(bytes) {
-        Ok(_) => bytes.len(),
-        Err(e) => e.valid_up_to(),
-    };
+/// The problem for the first invalid UTF-8 byte of `bytes`, which is byte `valid`
+/// (`Utf8Error::valid_up_to`).
+fn not_utf8(bytes: &[u8], valid: usize, hint: &str) -> Problem {
     // The prefix is valid UTF-8 by construction.
     let prefix = std::str::from_utf8(&bytes[..valid]).unwrap_or_default();
     let (line, column) = position(prefix, prefix.len());
