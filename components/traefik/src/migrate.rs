@@ -26,6 +26,17 @@ pub struct Note {
     pub reason: String,
 }
 
+impl Note {
+    fn new(key: &str, (line, column): (u32, u32), reason: impl Into<String>) -> Self {
+        Self {
+            key: key.to_owned(),
+            line,
+            column,
+            reason: reason.into(),
+        }
+    }
+}
+
 /// The result of a migration.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Migration {
@@ -241,21 +252,11 @@ struct Migrator {
 
 impl Migrator {
     fn drop(&mut self, key: &str, at: (u32, u32), reason: impl Into<String>) {
-        self.dropped.push(Note {
-            key: key.to_owned(),
-            line: at.0,
-            column: at.1,
-            reason: reason.into(),
-        });
+        self.dropped.push(Note::new(key, at, reason));
     }
 
     fn change(&mut self, key: &str, at: (u32, u32), reason: impl Into<String>) {
-        self.changed.push(Note {
-            key: key.to_owned(),
-            line: at.0,
-            column: at.1,
-            reason: reason.into(),
-        });
+        self.changed.push(Note::new(key, at, reason));
     }
 
     /// Sets `path` (dotted, v3) to a copy of `item`.
