@@ -169,13 +169,34 @@ pub async fn config(conn: &Connection, timeout: Duration) -> Result<kube::Config
     Ok(config)
 }
 
-/// A client for `conn`.
+/// A client for `conn`. kube-rs runs an exec plugin here already, so a plugin failure is
+/// described as [`explain`] does, without the plugin's output.
 ///
 /// # Errors
-/// [`ClientError`] when the configuration is refused or the TLS setup fails.
+/// [`ClientError`] when the configuration is refused, the TLS setup or the exec plugin fails.
 pub async fn client(conn: &Connection, timeout: Duration) -> Result<kube::Client, ClientError> {
     let config = config(conn, timeout).await?;
-    kube::Client::try_from(config).map_err(|e| ClientError::Config(safe_chain(&e)))
+    kube::Client::try_from(config).map_err(|e| {
+        ClientError::Config(match auth_error(&e) {
+            Some(auth) => explain_auth(auth, &conn.auth),
+            None => safe_chain(&e),
+        })
+    })
+}
+
+/// The authentication failure in `error`'s chain, if any: its message may carry an exec
+/// plugin's output, so it is only ever shown through [`explain_auth`].
+fn auth_error<'a>(
+    error: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a kube::client::AuthError> {
+    let mut current = Some(error);
+    while let Some(e) = current {
+        if let Some(auth) = e.downcast_ref::<kube::client::AuthError>() {
+            return Some(auth);
+        }
+        current = e.source();
+    }
+    None
 }
 
 /// The messages of `error` and its sources, joined with `: `.
@@ -218,17 +239,14 @@ pub fn explain(error: &kube::Error, conn: &Connection, doing: &str) -> String {
             ),
         };
     }
+    if let Some(auth) = auth_error(error) {
+        return format!("{doing}: {}", explain_auth(auth, &conn.auth));
+    }
     let mut sources: Vec<&(dyn std::error::Error + 'static)> = Vec::new();
     let mut current: Option<&(dyn std::error::Error + 'static)> = Some(error);
     while let Some(e) = current {
         sources.push(e);
         current = e.source();
-    }
-    if let Some(auth) = sources
-        .iter()
-        .find_map(|e| e.downcast_ref::<kube::client::AuthError>())
-    {
-        return format!("{doing}: {}", explain_auth(auth, &conn.auth));
     }
     let chain = safe_chain(error);
     let lower = chain.to_lowercase();
@@ -380,6 +398,28 @@ mod tests {
             config: Vec::new(),
         };
         assert!(kubeconfig(&conn(provider)).is_err());
+    }
+
+    #[test]
+    fn a_failing_exec_plugin_output_is_not_shown() {
+        // kube-rs runs the plugin while it builds the client, and its error carries the
+        // plugin's output, which may hold a credential nobody registered with the masker.
+        let exec = Auth::Exec(ExecPlugin {
+            command: "sh".into(),
+            args: vec!["-c".into(), "echo fresh-token-4f7a9c; exit 3".into()],
+            env: Vec::new(),
+            api_version: "client.authentication.k8s.io/v1".into(),
+            install_hint: None,
+            provide_cluster_info: false,
+            interactive_mode: None,
+        });
+        let rt = runtime().unwrap();
+        let Err(error) = rt.block_on(client(&conn(exec), Duration::from_secs(15))) else {
+            panic!("the plugin failed, the client cannot build");
+        };
+        let error = error.to_string();
+        assert!(!error.contains("fresh-token"), "{error}");
+        assert!(error.contains("exec plugin `sh` failed"), "{error}");
     }
 
     #[test]
