@@ -616,12 +616,10 @@ impl<'a> State<'a> {
     ) -> Option<Vec<u8>> {
         let bytes = match input::decode_base64(&data.value) {
             Ok(bytes) => bytes,
-            Err(d) => {
+            Err(e) => {
                 // The position inside the field's value, not the file: say which character.
-                let offset = d
-                    .message
-                    .strip_prefix("invalid base64 at byte ")
-                    .and_then(|m| m.split(':').next())
+                let offset = e
+                    .byte
                     .map(|n| format!(" (character {n} of the value)"))
                     .unwrap_or_default();
                 self.error_at(

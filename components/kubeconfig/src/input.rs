@@ -63,7 +63,7 @@ pub fn recognise(data: &[u8]) -> Result<Text, Diagnostic> {
     } else {
         Form::Base64OneLine
     };
-    let decoded = decode_base64(text)?;
+    let decoded = decode_base64(text).map_err(|e| e.diagnostic)?;
     let decoded_text = utf8(&decoded, "the base64-decoded value").map_err(|_| {
         Diagnostic::error(format!(
             "the value is valid base64 but decodes to {} bytes of binary data, not a YAML or JSON \
@@ -116,11 +116,39 @@ fn is_base64_char(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'+' || b == b'/' || b == b'='
 }
 
+/// Why a value is not base64.
+#[derive(Debug)]
+pub struct Base64Error {
+    /// What is wrong, at the line and column of the value (never the character).
+    pub diagnostic: Diagnostic,
+    /// The 1-based byte of the value it is about, when it is about one.
+    pub byte: Option<usize>,
+}
+
+impl Base64Error {
+    fn whole(message: impl Into<String>) -> Self {
+        Self {
+            diagnostic: Diagnostic::error(message),
+            byte: None,
+        }
+    }
+
+    /// A problem at byte `i` (0-based) of `bytes`.
+    fn at(bytes: &[u8], i: usize, message: &str) -> Self {
+        let (line, column) = line_column(bytes, i);
+        Self {
+            diagnostic: Diagnostic::error(format!("invalid base64 at byte {}: {message}", i + 1))
+                .at(None, line, column),
+            byte: Some(i + 1),
+        }
+    }
+}
+
 /// Decodes standard base64, ignoring whitespace anywhere (wrapped output of `base64`).
 ///
 /// # Errors
 /// The 1-based byte position (and line/column) of the first problem, never the character.
-pub fn decode_base64(text: &str) -> Result<Vec<u8>, Diagnostic> {
+pub fn decode_base64(text: &str) -> Result<Vec<u8>, Base64Error> {
     let bytes = text.as_bytes();
     // Positions in `text` of the characters kept, so decoder offsets map back to the input.
     let mut positions = Vec::with_capacity(bytes.len());
@@ -130,11 +158,7 @@ pub fn decode_base64(text: &str) -> Result<Vec<u8>, Diagnostic> {
         if b.is_ascii_whitespace() {
             continue;
         }
-        let bad = |message: &str| {
-            let (line, column) = line_column(bytes, i);
-            Diagnostic::error(format!("invalid base64 at byte {}: {message}", i + 1))
-                .at(None, line, column)
-        };
+        let bad = |message: &str| Base64Error::at(bytes, i, message);
         if !is_base64_char(b) {
             let hint = match b {
                 b'-' | b'_' => " (URL-safe base64 is not accepted: use `base64 -w 0`)",
@@ -156,34 +180,25 @@ pub fn decode_base64(text: &str) -> Result<Vec<u8>, Diagnostic> {
         compact.push(char::from(b));
     }
     if compact.is_empty() {
-        return Err(Diagnostic::error("the value is empty"));
+        return Err(Base64Error::whole("the value is empty"));
     }
     BASE64.decode(compact.as_bytes()).map_err(|e| {
-        let at = |offset: usize| {
-            let i = positions.get(offset).copied().unwrap_or(bytes.len());
-            let (line, column) = line_column(bytes, i);
-            (i + 1, line, column)
-        };
+        let at = |offset: usize| positions.get(offset).copied().unwrap_or(bytes.len());
         match e {
-            base64::DecodeError::InvalidLength(n) => Diagnostic::error(format!(
+            base64::DecodeError::InvalidLength(n) => Base64Error::whole(format!(
                 "invalid base64: {n} characters cannot be base64 (one too many or missing): \
                  was the value cut when it was copied?"
             )),
-            base64::DecodeError::InvalidLastSymbol(offset, _) => {
-                let (byte, line, column) = at(offset);
-                Diagnostic::error(format!(
-                    "invalid base64 at byte {byte}: the last character does not end a base64 \
-                     value (was the value truncated?)"
-                ))
-                .at(None, line, column)
-            }
+            base64::DecodeError::InvalidLastSymbol(offset, _) => Base64Error::at(
+                bytes,
+                at(offset),
+                "the last character does not end a base64 value (was the value truncated?)",
+            ),
             base64::DecodeError::InvalidByte(offset, _) => {
-                let (byte, line, column) = at(offset);
-                Diagnostic::error(format!("invalid base64 at byte {byte}: misplaced padding"))
-                    .at(None, line, column)
+                Base64Error::at(bytes, at(offset), "misplaced padding")
             }
             base64::DecodeError::InvalidPadding => {
-                Diagnostic::error("invalid base64: wrong amount of `=` padding at the end")
+                Base64Error::whole("invalid base64: wrong amount of `=` padding at the end")
             }
         }
     })
@@ -254,6 +269,17 @@ mod tests {
         assert!(e.message.contains("URL-safe"), "{e:?}");
         let e = recognise(&one.as_bytes()[..one.len() - 3]).unwrap_err();
         assert!(e.message.contains("invalid base64"), "{e:?}");
+    }
+
+    #[test]
+    fn base64_errors_carry_the_byte_when_there_is_one() {
+        let e = decode_base64("YWJj\n*ZA").unwrap_err();
+        assert_eq!(e.byte, Some(6));
+        assert_eq!((e.diagnostic.line, e.diagnostic.column), (2, 1));
+        // `YWJjZB==`: the last symbol has bits set that padding would drop.
+        assert_eq!(decode_base64("YWJjZB==").unwrap_err().byte, Some(6));
+        assert_eq!(decode_base64("YWJjZ").unwrap_err().byte, None);
+        assert_eq!(decode_base64(" \n").unwrap_err().byte, None);
     }
 
     #[test]
