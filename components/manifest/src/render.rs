@@ -762,14 +762,14 @@ fn placeholder_hint(text: &str, container: &str) -> String {
 }
 
 fn duplicates(work: &[Work], sources: &[Source], diagnostics: &mut Vec<Diagnostic>) {
-    let mut seen: HashMap<(String, String, String, String), (usize, Pos)> = HashMap::new();
+    let mut seen: HashMap<(&str, &str, &str, &str), (usize, Pos)> = HashMap::new();
     for w in work {
         let Some(id) = &w.identity else { continue };
         let key = (
-            group(&id.api_version).to_owned(),
-            id.kind.clone(),
-            id.namespace.clone().unwrap_or_default(),
-            id.name.clone(),
+            group(&id.api_version),
+            id.kind.as_str(),
+            id.namespace.as_deref().unwrap_or_default(),
+            id.name.as_str(),
         );
         match seen.get(&key) {
             Some((s, pos)) => diagnostics.push(Diagnostic::error(
