@@ -80,14 +80,6 @@ impl Node {
         }
     }
 
-    /// The sequence, if this is one.
-    pub fn as_seq(&self) -> Option<&[Node]> {
-        match &self.value {
-            Value::Seq(s) => Some(s),
-            _ => None,
-        }
-    }
-
     /// The sequence, mutably, if this is one.
     pub fn as_seq_mut(&mut self) -> Option<&mut Vec<Node>> {
         match &mut self.value {
