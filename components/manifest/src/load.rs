@@ -403,7 +403,7 @@ impl Loader<'_> {
             return;
         }
         let typed = match tag {
-            Some(tag) => self.tagged(text, tag, at),
+            Some(tag) => self.tagged(text, tag, substituted, at),
             None if style != ScalarStyle::Plain => Value::Str(text),
             None if substituted && whole.is_none() => Value::Str(text),
             None => self.plain(text, whole.as_deref(), at),
@@ -555,7 +555,11 @@ impl Loader<'_> {
             Resolved::Float(_) => {
                 self.error(
                     at,
-                    format!("`{text}` is an infinite or NaN number, which JSON (and the Kubernetes API) cannot carry; quote it for a string"),
+                    format!(
+                        "{} is an infinite or NaN number, which JSON (and the Kubernetes API) cannot carry; quote it for a string",
+                        // A variable's value is never quoted back: it may be a secret.
+                        whole.map_or_else(|| format!("`{text}`"), |name| format!("the value of `${{{name}}}`"))
+                    ),
                 );
                 Value::Null
             }
@@ -564,12 +568,18 @@ impl Loader<'_> {
     }
 
     /// A scalar with an explicit tag (`!!int "3"`, `!!str 5`…).
-    fn tagged(&mut self, text: String, tag: &Tag, at: Pos) -> Value {
+    fn tagged(&mut self, text: String, tag: &Tag, substituted: bool, at: Pos) -> Value {
         let core = tag
             .suffix_in_namespace("tag:yaml.org,2002:")
             .map(|s| s.into_owned());
         let reading = scalar::kubectl(&text);
-        let mismatch = |what: &str| format!("`{text}` is not {what} (tag `{}`)", tag.original());
+        // Text that came from a variable is never quoted back: the value may be a secret.
+        let shown = if substituted {
+            "the value after substitution".to_owned()
+        } else {
+            format!("`{text}`")
+        };
+        let mismatch = |what: &str| format!("{shown} is not {what} (tag `{}`)", tag.original());
         match core.as_deref() {
             Some("str" | "timestamp") => Value::Str(text),
             Some("int") => match reading {
@@ -750,6 +760,31 @@ mod tests {
                 "t.yaml:4:5: error: variable `D` is not set and its placeholder has no default (set it, or write `${D:-default}`)",
                 "t.yaml:7:3: error: variable `E` is not set and its placeholder has no default (set it, or write `${E:-default}`)",
             ]
+        );
+    }
+
+    #[test]
+    fn errors_about_a_substituted_value_do_not_quote_it() {
+        let secret = "s3cr3t-value";
+        for (text, value) in [("a: !!int ${X}\n", secret), ("a: ${X}\n", ".inf")] {
+            let e = errors(text, &[("X", value)]);
+            assert_eq!(e.len(), 1, "{e:?}");
+            assert!(!e[0].contains(value), "{e:?}");
+        }
+        assert_eq!(
+            errors("a: !!int ${X}\n", &[("X", secret)]),
+            ["t.yaml:1:10: error: the value after substitution is not an integer (tag `!!int`)"]
+        );
+        assert_eq!(
+            errors("a: ${X}\n", &[("X", ".inf")]),
+            [
+                "t.yaml:1:4: error: the value of `${X}` is an infinite or NaN number, which JSON (and the Kubernetes API) cannot carry; quote it for a string"
+            ]
+        );
+        // Text written in the file is still quoted.
+        assert_eq!(
+            errors("a: !!int x1\n", &[]),
+            ["t.yaml:1:10: error: `x1` is not an integer (tag `!!int`)"]
         );
     }
 
