@@ -159,7 +159,7 @@ pub async fn config(conn: &Connection, timeout: Duration) -> Result<kube::Config
     let mut config =
         kube::Config::from_custom_kubeconfig(kubeconfig(conn)?, &KubeConfigOptions::default())
             .await
-            .map_err(|e| ClientError::Config(safe_chain(&e)))?;
+            .map_err(|e| ClientError::Config(safe_chain(&e, &conn.auth)))?;
     config.connect_timeout = Some(timeout);
     config.read_timeout = Some(timeout);
     config.write_timeout = Some(timeout);
@@ -176,12 +176,7 @@ pub async fn config(conn: &Connection, timeout: Duration) -> Result<kube::Config
 /// [`ClientError`] when the configuration is refused, the TLS setup or the exec plugin fails.
 pub async fn client(conn: &Connection, timeout: Duration) -> Result<kube::Client, ClientError> {
     let config = config(conn, timeout).await?;
-    kube::Client::try_from(config).map_err(|e| {
-        ClientError::Config(match auth_error(&e) {
-            Some(auth) => explain_auth(auth, &conn.auth),
-            None => safe_chain(&e),
-        })
-    })
+    kube::Client::try_from(config).map_err(|e| ClientError::Config(safe_chain(&e, &conn.auth)))
 }
 
 /// The authentication failure in `error`'s chain, if any: its message may carry an exec
@@ -199,13 +194,21 @@ fn auth_error<'a>(
     None
 }
 
-/// The messages of `error` and its sources, joined with `: `.
-fn safe_chain(error: &(dyn std::error::Error + 'static)) -> String {
+/// The messages of `error` and its sources, joined with `: `, without repeats (hyper and tower
+/// nest the same message several times). The one way kstep prints a client error that is not
+/// the server's answer: an authentication failure anywhere in the chain is described by
+/// [`explain_auth`] alone, because its message, and every message wrapping it, may carry an
+/// exec plugin's output (a fresh token nobody registered with the masker). `auth` names the
+/// plugin when the caller knows it ([`Auth::None`] otherwise).
+pub fn safe_chain(error: &(dyn std::error::Error + 'static), auth: &Auth) -> String {
+    if let Some(failure) = auth_error(error) {
+        return explain_auth(failure, auth);
+    }
     let mut parts: Vec<String> = Vec::new();
     let mut current = Some(error);
     while let Some(e) = current {
         let text = e.to_string();
-        if !parts.last().is_some_and(|last| last.contains(&text)) {
+        if !parts.iter().any(|p| p.contains(&text)) {
             parts.push(text);
         }
         current = e.source();
@@ -239,8 +242,9 @@ pub fn explain(error: &kube::Error, conn: &Connection, doing: &str) -> String {
             ),
         };
     }
-    if let Some(auth) = auth_error(error) {
-        return format!("{doing}: {}", explain_auth(auth, &conn.auth));
+    let chain = safe_chain(error, &conn.auth);
+    if auth_error(error).is_some() {
+        return format!("{doing}: {chain}");
     }
     let mut sources: Vec<&(dyn std::error::Error + 'static)> = Vec::new();
     let mut current: Option<&(dyn std::error::Error + 'static)> = Some(error);
@@ -248,7 +252,6 @@ pub fn explain(error: &kube::Error, conn: &Connection, doing: &str) -> String {
         sources.push(e);
         current = e.source();
     }
-    let chain = safe_chain(error);
     let lower = chain.to_lowercase();
     if lower.contains("certificate") || lower.contains("tls") || lower.contains("handshake") {
         let cause = sources
@@ -304,27 +307,28 @@ fn unauthorized_hint(auth: &Auth) -> &'static str {
 
 fn explain_auth(error: &kube::client::AuthError, auth: &Auth) -> String {
     use kube::client::AuthError as E;
-    let (command, hint) = match auth {
+    // Named when the caller knows the connection (an error from a running request does not).
+    let (plugin, hint) = match auth {
         Auth::Exec(e) => (
-            e.command.as_str(),
+            format!("the exec plugin `{}`", e.command),
             e.install_hint
                 .as_deref()
                 .map(|h| format!(" ({})", h.trim()))
                 .unwrap_or_default(),
         ),
-        _ => ("", String::new()),
+        _ => ("the exec plugin".to_owned(), String::new()),
     };
     match error {
-        E::AuthExecStart(io) => format!(
-            "cannot run the exec plugin `{command}`: {io}; the job's image must contain it{hint}"
-        ),
+        E::AuthExecStart(io) => {
+            format!("cannot run {plugin}: {io}; the job's image must contain it{hint}")
+        }
         E::AuthExecRun { out, .. } => format!(
-            "the exec plugin `{command}` failed ({}); run it by hand to see why (its output is \
+            "{plugin} failed ({}); run it by hand to see why (its output is \
              not shown: it may contain credentials)",
             out.status
         ),
         E::AuthExecParse(_) | E::ExecPluginFailed | E::AuthExec(_) => format!(
-            "the exec plugin `{command}` did not print a valid ExecCredential (output not shown: \
+            "{plugin} did not print a valid ExecCredential (output not shown: \
              it may contain credentials)"
         ),
         E::InvalidBearerToken(_) => {

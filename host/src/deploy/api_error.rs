@@ -8,6 +8,9 @@
 
 use kube::core::Status;
 
+use crate::credentials::Auth;
+use crate::kube::safe_chain;
+
 /// The server's `Status` of a failed request, if the failure came from the server.
 pub fn status(error: &kube::Error) -> Option<&Status> {
     match error {
@@ -26,9 +29,12 @@ pub fn describe(error: &kube::Error) -> String {
     match error {
         kube::Error::Api(status) => describe_status(status),
         kube::Error::HyperError(_) | kube::Error::Service(_) => {
-            format!("cannot reach the API server: {}", chain(error))
+            format!(
+                "cannot reach the API server: {}",
+                safe_chain(error, &Auth::None)
+            )
         }
-        other => chain(other),
+        other => safe_chain(other, &Auth::None),
     }
 }
 
@@ -96,21 +102,6 @@ pub fn describe_status(status: &Status) -> String {
     }
 }
 
-/// `error` and its sources, `: `-separated, without repeats (hyper and tower nest the same
-/// message several times).
-fn chain(error: &dyn std::error::Error) -> String {
-    let mut parts: Vec<String> = vec![error.to_string()];
-    let mut source = error.source();
-    while let Some(e) = source {
-        let text = e.to_string();
-        if !parts.iter().any(|p| p.contains(&text)) {
-            parts.push(text);
-        }
-        source = e.source();
-    }
-    parts.join(": ")
-}
-
 /// Whether a dry-run failure means only that a Namespace from the same run does not exist yet.
 pub fn is_missing_namespace(error: &kube::Error, namespace: &str) -> bool {
     status(error).is_some_and(|s| {
@@ -131,6 +122,27 @@ mod tests {
             "status": "Failure", "code": code, "reason": reason, "message": message,
         }))
         .unwrap()
+    }
+
+    #[test]
+    fn an_exec_plugin_failure_during_a_request_hides_its_output() {
+        // kube-rs re-runs an exec plugin to refresh an expired token mid-run; its error (and
+        // every message wrapping it) carries the plugin's output, e.g. a fresh token.
+        use std::os::unix::process::ExitStatusExt as _;
+        let error = kube::Error::Auth(kube::client::AuthError::AuthExecRun {
+            cmd: "aws eks get-token".into(),
+            out: Box::new(std::process::Output {
+                status: std::process::ExitStatus::from_raw(3 << 8),
+                stdout: b"fresh-token-4f7a9c".to_vec(),
+                stderr: Vec::new(),
+            }),
+        });
+        let text = describe(&error);
+        assert!(!text.contains("fresh-token"), "{text}");
+        assert!(
+            text.starts_with("the exec plugin failed (exit status: 3)"),
+            "{text}"
+        );
     }
 
     #[test]
