@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
+use crate::failure::Failure;
 use crate::{commands, output};
 
 /// kstep: deploy from GitLab CI to Kubernetes with sandboxed WebAssembly steps.
@@ -67,62 +68,72 @@ enum Command {
     Traefik(commands::traefik::Command),
 }
 
-/// A failure with the exit code it maps to.
-#[derive(Debug, thiserror::Error)]
-#[error("{error:#}")]
+/// A failure with the exit code it maps to (cargo's `CliError`): `error` is what is left to
+/// print, `None` when the failure was reported already (diagnostics, a rollout diagnosis).
+#[derive(Debug)]
 pub struct CliError {
-    code: u8,
-    error: anyhow::Error,
+    error: Option<anyhow::Error>,
+    failure: Failure,
 }
+
+impl std::fmt::Display for CliError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.error {
+            Some(error) => write!(f, "{error:#}"),
+            None => Ok(()),
+        }
+    }
+}
+
+impl std::error::Error for CliError {}
 
 impl CliError {
     /// Exit code 2: the user's input (arguments, files) is wrong.
     pub fn invalid(error: impl Into<anyhow::Error>) -> Self {
         Self {
-            code: 2,
-            error: error.into(),
+            error: Some(error.into()),
+            failure: Failure::Invalid,
         }
     }
 
     /// Exit code 2 with nothing more to print: diagnostics were already reported.
     pub fn reported_invalid() -> Self {
-        Self {
-            code: 2,
-            error: anyhow::Error::msg(String::new()),
-        }
+        Failure::Invalid.into()
     }
 
     /// Exit code 1 with nothing more to print: the failure was already reported.
     pub fn reported() -> Self {
-        Self::from(anyhow::Error::msg(String::new()))
+        Failure::Runtime.into()
     }
 
-    /// Exit code 3 with nothing more to print: the failed rollout was already reported.
-    pub fn reported_rollout() -> Self {
+    /// The class of the failure.
+    pub fn failure(&self) -> Failure {
+        self.failure
+    }
+}
+
+/// A failure that was reported already.
+impl From<Failure> for CliError {
+    fn from(failure: Failure) -> Self {
         Self {
-            code: 3,
-            error: anyhow::Error::msg(String::new()),
+            error: None,
+            failure,
         }
-    }
-
-    /// The exit code (for callers that fold a command's error into their own report).
-    pub fn exit_code(&self) -> u8 {
-        self.code
     }
 }
 
 impl From<anyhow::Error> for CliError {
     fn from(error: anyhow::Error) -> Self {
-        Self { code: 1, error }
+        Self {
+            error: Some(error),
+            failure: Failure::Runtime,
+        }
     }
 }
 
 impl From<crate::runtime::StepError> for CliError {
     fn from(error: crate::runtime::StepError) -> Self {
-        Self {
-            code: 1,
-            error: error.into(),
-        }
+        anyhow::Error::from(error).into()
     }
 }
 
@@ -146,11 +157,10 @@ pub fn main() -> ExitCode {
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            let message = e.to_string();
-            if !message.is_empty() {
-                output::stderr_line(&format!("error: {message}"));
+            if let Some(error) = &e.error {
+                output::stderr_line(&format!("error: {error:#}"));
             }
-            ExitCode::from(e.code)
+            ExitCode::from(e.failure.exit_code())
         }
     }
 }

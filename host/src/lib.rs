@@ -11,7 +11,7 @@ pub mod commands;
 pub mod credentials;
 pub mod deploy;
 pub mod fsutil;
-pub mod kube;
+pub mod client;
 pub mod output;
 pub mod pipeline;
 pub mod runtime;

@@ -106,7 +106,7 @@ pub fn run(args: &Args) -> CliResult {
     };
     let (objects, _) = load_objects(&runtime, &args.manifests.files, &render)?;
     let mut credentials = load_credentials(&runtime, &args.cluster)?;
-    let rt = crate::kube::runtime().map_err(anyhow::Error::from)?;
+    let rt = crate::client::runtime().map_err(anyhow::Error::from)?;
     let wait = args.wait.then_some(args.wait_args);
     rt.block_on(async {
         let session = Session::connect(&mut credentials, &args.cluster).await?;
@@ -259,7 +259,7 @@ fn credential_error(e: CredentialError) -> CliError {
 /// A connected client and what the run applies with.
 pub struct Session<'a> {
     connection: &'a Connection,
-    client: ::kube::Client,
+    client: kube::Client,
     args: &'a ClusterArgs,
     /// The namespace objects without one go to.
     pub namespace: String,
@@ -302,7 +302,7 @@ impl<'a> Session<'a> {
         args: &'a ClusterArgs,
     ) -> Result<Session<'a>, CliError> {
         let connection = &credentials.connection;
-        let client = crate::kube::client(connection, args.request_timeout)
+        let client = crate::client::client(connection, args.request_timeout)
             .await
             .map_err(|e| CliError::from(anyhow::Error::from(e)))?;
         let namespace = args
@@ -318,7 +318,7 @@ impl<'a> Session<'a> {
     }
 
     /// The kube client.
-    pub fn client(&self) -> &::kube::Client {
+    pub fn client(&self) -> &kube::Client {
         &self.client
     }
 
@@ -455,7 +455,7 @@ impl<'a> Session<'a> {
     pub fn apply_error(&self, e: &ApplyError) -> CliError {
         let headline = match e {
             ApplyError::Api(inner) => {
-                crate::kube::explain(inner, self.connection, "reading the API's resources")
+                crate::client::explain(inner, self.connection, "reading the API's resources")
             }
             other => other.to_string(),
         };
@@ -482,7 +482,7 @@ impl<'a> Session<'a> {
     pub fn rollout_error(&self, e: &RolloutError) -> CliError {
         let headline = match e {
             RolloutError::Api(inner) => {
-                crate::kube::explain(inner, self.connection, "watching the rollout")
+                crate::client::explain(inner, self.connection, "watching the rollout")
             }
             other => other.to_string(),
         };

@@ -88,7 +88,7 @@ pub fn run(args: &Args) -> CliResult {
     let deployed_images = deployed_images(&args.template.images, &objects);
 
     let mut credentials = apply_cmd::load_credentials(&runtime, &args.cluster)?;
-    let rt = crate::kube::runtime().map_err(anyhow::Error::from)?;
+    let rt = crate::client::runtime().map_err(anyhow::Error::from)?;
     let wait = (!args.no_wait).then_some(args.wait);
     let (summary, namespace, server) = rt.block_on(async {
         let session = Session::connect(&mut credentials, &args.cluster).await?;

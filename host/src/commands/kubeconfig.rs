@@ -517,7 +517,7 @@ fn check(args: &CheckArgs) -> CliResult {
         .connection
         .read_files()
         .map_err(credential_error)?;
-    let rt = crate::kube::runtime().map_err(anyhow::Error::from)?;
+    let rt = crate::client::runtime().map_err(anyhow::Error::from)?;
     let report = rt.block_on(check_async(&credentials, args.timeout))?;
     match args.output {
         Format::Json => {
@@ -534,10 +534,10 @@ async fn check_async(
     timeout: Duration,
 ) -> Result<CheckReport, CliError> {
     let conn = &credentials.connection;
-    let fail = |e: &::kube::Error, doing: &str| {
-        CliError::from(anyhow::Error::msg(crate::kube::explain(e, conn, doing)))
+    let fail = |e: &kube::Error, doing: &str| {
+        CliError::from(anyhow::Error::msg(crate::client::explain(e, conn, doing)))
     };
-    let client = crate::kube::client(conn, timeout)
+    let client = crate::client::client(conn, timeout)
         .await
         .map_err(|e| CliError::from(anyhow::Error::from(e)))?;
     let version = with_timeout(timeout, client.apiserver_version(), conn)
@@ -545,15 +545,15 @@ async fn check_async(
         .map_err(|e| fail(&e, "getting the server version"))?;
     let identity = identity(&client, conn, timeout).await?;
     let namespace = conn.namespace_or_default().to_owned();
-    let namespaces: ::kube::Api<Namespace> = ::kube::Api::all(client.clone());
+    let namespaces: kube::Api<Namespace> = kube::Api::all(client.clone());
     let namespace_status = match with_timeout(timeout, namespaces.get_opt(&namespace), conn).await?
     {
         Ok(Some(_)) => "exists",
         Ok(None) => "missing",
-        Err(::kube::Error::Api(s)) if s.code == 403 => "unknown",
+        Err(kube::Error::Api(s)) if s.code == 403 => "unknown",
         Err(e) => return Err(fail(&e, "reading the namespace")),
     };
-    let reviews: ::kube::Api<SelfSubjectAccessReview> = ::kube::Api::all(client.clone());
+    let reviews: kube::Api<SelfSubjectAccessReview> = kube::Api::all(client.clone());
     let mut can_apply = Vec::new();
     for (group, resource) in APPLY_RESOURCES {
         let mut missing = Vec::new();
@@ -573,7 +573,7 @@ async fn check_async(
             };
             let answer = with_timeout(
                 timeout,
-                reviews.create(&::kube::api::PostParams::default(), &review),
+                reviews.create(&kube::api::PostParams::default(), &review),
                 conn,
             )
             .await?
@@ -606,15 +606,15 @@ async fn check_async(
 /// Who the server says the credentials are (SelfSubjectReview, GA in 1.28); `None` when the
 /// server does not offer it or does not allow it.
 async fn identity(
-    client: &::kube::Client,
+    client: &kube::Client,
     conn: &Connection,
     timeout: Duration,
 ) -> Result<Option<Identity>, CliError> {
-    let reviews: ::kube::Api<SelfSubjectReview> = ::kube::Api::all(client.clone());
+    let reviews: kube::Api<SelfSubjectReview> = kube::Api::all(client.clone());
     let created = with_timeout(
         timeout,
         reviews.create(
-            &::kube::api::PostParams::default(),
+            &kube::api::PostParams::default(),
             &SelfSubjectReview::default(),
         ),
         conn,
@@ -628,8 +628,8 @@ async fn identity(
                 groups: user.groups.unwrap_or_default(),
             }))
         }
-        Err(::kube::Error::Api(s)) if s.code == 403 || s.code == 404 => Ok(None),
-        Err(e) => Err(CliError::from(anyhow::Error::msg(crate::kube::explain(
+        Err(kube::Error::Api(s)) if s.code == 403 || s.code == 404 => Ok(None),
+        Err(e) => Err(CliError::from(anyhow::Error::msg(crate::client::explain(
             &e,
             conn,
             "asking who the credentials are",

@@ -112,7 +112,7 @@ fn create(args: &CreateArgs) -> CliResult {
         args.kubeconfig.as_deref(),
         args.context.as_deref(),
     )?;
-    let rt = crate::kube::runtime().map_err(anyhow::Error::from)?;
+    let rt = crate::client::runtime().map_err(anyhow::Error::from)?;
 
     // 1. The identity and its token, as the admin.
     let issued = rt.block_on(bootstrap(&mut admin, args, &request))?;
@@ -139,11 +139,11 @@ fn create(args: &CreateArgs) -> CliResult {
 
     // 3. Verification with the new identity.
     let checks = rt.block_on(async {
-        let client = crate::kube::client(&connection, args.timeout)
+        let client = crate::client::client(&connection, args.timeout)
             .await
             .map_err(|e| CliError::from(anyhow::Error::from(e)))?;
         sa::verify(&client, &request).await.map_err(|e| {
-            CliError::from(anyhow::Error::msg(crate::kube::explain(
+            CliError::from(anyhow::Error::msg(crate::client::explain(
                 &e,
                 &connection,
                 "verifying the new identity",
@@ -197,14 +197,14 @@ async fn bootstrap(
     request: &Request,
 ) -> Result<sa::Issued, CliError> {
     let conn = &admin.connection;
-    let client = crate::kube::client(conn, args.timeout)
+    let client = crate::client::client(conn, args.timeout)
         .await
         .map_err(|e| CliError::from(anyhow::Error::from(e)))?;
-    let fail = |e: &::kube::Error, doing: &str| {
-        CliError::from(anyhow::Error::msg(crate::kube::explain(e, conn, doing)))
+    let fail = |e: &kube::Error, doing: &str| {
+        CliError::from(anyhow::Error::msg(crate::client::explain(e, conn, doing)))
     };
-    let namespaces: ::kube::Api<k8s_openapi::api::core::v1::Namespace> =
-        ::kube::Api::all(client.clone());
+    let namespaces: kube::Api<k8s_openapi::api::core::v1::Namespace> =
+        kube::Api::all(client.clone());
     let exists = namespaces
         .get_opt(&request.namespace)
         .await

@@ -91,7 +91,7 @@ impl Cluster {
         let Some(credentials) = guard.as_mut() else {
             return Err(Failure::Runtime);
         };
-        let rt = crate::kube::runtime().map_err(|e| {
+        let rt = crate::client::runtime().map_err(|e| {
             cx.report(&format!("cannot start the I/O runtime: {e}"));
             Failure::Runtime
         })?;
