@@ -517,7 +517,7 @@ fn check(args: &CheckArgs) -> CliResult {
         .connection
         .read_files()
         .map_err(credential_error)?;
-    let rt = crate::client::runtime().map_err(anyhow::Error::from)?;
+    let rt = crate::kube_client::runtime().map_err(anyhow::Error::from)?;
     let report = rt.block_on(check_async(&credentials, args.timeout))?;
     match args.output {
         Format::Json => {
@@ -535,9 +535,9 @@ async fn check_async(
 ) -> Result<CheckReport, CliError> {
     let conn = &credentials.connection;
     let fail = |e: &kube::Error, doing: &str| {
-        CliError::from(anyhow::Error::msg(crate::client::explain(e, conn, doing)))
+        CliError::from(anyhow::Error::msg(crate::kube_client::explain(e, conn, doing)))
     };
-    let client = crate::client::client(conn, timeout)
+    let client = crate::kube_client::client(conn, timeout)
         .await
         .map_err(|e| CliError::from(anyhow::Error::from(e)))?;
     let version = with_timeout(timeout, client.apiserver_version(), conn)
@@ -629,7 +629,7 @@ async fn identity(
             }))
         }
         Err(kube::Error::Api(s)) if s.code == 403 || s.code == 404 => Ok(None),
-        Err(e) => Err(CliError::from(anyhow::Error::msg(crate::client::explain(
+        Err(e) => Err(CliError::from(anyhow::Error::msg(crate::kube_client::explain(
             &e,
             conn,
             "asking who the credentials are",

@@ -9,7 +9,7 @@
 use kube::core::Status;
 
 use crate::credentials::Auth;
-use crate::client::safe_chain;
+use crate::kube_client::safe_chain;
 
 /// The server's `Status` of a failed request, if the failure came from the server.
 pub fn status(error: &kube::Error) -> Option<&Status> {
