@@ -168,6 +168,16 @@ pub fn parse(text: &str) -> Result<Template, Vec<Located<SyntaxError>>> {
     }
 }
 
+/// Whether `name` can be a placeholder's variable: `[A-Za-z_][A-Za-z0-9_]*`. The one rule for
+/// variable names in kstep (the host's `--set`, shell output and custom-step variables use it).
+pub fn is_name(name: &str) -> bool {
+    let mut bytes = name.bytes();
+    bytes
+        .next()
+        .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
+        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
 /// Parses the placeholder whose `$` is at `start`; returns it and the offset after its `}`,
 /// or the error and where to resume scanning.
 fn placeholder(text: &str, start: usize) -> Result<(Placeholder, usize), (SyntaxError, usize)> {
@@ -186,7 +196,7 @@ fn placeholder(text: &str, start: usize) -> Result<(Placeholder, usize), (Syntax
     if name.is_empty() && rest.is_empty() {
         return Err((SyntaxError::EmptyName, close + 1));
     }
-    if name.is_empty() || name.as_bytes()[0].is_ascii_digit() {
+    if !is_name(name) {
         return Err((SyntaxError::InvalidName(whole.to_owned()), close + 1));
     }
     let (operator, argument) = if rest.is_empty() {

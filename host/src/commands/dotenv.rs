@@ -224,13 +224,6 @@ fn json_string(out: &mut String, s: &str) {
     out.push('"');
 }
 
-fn is_shell_name(key: &str) -> bool {
-    let mut chars = key.chars();
-    chars
-        .next()
-        .is_some_and(|c| c == '_' || c.is_ascii_alphabetic())
-        && chars.all(|c| c == '_' || c.is_ascii_alphanumeric())
-}
 
 /// `export KEY='value'` lines: inside single quotes a shell expands nothing, and a `'` is
 /// written `'\''`. Names that are not shell identifiers and NUL bytes (which no shell variable
@@ -239,7 +232,7 @@ fn shell(entries: &[step::Entry]) -> Result<String, Vec<Diagnostic>> {
     let mut out = String::new();
     let mut errors = Vec::new();
     for e in entries {
-        let problem = if !is_shell_name(&e.key) {
+        let problem = if !crate::steps::manifest::is_name(&e.key) {
             Some(format!("{:?} is not a valid shell variable name", e.key))
         } else if e.value.contains('\0') {
             Some(format!(
