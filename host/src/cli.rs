@@ -3,11 +3,11 @@
 //! Exit codes: 0 success, 1 runtime failure, 2 usage or invalid input, 3 failed rollout.
 
 use std::process::ExitCode;
-use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
 use crate::failure::Failure;
+pub use crate::units::{parse_duration, parse_size};
 use crate::{commands, output};
 
 /// kstep: deploy from GitLab CI to Kubernetes with sandboxed WebAssembly steps.
@@ -246,83 +246,4 @@ fn install_panic_hook() {
     std::panic::set_hook(Box::new(|info| {
         output::stderr_line(&format!("kstep panicked (this is a bug): {info}"));
     }));
-}
-
-/// Parses `2s`, `500ms`, `5m`, `1h` (a bare number is seconds).
-///
-/// # Errors
-/// A message naming the accepted units.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let n: u64 = number
-        .parse()
-        .map_err(|_| format!("`{text}` is not a duration like 2s, 500ms, 5m"))?;
-    let d = match unit {
-        "ms" => Some(Duration::from_millis(n)),
-        "" | "s" => Some(Duration::from_secs(n)),
-        "m" => n.checked_mul(60).map(Duration::from_secs),
-        "h" => n.checked_mul(3600).map(Duration::from_secs),
-        _ => {
-            return Err(format!(
-                "`{text}`: unknown unit `{unit}` (use ms, s, m or h)"
-            ));
-        }
-    }
-    .ok_or_else(|| format!("`{text}`: out of range"))?;
-    if d.is_zero() {
-        return Err(format!("`{text}`: a duration must be positive"));
-    }
-    Ok(d)
-}
-
-/// Parses `128MiB`, `1GiB`, `512KiB` or a number of bytes.
-///
-/// # Errors
-/// A message naming the accepted units.
-pub fn parse_size(text: &str) -> Result<usize, String> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let n: usize = number
-        .parse()
-        .map_err(|_| format!("`{text}` is not a size like 128MiB"))?;
-    let shift = match unit {
-        "" | "B" => 0,
-        "KiB" => 10,
-        "MiB" => 20,
-        "GiB" => 30,
-        _ => {
-            return Err(format!(
-                "`{text}`: unknown unit `{unit}` (use KiB, MiB or GiB)"
-            ));
-        }
-    };
-    n.checked_shl(shift)
-        .filter(|v| *v > 0)
-        .ok_or_else(|| format!("`{text}`: out of range"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations_and_sizes() {
-        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
-        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
-        assert!(parse_duration("5 parsecs").is_err());
-        assert!(parse_duration("0s").is_err());
-        assert_eq!(
-            parse_duration("18446744073709551615h"),
-            Err("`18446744073709551615h`: out of range".to_owned())
-        );
-        assert_eq!(parse_size("128MiB"), Ok(128 << 20));
-        assert!(parse_size("1TB").is_err());
-    }
 }

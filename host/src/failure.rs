@@ -1,0 +1,38 @@
+//! Why a run failed, as the one classification that the engines (deploy, pipeline) and the
+//! command line share: each class is one exit code, and the mapping lives here only.
+
+/// The class of a failure; the exit code follows from it ([`Failure::exit_code`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// Something broke: a sandbox limit, a cluster that cannot be reached, refused credentials
+    /// (exit 1).
+    Runtime,
+    /// The input is wrong: arguments, files, manifests, a step's findings; nothing was changed
+    /// (exit 2).
+    Invalid,
+    /// A rollout failed or timed out (exit 3).
+    Rollout,
+}
+
+impl Failure {
+    /// The process exit code of this class.
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Failure::Runtime => 1,
+            Failure::Invalid => 2,
+            Failure::Rollout => 3,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_codes() {
+        assert_eq!(Failure::Runtime.exit_code(), 1);
+        assert_eq!(Failure::Invalid.exit_code(), 2);
+        assert_eq!(Failure::Rollout.exit_code(), 3);
+    }
+}
