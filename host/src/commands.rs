@@ -1,6 +1,7 @@
 //! One module per `kstep` subcommand (or group of subcommands).
 
 pub mod apply;
+pub mod args;
 pub mod call;
 pub mod demo;
 pub mod deploy;

@@ -1,12 +1,19 @@
-//! The deploy engine behind `kstep apply`, `kstep deploy` and `kstep serviceaccount create`.
+//! The deploy engine: everything between rendered manifests and a rolled-out cluster. The
+//! command line (`kstep apply`, `deploy`, `serviceaccount create`) and the pipeline's `apply:`
+//! and `wait:` are thin adapters over it; it never prints, it reports [`events`].
 //!
-//! - [`objects`]: what is applied (a rendered document and where it came from), its identity,
-//!   its apply phase and the namespace policy; pure, unit-tested;
+//! - [`load`]: manifests → rendered documents → [`objects::Object`]s, with every Secret value
+//!   registered with the masker;
+//! - [`session`]: credentials → client, and the operations: apply, wait, both;
+//! - [`job`]: `kstep deploy` as one operation (variables, render, apply, wait, dotenv out);
+//! - [`events`]: what the engine reports while it works, and the [`events::Reporter`] trait;
+//! - [`error`]: [`error::DeployError`], every way an operation stops, with its exit class;
+//! - [`objects`]: what is applied, its identity, its apply phase and the namespace policy;
+//!   pure, unit-tested;
 //! - [`discovery`]: apiVersion/kind → REST resource and scope, cached for the run;
 //! - [`apply`]: server-side dry-run of every object, then phased, bounded-concurrency
 //!   server-side apply with created/configured/unchanged outcomes;
-//! - [`rollout`]: watch-based rollout wait for Deployments, StatefulSets, DaemonSets and Jobs,
-//!   with failure diagnosis (container waiting reasons, warning events);
+//! - [`rollout`]: rollout status (pure) and the watch-based wait, with failure diagnosis;
 //! - [`serviceaccount`]: the namespace-scoped CI identity bootstrap (ServiceAccount, RoleBinding,
 //!   token, kubeconfig, verification);
 //! - [`api_error`]: turning API server errors into messages a CI log reader can act on;
@@ -16,11 +23,19 @@
 pub mod api_error;
 pub mod apply;
 pub mod discovery;
+pub mod error;
+pub mod events;
+pub mod job;
+pub mod load;
 pub mod log;
 pub mod objects;
 pub mod rollout;
 pub mod serviceaccount;
+pub mod session;
 pub mod watch;
+
+pub use error::DeployError;
+pub use events::{Event, Reporter};
 
 /// The field manager kstep applies with (server-side apply ownership).
 pub const FIELD_MANAGER: &str = "kstep";

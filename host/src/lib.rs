@@ -1,21 +1,31 @@
 //! kstep: deploy from GitLab CI to Kubernetes with sandboxed WebAssembly steps.
 //!
-//! - [`runtime`]: component loading and the sandbox policy;
-//! - [`output`]: everything the user sees, with secret masking;
+//! The layers, from the bottom (see `docs/architecture.md`):
+//! - [`runtime`]: component loading, the sandbox policy and limits, the compile cache;
 //! - [`builtins`] and [`steps`]: the embedded steps and typed calls into them;
-//! - [`cli`] and [`commands`]: the command line.
+//! - [`output`]: every byte the user sees, with secret masking; [`fsutil`]: file reading and
+//!   atomic writes;
+//! - [`credentials`] (kubeconfig → connection) and [`kube_client`] (connection → kube-rs client);
+//! - [`deploy`]: the deploy engine (manifests → objects → apply → rollout), which reports
+//!   events and never prints;
+//! - [`pipeline`]: `kstep.yaml` runs, whose host actions are deploy engine operations;
+//! - [`failure`]: the exit classes every layer shares; [`units`]: durations and sizes;
+//! - [`shell`], [`cli`] and [`commands`]: the command line, thin adapters over the engines.
 
 pub mod builtins;
 pub mod cli;
 pub mod commands;
 pub mod credentials;
 pub mod deploy;
+pub mod failure;
 pub mod fsutil;
-pub mod client;
+pub mod kube_client;
 pub mod output;
 pub mod pipeline;
 pub mod runtime;
+pub mod shell;
 pub mod steps;
+pub mod units;
 
 /// The wasmtime release kstep embeds (read from Cargo.lock at build time).
 pub const WASMTIME_VERSION: &str = env!("KSTEP_WASMTIME_VERSION");

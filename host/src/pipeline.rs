@@ -23,6 +23,8 @@ use std::rc::Rc;
 
 use serde_json::Value;
 
+use crate::deploy::session::Target;
+use crate::deploy::{DeployError, Reporter};
 use crate::output;
 use crate::runtime::Runtime;
 use file::{KindSpec, Pipeline, Pos, StepSpec};
@@ -70,25 +72,17 @@ impl Flow {
 }
 
 /// Why a run stopped. The messages have been printed already; this carries the exit code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Failure {
-    /// The input is wrong: the pipeline file, a file it names, a step's findings (exit 2).
-    Invalid,
-    /// Something broke: a sandbox limit, a cluster that cannot be reached (exit 1).
-    Runtime,
-    /// A rollout failed (exit 3).
-    Rollout,
-}
+pub use crate::failure::Failure;
 
 /// How to run.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default)]
 pub struct Options {
     /// Stop before the first host action and print the documents.
     pub dry_run: bool,
     /// Print the documents as JSON instead of YAML (with `dry_run`).
     pub json: bool,
     /// Where the cluster is, for host actions.
-    pub cluster: actions::ClusterOptions,
+    pub cluster: Target,
 }
 
 /// One kind of step: `dotenv`, `render`, `traefik`, a custom step, `apply`, `wait`.
@@ -124,6 +118,8 @@ pub struct Context<'a> {
     pub step: &'a StepSpec,
     /// The run's options.
     pub options: &'a Options,
+    /// Where the deploy engine's events go.
+    pub reporter: &'a dyn Reporter,
 }
 
 impl Context<'_> {
@@ -139,6 +135,18 @@ impl Context<'_> {
             self.at(),
             self.step.name
         ));
+    }
+
+    /// Reports a deploy engine error as the step's (the headline with the step's position,
+    /// then the details) and returns its class.
+    pub fn fail(&self, error: &DeployError) -> Failure {
+        if let Some(headline) = error.headline() {
+            self.report(&headline);
+        }
+        for line in error.details() {
+            output::stderr_line(&line);
+        }
+        error.failure()
     }
 }
 
@@ -202,12 +210,18 @@ fn prepare(cx: &Context<'_>, cluster: &Rc<actions::Cluster>) -> Result<Box<dyn S
 ///
 /// # Errors
 /// The exit class of the first failure; every message has been printed.
-pub fn run(runtime: &Runtime, pipeline: &Pipeline, options: &Options) -> Result<Flow, Failure> {
+pub fn run(
+    runtime: &Runtime,
+    pipeline: &Pipeline,
+    options: &Options,
+    reporter: &dyn Reporter,
+) -> Result<Flow, Failure> {
     let cx = |step| Context {
         runtime,
         pipeline,
         step,
         options,
+        reporter,
     };
     // Every component is loaded and checked, and the kubeconfig read, before the first step
     // runs: a refusal leaves nothing half done.

@@ -6,15 +6,13 @@
 //! every diagnostic as `FILE:LINE:COL: message` on stderr, nothing on stdout, exit 2.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 
+use super::args::{DocumentFormat, Manifests, Template};
 use crate::cli::{CliError, CliResult};
 use crate::output;
 use crate::runtime::Runtime;
 use crate::steps::dotenv::EnvFileError;
-use crate::steps::manifest::{
-    self, EnvFileFlavor, ImageOverride, Options, OutputFormat, Rendered, Request, Variables,
-};
+use crate::steps::manifest::{self, Options, OutputFormat, Rendered, Request, Variables};
 
 /// How many lines of each report section are printed before "… and N more".
 const REPORT_LINES: usize = 20;
@@ -37,118 +35,11 @@ pub struct Args {
     #[arg(long)]
     allow_unmatched: bool,
     /// Output format.
-    #[arg(short = 'o', long, value_enum, default_value_t = OutputArg::Yaml)]
-    output: OutputArg,
+    #[arg(short = 'o', long, value_enum, default_value_t = DocumentFormat::Yaml)]
+    output: DocumentFormat,
     /// Print only warnings and errors on stderr, not the report.
     #[arg(short, long)]
     quiet: bool,
-}
-
-/// The manifests to read (shared by `render`, `apply` and `deploy`).
-#[derive(Debug, clap::Args)]
-pub struct Manifests {
-    /// A manifest file, a directory (its *.yaml, *.yml, *.json files, sorted; not recursive)
-    /// or `-` for stdin. Repeatable; documents keep the order given.
-    #[arg(
-        short = 'f',
-        long = "filename",
-        visible_alias = "file",
-        value_name = "FILE|DIR|-",
-        required = true
-    )]
-    pub files: Vec<PathBuf>,
-}
-
-/// Variables, image overrides and apiVersion upgrades (shared by `render` and `deploy`).
-#[derive(Debug, clap::Args)]
-pub struct Template {
-    /// Read variables from this dotenv file (e.g. the build job's `artifacts:reports:dotenv`).
-    /// Repeatable: a later file wins.
-    #[arg(long, value_name = "FILE")]
-    env_file: Vec<PathBuf>,
-    /// How --env-file files are read: `gitlab` (artifacts:reports:dotenv rules) or `compose`.
-    #[arg(long, value_enum, default_value_t = FlavorArg::Gitlab, value_name = "FLAVOR")]
-    env_file_flavor: FlavorArg,
-    /// Set a variable. Repeatable; wins over env files and the environment.
-    #[arg(long = "set", value_name = "KEY=VALUE", value_parser = parse_variable)]
-    set: Vec<(String, String)>,
-    /// Ignore the process environment: only --set and --env-file define variables.
-    #[arg(long)]
-    no_env: bool,
-    /// Use image REF for every container named NAME or whose image repository is NAME
-    /// (registry, port and path, compared exactly). Repeatable.
-    #[arg(long = "image", value_name = "NAME=REF", value_parser = parse_image)]
-    pub images: Vec<(String, String)>,
-    /// Rewrite removed apiVersions to their current replacement where that is mechanical.
-    #[arg(long)]
-    pub upgrade_api_versions: bool,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-enum FlavorArg {
-    Gitlab,
-    Compose,
-}
-
-impl Template {
-    /// Reads the env files (in the sandbox) and gathers the variables with their precedence.
-    ///
-    /// # Errors
-    /// Exit 2 for an unreadable or invalid env file, 1 for a sandbox failure.
-    pub fn variables(&self, runtime: &Runtime) -> Result<Variables, CliError> {
-        let flavor = match self.env_file_flavor {
-            FlavorArg::Gitlab => EnvFileFlavor::Gitlab,
-            FlavorArg::Compose => EnvFileFlavor::Compose,
-        };
-        Variables::collect(runtime, &self.set, &self.env_file, flavor, !self.no_env).map_err(|e| {
-            match e {
-                EnvFileError::Step(step) => CliError::from(step),
-                other => CliError::invalid(other),
-            }
-        })
-    }
-
-    /// The `--image` overrides as the manifest step takes them.
-    pub fn image_overrides(&self) -> Vec<ImageOverride> {
-        self.images
-            .iter()
-            .map(|(name, reference)| ImageOverride {
-                name: name.clone(),
-                reference: reference.clone(),
-            })
-            .collect()
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-enum OutputArg {
-    /// A multi-document YAML stream.
-    Yaml,
-    /// One JSON array.
-    Json,
-}
-
-/// Parses `--set KEY=VALUE` (shared with `kstep deploy`): KEY must be a placeholder name.
-pub(crate) fn parse_variable(text: &str) -> Result<(String, String), String> {
-    let (key, value) = text
-        .split_once('=')
-        .ok_or_else(|| format!("`{text}`: expected KEY=VALUE"))?;
-    if !manifest::is_name(key) {
-        return Err(format!(
-            "`{key}` cannot be a placeholder name (letters, digits and `_`, not starting with a digit)"
-        ));
-    }
-    Ok((key.to_owned(), value.to_owned()))
-}
-
-/// Parses `--image NAME=REF` (shared with `kstep deploy`).
-pub(crate) fn parse_image(text: &str) -> Result<(String, String), String> {
-    match text.split_once('=') {
-        Some((name, reference)) if !name.is_empty() && !reference.is_empty() => {
-            Ok((name.to_owned(), reference.to_owned()))
-        }
-        _ => Err(format!("`{text}`: expected NAME=REF")),
-    }
 }
 
 /// Runs `kstep render`.
@@ -159,7 +50,14 @@ pub(crate) fn parse_image(text: &str) -> Result<(String, String), String> {
 pub fn run(args: &Args) -> CliResult {
     let sources = manifest::read_sources(&args.manifests.files).map_err(CliError::invalid)?;
     let runtime = Runtime::new()?;
-    let variables = args.template.variables(&runtime)?;
+    let variables = args
+        .template
+        .variable_sources()
+        .collect(&runtime)
+        .map_err(|e| match e {
+            EnvFileError::Step(step) => CliError::from(step),
+            other => CliError::invalid(other),
+        })?;
     let request = Request {
         sources,
         variables: variables.pairs(),
@@ -170,8 +68,8 @@ pub fn run(args: &Args) -> CliResult {
             literal: false,
             output: match args.output {
                 // Only `text` is printed: the documents' JSON is not needed.
-                OutputArg::Yaml => OutputFormat::YamlOnly,
-                OutputArg::Json => OutputFormat::JsonOnly,
+                DocumentFormat::Yaml => OutputFormat::YamlOnly,
+                DocumentFormat::Json => OutputFormat::JsonOnly,
             },
         },
     };
@@ -187,12 +85,11 @@ pub fn run(args: &Args) -> CliResult {
     Ok(())
 }
 
-/// Renders `request` in the sandbox and prints its diagnostics or its warnings (shared with
-/// `kstep apply` and `kstep deploy`).
+/// Renders `request` in the sandbox and prints its diagnostics or its warnings.
 ///
 /// # Errors
 /// Exit 2 with the diagnostics printed, exit 1 for a sandbox failure.
-pub(crate) fn render_reported(runtime: &Runtime, request: &Request) -> Result<Rendered, CliError> {
+fn render_reported(runtime: &Runtime, request: &Request) -> Result<Rendered, CliError> {
     let rendered = match manifest::render(runtime, request)? {
         Ok(rendered) => rendered,
         Err(diagnostics) => {
@@ -301,23 +198,3 @@ fn report_lines(rendered: &Rendered, variables: &Variables) -> Vec<String> {
     lines
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn arguments() {
-        assert_eq!(parse_variable("A=b=c"), Ok(("A".into(), "b=c".into())));
-        assert_eq!(parse_variable("A="), Ok(("A".into(), String::new())));
-        assert!(parse_variable("A-B=1").is_err());
-        assert!(parse_variable("A").is_err());
-        assert_eq!(
-            parse_image("registry.local:5000/team/app=registry.local:5000/team/app:2.0"),
-            Ok((
-                "registry.local:5000/team/app".into(),
-                "registry.local:5000/team/app:2.0".into()
-            ))
-        );
-        assert!(parse_image("app=").is_err());
-    }
-}

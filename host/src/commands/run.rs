@@ -6,13 +6,13 @@
 //! sandbox or a cluster that cannot be reached; 3 for a failed rollout.
 
 use std::path::PathBuf;
-use std::time::Duration;
 
-use crate::cli::{CliError, CliResult, parse_duration};
+use super::args::{DocumentFormat, TargetArgs};
+use crate::cli::{CliError, CliResult};
 use crate::output;
-use crate::pipeline::actions::ClusterOptions;
-use crate::pipeline::{self, Failure, Options, file};
+use crate::pipeline::{self, Options, file};
 use crate::runtime::Runtime;
+use crate::shell::Shell;
 
 /// Arguments of `kstep run`.
 #[derive(Debug, clap::Args)]
@@ -25,27 +25,11 @@ pub struct Args {
     #[arg(long)]
     dry_run: bool,
     /// How --dry-run prints the documents.
-    #[arg(short = 'o', long, value_enum, default_value_t = Format::Yaml)]
-    output: Format,
-    /// The kubeconfig for `apply` and `wait`. Default: $KSTEP_KUBECONFIG, then $KUBECONFIG
-    /// (each may hold the kubeconfig, its base64 form, or a path). Steps never see it.
-    #[arg(long, value_name = "PATH")]
-    kubeconfig: Option<PathBuf>,
-    /// Use this context instead of the current-context.
-    #[arg(long, value_name = "NAME", env = "KSTEP_CONTEXT")]
-    context: Option<String>,
-    /// Time allowed for connecting and for each request.
-    #[arg(long, value_parser = parse_duration, default_value = "30s", value_name = "DURATION")]
-    request_timeout: Duration,
-}
-
-/// How documents are printed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Format {
-    /// A YAML stream, `---` before each document.
-    Yaml,
-    /// One JSON array.
-    Json,
+    #[arg(short = 'o', long, value_enum, default_value_t = DocumentFormat::Yaml)]
+    output: DocumentFormat,
+    /// The cluster of `apply` and `wait`.
+    #[command(flatten)]
+    target: TargetArgs,
 }
 
 /// Runs `kstep run`.
@@ -60,23 +44,10 @@ pub fn run(args: &Args) -> CliResult {
     let runtime = Runtime::new()?;
     let options = Options {
         dry_run: args.dry_run,
-        json: args.output == Format::Json,
-        cluster: ClusterOptions {
-            kubeconfig: args.kubeconfig.clone(),
-            context: args.context.clone(),
-            request_timeout: Some(args.request_timeout),
-        },
+        json: args.output == DocumentFormat::Json,
+        cluster: args.target.target(),
     };
-    pipeline::run(&runtime, &pipeline, &options)
+    pipeline::run(&runtime, &pipeline, &options, &Shell::new(false))
         .map(|_| ())
-        .map_err(failure)
-}
-
-/// The exit code of a pipeline failure (already reported).
-pub fn failure(failure: Failure) -> CliError {
-    match failure {
-        Failure::Invalid => CliError::reported_invalid(),
-        Failure::Runtime => CliError::reported(),
-        Failure::Rollout => CliError::reported_rollout(),
-    }
+        .map_err(CliError::from)
 }

@@ -17,6 +17,7 @@ use std::time::Duration;
 use secrecy::{ExposeSecret as _, SecretString};
 
 use crate::cli::{CliError, CliResult, parse_duration};
+use crate::shell::Shell;
 use crate::credentials::{Auth, Connection, Credentials};
 use crate::deploy::DEFAULT_CONCURRENCY;
 use crate::deploy::apply::{self as engine, Options};
@@ -107,12 +108,17 @@ fn create(args: &CreateArgs) -> CliResult {
         },
     };
     let runtime = Runtime::new()?;
-    let mut admin = crate::commands::apply::load_credentials_from(
-        &runtime,
-        args.kubeconfig.as_deref(),
-        args.context.as_deref(),
-    )?;
-    let rt = crate::client::runtime().map_err(anyhow::Error::from)?;
+    let target = crate::deploy::session::Target {
+        kubeconfig: args.kubeconfig.clone(),
+        context: args.context.clone(),
+        request_timeout: args.timeout,
+    };
+    let mut admin = crate::deploy::session::load_credentials(&runtime, &target, &Shell::new(false))
+        .map_err(|e| {
+            Shell::new(false).error(&e);
+            CliError::from(e.failure())
+        })?;
+    let rt = crate::kube_client::runtime().map_err(anyhow::Error::from)?;
 
     // 1. The identity and its token, as the admin.
     let issued = rt.block_on(bootstrap(&mut admin, args, &request))?;
@@ -139,11 +145,11 @@ fn create(args: &CreateArgs) -> CliResult {
 
     // 3. Verification with the new identity.
     let checks = rt.block_on(async {
-        let client = crate::client::client(&connection, args.timeout)
+        let client = crate::kube_client::client(&connection, args.timeout)
             .await
             .map_err(|e| CliError::from(anyhow::Error::from(e)))?;
         sa::verify(&client, &request).await.map_err(|e| {
-            CliError::from(anyhow::Error::msg(crate::client::explain(
+            CliError::from(anyhow::Error::msg(crate::kube_client::explain(
                 &e,
                 &connection,
                 "verifying the new identity",
@@ -197,11 +203,11 @@ async fn bootstrap(
     request: &Request,
 ) -> Result<sa::Issued, CliError> {
     let conn = &admin.connection;
-    let client = crate::client::client(conn, args.timeout)
+    let client = crate::kube_client::client(conn, args.timeout)
         .await
         .map_err(|e| CliError::from(anyhow::Error::from(e)))?;
     let fail = |e: &kube::Error, doing: &str| {
-        CliError::from(anyhow::Error::msg(crate::client::explain(e, conn, doing)))
+        CliError::from(anyhow::Error::msg(crate::kube_client::explain(e, conn, doing)))
     };
     let namespaces: kube::Api<k8s_openapi::api::core::v1::Namespace> =
         kube::Api::all(client.clone());
@@ -234,7 +240,7 @@ async fn bootstrap(
         "Creating ServiceAccount {} in namespace {} bound to ClusterRole {} on {}\n",
         request.name, request.namespace, request.cluster_role, conn.server
     ));
-    if let Err(e) = engine::apply(&client, objects, &options).await {
+    if let Err(e) = engine::apply(&client, objects, &options, &Shell::new(false)).await {
         output::stderr_line(&format!("error: {e}"));
         for line in e.details() {
             output::stderr_line(&line);

@@ -11,11 +11,13 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
+use super::args::DocumentFormat;
 use crate::cli::{CliError, CliResult, parse_duration, parse_size};
 use crate::output;
 use crate::pipeline::file::{KindSpec, Pipeline, Pos, RenderSpec, StepSpec, WasmSpec, check_grant};
 use crate::pipeline::{self, Options};
 use crate::runtime::{Limits, Runtime};
+use crate::shell::Shell;
 use crate::steps::dotenv::{self, EnvFileError, Flavor};
 
 /// The subcommands of `kstep step`.
@@ -50,8 +52,8 @@ pub(crate) struct RunArgs {
     #[arg(long, value_parser = parse_size, default_value = "128MiB")]
     memory: usize,
     /// How the documents are printed.
-    #[arg(short = 'o', long, value_enum, default_value_t = super::run::Format::Yaml)]
-    output: super::run::Format,
+    #[arg(short = 'o', long, value_enum, default_value_t = DocumentFormat::Yaml)]
+    output: DocumentFormat,
 }
 
 fn parse_param(text: &str) -> Result<(String, Value), String> {
@@ -161,10 +163,10 @@ fn run_step(args: &RunArgs) -> CliResult {
     };
     let options = Options {
         dry_run: true,
-        json: args.output == super::run::Format::Json,
+        json: args.output == DocumentFormat::Json,
         ..Options::default()
     };
-    let flow = pipeline::run(&runtime, &pipeline, &options).map_err(super::run::failure)?;
+    let flow = pipeline::run(&runtime, &pipeline, &options, &Shell::new(false))?;
     for (k, v) in &flow.variables {
         if !variables
             .iter()

@@ -29,7 +29,7 @@ use tokio::time::Instant;
 use super::discovery::{self, Lookup, Resolver};
 use super::objects::{self, DefinedKind, InvalidObject, NamespacePolicy, Object, Phase, Refusal};
 use super::{FIELD_MANAGER, api_error, watch};
-use crate::output;
+use super::events::{Event, Reporter};
 
 /// How often discovery is asked again while a just-established CRD's version is not yet served.
 const DISCOVERY_RETRY: Duration = Duration::from_millis(200);
@@ -217,8 +217,8 @@ impl Planned {
 
 /// Applies `objects` (in document order; reported in that order within each phase).
 ///
-/// Prints one line per object as each phase completes: `created`, `configured` or `unchanged`
-/// (suffixed `(dry run)` with `--dry-run`), through [`crate::output`].
+/// Reports each object as its phase completes: `created`, `configured` or `unchanged` (what
+/// would happen, with `--dry-run`).
 ///
 /// # Errors
 /// See [`ApplyError`]: policy refusals and invalid documents before any request; dry-run
@@ -227,6 +227,7 @@ pub async fn apply(
     client: &Client,
     objects: Vec<Object>,
     options: &Options,
+    reporter: &dyn Reporter,
 ) -> Result<Vec<Applied>, ApplyError> {
     let concurrency = options.concurrency.max(1);
     let defined = objects::defined_kinds(&objects);
@@ -337,17 +338,10 @@ pub async fn apply(
         });
     }
 
-    let deferred = planned.iter().filter(|p| p.waits_for.is_some()).count();
-    let mut accepted = format!(
-        "  dry run: {} object(s) accepted (strict field validation)",
-        dry.len()
-    );
-    if deferred > 0 {
-        accepted.push_str(&format!(
-            "; {deferred} validated once the CRDs/Namespaces they need are applied"
-        ));
-    }
-    output::stdout(&format!("{accepted}\n"));
+    reporter.report(Event::DryRunAccepted {
+        accepted: dry.len(),
+        deferred: planned.iter().filter(|p| p.waits_for.is_some()).count(),
+    });
     if options.dry_run {
         return dry_run_report(
             client,
@@ -355,6 +349,7 @@ pub async fn apply(
             dry,
             concurrency,
             &options.policy.default_namespace,
+            reporter,
         )
         .await;
     }
@@ -415,7 +410,11 @@ pub async fn apply(
             .collect();
         phase_applied.sort_by_key(|(i, _)| *i);
         for (_, a) in &phase_applied {
-            output::stdout(&line(a, &options.policy.default_namespace, false));
+            reporter.report(Event::ObjectApplied {
+                applied: a,
+                default_namespace: &options.policy.default_namespace,
+                dry_run: false,
+            });
         }
         applied.extend(phase_applied.into_iter().map(|(_, a)| a));
         if !failed.is_empty() {
@@ -643,6 +642,7 @@ async fn dry_run_report(
     mut dry: Vec<(usize, DynamicObject)>,
     concurrency: usize,
     default_ns: &str,
+    reporter: &dyn Reporter,
 ) -> Result<Vec<Applied>, ApplyError> {
     dry.sort_by_key(|(i, _)| *i);
     let live: Vec<(usize, Result<Option<DynamicObject>, kube::Error>)> =
@@ -682,19 +682,22 @@ async fn dry_run_report(
     let mut by_phase = out.clone();
     by_phase.sort_by_key(|a| (a.object.phase(), position(planned, &a.object)));
     for a in &by_phase {
-        output::stdout(&line(a, default_ns, true));
+        reporter.report(Event::ObjectApplied {
+            applied: a,
+            default_namespace: default_ns,
+            dry_run: true,
+        });
     }
     for p in deferred {
-        output::stdout(&format!(
-            "  {:<12} {} (needs {} of this run: validated when applied)\n",
-            "created",
-            p.object.display_name(),
-            match &p.waits_for {
-                Some(Dependency::Crd(n)) => format!("CustomResourceDefinition {n}"),
-                Some(Dependency::Namespace(n)) => format!("Namespace {n}"),
-                None => String::new(),
-            }
-        ));
+        let needs = match &p.waits_for {
+            Some(Dependency::Crd(n)) => format!("CustomResourceDefinition {n}"),
+            Some(Dependency::Namespace(n)) => format!("Namespace {n}"),
+            None => String::new(),
+        };
+        reporter.report(Event::ObjectDeferred {
+            object: &p.object,
+            needs: &needs,
+        });
     }
     Ok(out)
 }

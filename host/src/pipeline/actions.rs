@@ -1,6 +1,7 @@
 //! Host actions: what only the host may do, because it needs the cluster credentials — `apply`
-//! (server-side apply of the documents, through the deploy engine of `kstep apply`) and `wait`
-//! (rollout wait for the workloads applied so far). `--dry-run` stops before the first one.
+//! (server-side apply of the documents) and `wait` (rollout wait for the workloads applied so
+//! far), each the deploy engine's own operation ([`crate::deploy::session`]) with options built
+//! from the pipeline file. `--dry-run` stops before the first one.
 //!
 //! The kubeconfig is loaded once per run, before the first step, when the pipeline has a host
 //! action: a missing kubeconfig fails the run before anything ran, and every credential is
@@ -8,64 +9,32 @@
 //! credentials stay in this module; no step kind can reach them.
 
 use std::cell::RefCell;
-use std::path::PathBuf;
 use std::rc::Rc;
-use std::time::Duration;
 
-use crate::cli::CliError;
-use crate::commands::apply::{ClusterArgs, Session, load_credentials};
 use crate::credentials::Credentials;
-use crate::deploy::objects::Object;
-use crate::deploy::rollout::{self, Workload};
-use crate::deploy::{DEFAULT_CONCURRENCY, log, watch};
-use crate::output;
+use crate::deploy::load;
+use crate::deploy::rollout::Workload;
+use crate::deploy::session::{self, ApplyOptions, Session, Target, WaitOptions};
+use crate::deploy::DeployError;
 
 use super::file::{ApplySpec, WaitSpec};
 use super::{Context, Failure, Flow, StepKind};
 
-/// Where the cluster is, from the command line (`kstep run --kubeconfig … --context …`).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ClusterOptions {
-    /// The kubeconfig; default `$KSTEP_KUBECONFIG`, then `$KUBECONFIG`.
-    pub kubeconfig: Option<PathBuf>,
-    /// The context; default the kubeconfig's current context.
-    pub context: Option<String>,
-    /// Time allowed for connecting and each request (default 30 s).
-    pub request_timeout: Option<Duration>,
-}
-
 /// The cluster state one run shares between its host actions.
 pub struct Cluster {
-    options: ClusterOptions,
+    target: Target,
     credentials: RefCell<Option<Credentials>>,
     workloads: RefCell<Vec<Workload>>,
 }
 
 impl Cluster {
     /// Nothing loaded yet.
-    pub fn new(options: ClusterOptions) -> Rc<Self> {
+    pub fn new(target: Target) -> Rc<Self> {
         Rc::new(Self {
-            options,
+            target,
             credentials: RefCell::new(None),
             workloads: RefCell::new(Vec::new()),
         })
-    }
-
-    fn args(&self, spec: &ApplySpec) -> ClusterArgs {
-        ClusterArgs {
-            kubeconfig: self.options.kubeconfig.clone(),
-            context: self.options.context.clone(),
-            namespace: spec.namespace.clone(),
-            allow_namespace: spec.allow_namespaces.clone(),
-            allow_cluster_scoped: spec.allow_cluster_scoped,
-            dry_run: false,
-            force_conflicts: spec.force_conflicts,
-            concurrency: DEFAULT_CONCURRENCY,
-            request_timeout: self
-                .options
-                .request_timeout
-                .unwrap_or(Duration::from_secs(30)),
-        }
     }
 
     /// Loads the kubeconfig (once).
@@ -73,46 +42,49 @@ impl Cluster {
         if self.credentials.borrow().is_some() {
             return Ok(());
         }
-        let credentials = load_credentials(cx.runtime, &self.args(&ApplySpec::default()))
-            .map_err(|e| report_cli_error(cx, &e))?;
+        let credentials = session::load_credentials(cx.runtime, &self.target, cx.reporter)
+            .map_err(|e| cx.fail(&e))?;
         *self.credentials.borrow_mut() = Some(credentials);
         Ok(())
     }
 
-    /// Runs `f` with a connected session, on a tokio runtime of its own.
+    /// Runs `f` with a connected session, on a runtime of its own.
     fn with_session<T>(
         &self,
         cx: &Context<'_>,
-        args: &ClusterArgs,
-        f: impl AsyncFnOnce(&Session<'_>) -> Result<T, CliError>,
+        f: impl AsyncFnOnce(&Session<'_>) -> Result<T, DeployError>,
     ) -> Result<T, Failure> {
         self.load(cx)?;
-        let mut guard = self.credentials.borrow_mut();
-        let Some(credentials) = guard.as_mut() else {
+        let guard = self.credentials.borrow();
+        let Some(credentials) = guard.as_ref() else {
             return Err(Failure::Runtime);
         };
-        let rt = crate::client::runtime().map_err(|e| {
-            cx.report(&format!("cannot start the I/O runtime: {e}"));
-            Failure::Runtime
-        })?;
-        rt.block_on(async {
-            let session = Session::connect(credentials, args).await?;
+        session::block_on(async {
+            let session = Session::connect(credentials, self.target.request_timeout).await?;
             f(&session).await
         })
-        .map_err(|e| report_cli_error(cx, &e))
+        .map_err(|e| cx.fail(&e))
     }
 }
 
-/// Prints a command error (unless already printed) and maps its exit code.
-fn report_cli_error(cx: &Context<'_>, e: &CliError) -> Failure {
-    let message = e.to_string();
-    if !message.is_empty() {
-        cx.report(&message);
+impl From<&ApplySpec> for ApplyOptions {
+    fn from(spec: &ApplySpec) -> Self {
+        ApplyOptions {
+            namespace: spec.namespace.clone(),
+            allow_namespaces: spec.allow_namespaces.clone(),
+            allow_cluster_scoped: spec.allow_cluster_scoped,
+            force_conflicts: spec.force_conflicts,
+            ..ApplyOptions::default()
+        }
     }
-    match e.exit_code() {
-        2 => Failure::Invalid,
-        3 => Failure::Rollout,
-        _ => Failure::Runtime,
+}
+
+impl From<&WaitSpec> for WaitOptions {
+    fn from(spec: &WaitSpec) -> Self {
+        WaitOptions {
+            timeout: spec.timeout,
+            failure_grace: spec.failure_grace,
+        }
     }
 }
 
@@ -134,28 +106,22 @@ impl StepKind for Apply {
     }
 
     fn run(&self, cx: &Context<'_>, flow: &mut Flow) -> Result<(), Failure> {
-        let mut objects = Vec::with_capacity(flow.documents.len());
-        let mut invalid = false;
-        for doc in &flow.documents {
-            match Object::new(doc.value.clone(), doc.origin.clone()) {
-                Ok(object) => objects.push(object),
-                Err(e) => {
-                    output::stderr_line(&e.to_string());
-                    invalid = true;
+        let documents = flow
+            .documents
+            .iter()
+            .map(|d| (d.value.clone(), d.origin.clone()));
+        let objects = load::objects(documents, "the documents of the steps before")
+            .map_err(|e| match e {
+                DeployError::NoObjects(_) => {
+                    cx.report("no documents to apply (add a `render` step before `apply`)");
+                    Failure::Invalid
                 }
-            }
-        }
-        if invalid {
-            return Err(Failure::Invalid);
-        }
-        if objects.is_empty() {
-            cx.report("no documents to apply (add a `render` step before `apply`)");
-            return Err(Failure::Invalid);
-        }
-        let args = self.cluster.args(&self.spec);
-        let summary = self.cluster.with_session(cx, &args, async move |session| {
+                other => cx.fail(&other),
+            })?;
+        let options = ApplyOptions::from(&self.spec);
+        let summary = self.cluster.with_session(cx, async move |session| {
             session
-                .apply_and_wait(objects, None, log::Sections::from_env())
+                .apply_and_wait(objects, &options, None, cx.reporter)
                 .await
         })?;
         flow.applied += summary.applied.len();
@@ -188,42 +154,10 @@ impl StepKind for Wait {
 
     fn run(&self, cx: &Context<'_>, _flow: &mut Flow) -> Result<(), Failure> {
         let workloads = self.cluster.workloads.borrow().clone();
-        if workloads.is_empty() {
-            output::stdout(
-                "No Deployment, StatefulSet, DaemonSet or Job applied so far: nothing to wait for\n",
-            );
-            return Ok(());
-        }
-        let args = self.cluster.args(&ApplySpec::default());
-        let options = rollout::Options {
-            timeout: self.spec.timeout,
-            failure_grace: self.spec.failure_grace,
-            watch_timeout: watch::timeout_for(args.request_timeout),
-        };
-        let sections = log::Sections::from_env();
-        sections.start(
-            "kstep_rollout",
-            &format!(
-                "Waiting for {} workload(s) to roll out (timeout {}, failure grace {})",
-                workloads.len(),
-                log::seconds(options.timeout),
-                log::seconds(options.failure_grace)
-            ),
-            false,
-        );
-        let started = std::time::Instant::now();
-        let result = self.cluster.with_session(cx, &args, async move |session| {
-            rollout::wait(session.client(), &workloads, options)
-                .await
-                .map_err(|e| session.rollout_error(&e))
-        });
-        sections.end("kstep_rollout");
-        let finished = result?;
-        output::stdout(&format!(
-            "Rolled out {} workload(s) in {}\n",
-            finished.len(),
-            log::seconds(started.elapsed())
-        ));
+        let options = WaitOptions::from(&self.spec);
+        self.cluster.with_session(cx, async move |session| {
+            session.wait(&workloads, options, cx.reporter).await
+        })?;
         Ok(())
     }
 }

@@ -8,9 +8,8 @@ use serde_json::Value;
 
 use crate::output;
 use crate::steps::dotenv::{self, EnvFileError, Flavor};
-use crate::steps::manifest::{
-    self, ImageOverride, Options as RenderOptions, OutputFormat, Request,
-};
+use crate::deploy::load::{self, RenderOptions};
+use crate::steps::manifest::ImageOverride;
 use crate::steps::traefik::{self, ManifestFormat};
 
 use super::file::{DotenvSpec, RenderSpec, TraefikSpec};
@@ -72,10 +71,6 @@ impl StepKind for Render {
             .iter()
             .map(|f| PathBuf::from(display_path(f)))
             .collect();
-        let sources = match manifest::read_sources(&files) {
-            Ok(sources) => sources,
-            Err(e) => return fail(e.to_string(), Failure::Invalid),
-        };
         let mut images = Vec::new();
         for (name, reference) in &self.0.images {
             match expand(reference, flow) {
@@ -91,44 +86,24 @@ impl StepKind for Render {
                 }
             }
         }
-        let request = Request {
-            sources,
+        let options = RenderOptions {
             variables: flow.variables.clone(),
             images,
-            options: RenderOptions {
-                upgrade_api_versions: self.0.upgrade_api_versions,
-                allow_unmatched_images: false,
-                literal: false,
-                output: OutputFormat::None,
-            },
+            upgrade_api_versions: self.0.upgrade_api_versions,
+            literal: false,
         };
-        let rendered = match manifest::render(cx.runtime, &request) {
-            Ok(Ok(rendered)) => rendered,
-            Ok(Err(diagnostics)) => {
-                for d in &diagnostics {
-                    output::stderr_line(&manifest::format_diagnostic(d));
-                }
-                return Err(Failure::Invalid);
-            }
-            Err(e) => return fail(e.to_string(), Failure::Runtime),
-        };
-        for warning in &rendered.report.warnings {
-            output::stderr_line(&manifest::format_diagnostic(warning));
-        }
+        let rendered =
+            load::render(cx.runtime, &files, &options, cx.reporter).map_err(|e| cx.fail(&e))?;
         let count = rendered.documents.len();
-        for document in &rendered.documents {
-            let value = match document.value() {
-                Ok(value) => value,
-                Err(e) => return fail(format!("{}: {e}", document.source), Failure::Runtime),
-            };
-            flow.documents.push(Document {
-                value,
-                origin: Origin::from(document),
-            });
-        }
+        flow.documents.extend(
+            rendered
+                .documents
+                .into_iter()
+                .map(|(value, origin)| Document { value, origin }),
+        );
         output::stderr_line(&format!(
             "{count} document(s) from {} file(s), {} substitution(s), {} image override(s)",
-            request.sources.len(),
+            rendered.sources,
             rendered.report.substitutions.len(),
             rendered.report.images.len()
         ));
@@ -165,10 +140,11 @@ pub struct Traefik(pub TraefikSpec);
 impl StepKind for Traefik {
     fn run(&self, cx: &Context<'_>, flow: &mut Flow) -> Result<(), Failure> {
         let label = display_path(&self.0.values);
-        let bytes = match dotenv::read_capped(&self.0.values, traefik::MAX_INPUT_BYTES) {
+        let bytes = match crate::fsutil::read_capped(&self.0.values, false, traefik::MAX_INPUT_BYTES)
+        {
             Ok(bytes) => bytes,
             Err(e) => {
-                cx.report(&e.to_string());
+                cx.report(&format!("{label}: {e}"));
                 return Err(Failure::Invalid);
             }
         };

@@ -30,7 +30,7 @@ use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 use serde_saphyr::{Location, MessageFormatter as _, Spanned};
 
-use crate::cli::{parse_duration, parse_size};
+use crate::units::{parse_duration, parse_size};
 use crate::runtime::{GrantedDir, Limits};
 use crate::steps::custom::is_variable_name;
 
@@ -286,8 +286,8 @@ pub fn load(path: &Path) -> Result<Pipeline, FileErrors> {
             message,
         }],
     };
-    let bytes = crate::steps::dotenv::read_capped(path, MAX_PIPELINE_BYTES)
-        .map_err(|e| whole(strip_path(&e.to_string(), &file)))?;
+    let bytes = crate::fsutil::read_capped(path, true, MAX_PIPELINE_BYTES)
+        .map_err(|e| whole(e.to_string()))?;
     let text = String::from_utf8(bytes).map_err(|e| {
         whole(format!(
             "not UTF-8 (invalid byte at offset {})",
@@ -302,15 +302,6 @@ pub fn load(path: &Path) -> Result<Pipeline, FileErrors> {
         .canonicalize()
         .map_err(|e| whole(format!("cannot resolve its directory: {e}")))?;
     parse(&file, &project, &text)
-}
-
-/// `PATH: message` → `message` (the caller prints the path itself).
-fn strip_path(message: &str, file: &str) -> String {
-    message
-        .strip_prefix(file)
-        .and_then(|m| m.strip_prefix(": "))
-        .unwrap_or(message)
-        .to_owned()
 }
 
 struct Checker<'a> {

@@ -1,13 +1,20 @@
 //! Calls into the built-in manifest step (`kstep:steps/manifest`): [`render`] is the one way
-//! kstep renders manifests (`kstep render`, and the deploy command before it applies them).
+//! kstep renders manifests (`kstep render`, and [`crate::deploy::load`] before it applies them).
 //!
 //! For command authors:
 //!
 //! ```no_run
 //! # fn demo(runtime: &kstep::runtime::Runtime) -> anyhow::Result<()> {
-//! use kstep::steps::manifest::{self, OutputFormat, Request, Variables};
+//! use kstep::steps::dotenv::Flavor;
+//! use kstep::steps::manifest::{self, OutputFormat, Request, VariableSources};
 //! let sources = manifest::read_sources(&["k8s/".into()])?;
-//! let variables = Variables::collect(runtime, &[], &[], manifest::EnvFileFlavor::Gitlab, true)?;
+//! let variables = VariableSources {
+//!     set: vec![],
+//!     env_files: vec![],
+//!     flavor: Flavor::Gitlab,
+//!     use_environment: true,
+//! }
+//! .collect(runtime)?;
 //! let request = Request {
 //!     sources,
 //!     variables: variables.pairs(),
@@ -220,20 +227,9 @@ fn read_source(path: &Path, stdin: bool, name: &str) -> Result<Source, SourceErr
     })
 }
 
-/// How `--env-file` files are read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum EnvFileFlavor {
-    /// GitLab's `artifacts:reports:dotenv` rules (`KEY=value`, no quotes, no comments): the
-    /// file a CI job passes to the next one.
-    #[default]
-    Gitlab,
-    /// Docker Compose `.env` rules (quotes, escapes, comments, `export`).
-    Compose,
-}
-
 /// Where a variable's value came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Origin {
+pub enum VariableOrigin {
     /// `--set KEY=VALUE`.
     Set,
     /// An `--env-file`.
@@ -242,7 +238,7 @@ pub enum Origin {
     Environment,
 }
 
-impl std::fmt::Display for Origin {
+impl std::fmt::Display for VariableOrigin {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::Set => f.write_str("--set"),
@@ -258,53 +254,58 @@ impl std::fmt::Display for Origin {
 /// then the process environment (unless it is left out).
 #[derive(Debug, Clone, Default)]
 pub struct Variables {
-    values: HashMap<String, (String, Origin)>,
+    values: HashMap<String, (String, VariableOrigin)>,
 }
 
-impl Variables {
-    /// Collects `set`, the `env_files` (read with the dotenv step) and, when
-    /// `use_environment`, the process environment (names that cannot be placeholders are
+/// Where the variables of a render come from (`--set`, `--env-file`, the environment).
+#[derive(Debug, Clone)]
+pub struct VariableSources {
+    /// `--set KEY=VALUE`, in order.
+    pub set: Vec<(String, String)>,
+    /// Env files, a later one winning.
+    pub env_files: Vec<PathBuf>,
+    /// How the env files are read.
+    pub flavor: Flavor,
+    /// Whether the process environment is a source (names that cannot be placeholders are
     /// skipped).
+    pub use_environment: bool,
+}
+
+impl VariableSources {
+    /// Reads the env files (with the dotenv step) and gathers the variables.
     ///
     /// # Errors
     /// An env file that cannot be read or is invalid.
-    pub fn collect(
-        runtime: &Runtime,
-        set: &[(String, String)],
-        env_files: &[PathBuf],
-        flavor: EnvFileFlavor,
-        use_environment: bool,
-    ) -> Result<Self, EnvFileError> {
+    pub fn collect(&self, runtime: &Runtime) -> Result<Variables, EnvFileError> {
         let mut values = HashMap::new();
-        let environment = if use_environment {
+        let environment = if self.use_environment {
             dotenv::process_environment()
         } else {
             Vec::new()
         };
         for (k, v) in &environment {
             if is_name(k) {
-                values.insert(k.clone(), (v.clone(), Origin::Environment));
+                values.insert(k.clone(), (v.clone(), VariableOrigin::Environment));
             }
         }
-        for path in env_files {
-            let pairs = match flavor {
-                EnvFileFlavor::Gitlab => {
-                    dotenv::read_env_file_with(runtime, path, Flavor::Gitlab, &[])?
-                }
-                EnvFileFlavor::Compose => {
-                    dotenv::read_env_file_with(runtime, path, Flavor::Compose, &environment)?
-                }
-            };
-            for (k, v) in pairs {
-                values.insert(k, (v, Origin::EnvFile(path.clone())));
+        // The compose flavor interpolates with the environment, as `docker compose` does.
+        let interpolate: &[(String, String)] = match self.flavor {
+            Flavor::Gitlab => &[],
+            Flavor::Compose => &environment,
+        };
+        for path in &self.env_files {
+            for (k, v) in dotenv::read_env_file_with(runtime, path, self.flavor, interpolate)? {
+                values.insert(k, (v, VariableOrigin::EnvFile(path.clone())));
             }
         }
-        for (k, v) in set {
-            values.insert(k.clone(), (v.clone(), Origin::Set));
+        for (k, v) in &self.set {
+            values.insert(k.clone(), (v.clone(), VariableOrigin::Set));
         }
-        Ok(Self { values })
+        Ok(Variables { values })
     }
+}
 
+impl Variables {
     /// The name/value pairs to hand to the step.
     pub fn pairs(&self) -> Vec<(String, String)> {
         self.values
@@ -314,19 +315,14 @@ impl Variables {
     }
 
     /// Where `name` came from.
-    pub fn origin(&self, name: &str) -> Option<&Origin> {
+    pub fn origin(&self, name: &str) -> Option<&VariableOrigin> {
         self.values.get(name).map(|(_, o)| o)
     }
 }
 
-/// Whether `name` can appear in a placeholder: `[A-Za-z_][A-Za-z0-9_]*`.
-pub fn is_name(name: &str) -> bool {
-    let mut bytes = name.bytes();
-    bytes
-        .next()
-        .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
-        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
-}
+/// Whether `name` can appear in a placeholder: `[A-Za-z_][A-Za-z0-9_]*` (the manifest
+/// step's own rule, linked natively).
+pub use kstep_manifest::template::is_name;
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]

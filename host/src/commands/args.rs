@@ -1,0 +1,255 @@
+//! Flags shared by several commands, and their conversion into the engines' own option types
+//! (the low-level arguments → high-level configuration split): the rest of the program never
+//! sees a clap struct.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::cli::parse_duration;
+use crate::deploy::DEFAULT_CONCURRENCY;
+use crate::deploy::session::{ApplyOptions, Target, WaitOptions};
+use crate::steps::dotenv::Flavor;
+use crate::steps::manifest::{self, ImageOverride, VariableSources};
+
+/// The manifests to read (`render`, `apply`, `deploy`).
+#[derive(Debug, clap::Args)]
+pub struct Manifests {
+    /// A manifest file, a directory (its *.yaml, *.yml, *.json files, sorted; not recursive)
+    /// or `-` for stdin. Repeatable; documents keep the order given.
+    #[arg(
+        short = 'f',
+        long = "filename",
+        visible_alias = "file",
+        value_name = "FILE|DIR|-",
+        required = true
+    )]
+    pub files: Vec<PathBuf>,
+}
+
+/// Variables, image overrides and apiVersion upgrades (`render`, `deploy`).
+#[derive(Debug, clap::Args)]
+pub struct Template {
+    /// Read variables from this dotenv file (e.g. the build job's `artifacts:reports:dotenv`).
+    /// Repeatable: a later file wins.
+    #[arg(long, value_name = "FILE")]
+    env_file: Vec<PathBuf>,
+    /// How --env-file files are read: `gitlab` (artifacts:reports:dotenv rules) or `compose`.
+    #[arg(long, value_enum, default_value_t = FlavorArg::Gitlab, value_name = "FLAVOR")]
+    env_file_flavor: FlavorArg,
+    /// Set a variable. Repeatable; wins over env files and the environment.
+    #[arg(long = "set", value_name = "KEY=VALUE", value_parser = parse_variable)]
+    set: Vec<(String, String)>,
+    /// Ignore the process environment: only --set and --env-file define variables.
+    #[arg(long)]
+    no_env: bool,
+    /// Use image REF for every container named NAME or whose image repository is NAME
+    /// (registry, port and path, compared exactly). Repeatable.
+    #[arg(long = "image", value_name = "NAME=REF", value_parser = parse_image)]
+    images: Vec<(String, String)>,
+    /// Rewrite removed apiVersions to their current replacement where that is mechanical.
+    #[arg(long)]
+    pub upgrade_api_versions: bool,
+}
+
+impl Template {
+    /// Where the variables come from, with their precedence.
+    pub fn variable_sources(&self) -> VariableSources {
+        VariableSources {
+            set: self.set.clone(),
+            env_files: self.env_file.clone(),
+            flavor: self.env_file_flavor.into(),
+            use_environment: !self.no_env,
+        }
+    }
+
+    /// The `--image` overrides as the manifest step takes them.
+    pub fn image_overrides(&self) -> Vec<ImageOverride> {
+        self.images
+            .iter()
+            .map(|(name, reference)| ImageOverride {
+                name: name.clone(),
+                reference: reference.clone(),
+            })
+            .collect()
+    }
+}
+
+/// Which dialect a dotenv file is read in (`--env-file-flavor`, `dotenv --flavor`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FlavorArg {
+    /// GitLab's `artifacts:reports:dotenv`: `KEY=value` lines, nothing else.
+    Gitlab,
+    /// Docker Compose `.env` / `env_file`: quotes, escapes, `export`, comments, `${VAR}`.
+    Compose,
+}
+
+impl From<FlavorArg> for Flavor {
+    fn from(arg: FlavorArg) -> Self {
+        match arg {
+            FlavorArg::Gitlab => Flavor::Gitlab,
+            FlavorArg::Compose => Flavor::Compose,
+        }
+    }
+}
+
+/// How documents are printed (`render`, `run --dry-run`, `step run`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DocumentFormat {
+    /// A YAML stream, `---` before each document.
+    Yaml,
+    /// One JSON array.
+    Json,
+}
+
+/// How a command reports (`apply`, `deploy`, `version`, `kubeconfig show`…).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReportFormat {
+    /// Lines for people (GitLab sections inside GitLab CI).
+    Text,
+    /// JSON for machines.
+    Json,
+}
+
+/// Where and how to apply (`apply`, `deploy`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct ClusterArgs {
+    /// Which cluster.
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// The namespace for objects that name none. Default: the kubeconfig context's, else
+    /// `default`.
+    #[arg(short = 'n', long, value_name = "NS")]
+    pub namespace: Option<String>,
+    /// Also allow objects that name this namespace (repeatable). Others are refused before
+    /// anything is sent.
+    #[arg(long, value_name = "NS")]
+    pub allow_namespace: Vec<String>,
+    /// Allow cluster-scoped objects (Namespaces, ClusterRoles, CRDs…). Refused by default: a
+    /// namespace-scoped CI identity cannot apply them.
+    #[arg(long)]
+    pub allow_cluster_scoped: bool,
+    /// Validate every object with a server-side dry run and report what would change; change
+    /// nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Take over fields owned by another field manager instead of failing on the conflict.
+    #[arg(long)]
+    pub force_conflicts: bool,
+    /// Requests in flight at once.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_CONCURRENCY, value_parser = parse_concurrency)]
+    pub concurrency: usize,
+}
+
+impl ClusterArgs {
+    /// The engine's apply options.
+    pub fn apply_options(&self) -> ApplyOptions {
+        ApplyOptions {
+            namespace: self.namespace.clone(),
+            allow_namespaces: self.allow_namespace.clone(),
+            allow_cluster_scoped: self.allow_cluster_scoped,
+            dry_run: self.dry_run,
+            force_conflicts: self.force_conflicts,
+            concurrency: self.concurrency,
+        }
+    }
+}
+
+/// Which cluster (`apply`, `deploy`, `run`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct TargetArgs {
+    /// The kubeconfig file. Default: $KSTEP_KUBECONFIG, then $KUBECONFIG (each may hold the
+    /// kubeconfig, its base64 form, or a path). Steps never see it.
+    #[arg(long, value_name = "PATH")]
+    pub kubeconfig: Option<PathBuf>,
+    /// Use this context instead of the current-context.
+    #[arg(long, value_name = "NAME", env = "KSTEP_CONTEXT")]
+    pub context: Option<String>,
+    /// Time allowed for connecting and for each request.
+    #[arg(long, value_parser = parse_duration, default_value = "30s", value_name = "DURATION")]
+    pub request_timeout: Duration,
+}
+
+impl TargetArgs {
+    /// The engine's target.
+    pub fn target(&self) -> Target {
+        Target {
+            kubeconfig: self.kubeconfig.clone(),
+            context: self.context.clone(),
+            request_timeout: self.request_timeout,
+        }
+    }
+}
+
+/// How long to wait for rollouts (`apply --wait`, `deploy`).
+#[derive(Debug, Clone, Copy, clap::Args)]
+pub struct WaitArgs {
+    /// Give up waiting after this long (exit 3). Never unbounded.
+    #[arg(long, value_parser = parse_duration, default_value = "5m", value_name = "DURATION")]
+    pub timeout: Duration,
+    /// Fail as soon as a pod of a rollout has been in ImagePullBackOff, CrashLoopBackOff or a
+    /// similar state for this long, instead of waiting for the timeout.
+    #[arg(long, value_parser = parse_duration, default_value = "30s", value_name = "DURATION")]
+    pub failure_grace: Duration,
+}
+
+impl From<WaitArgs> for WaitOptions {
+    fn from(args: WaitArgs) -> Self {
+        WaitOptions {
+            timeout: args.timeout,
+            failure_grace: args.failure_grace,
+        }
+    }
+}
+
+fn parse_concurrency(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(n @ 1..=64) => Ok(n),
+        _ => Err(format!("`{text}`: expected a number from 1 to 64")),
+    }
+}
+
+/// Parses `--set KEY=VALUE`: KEY must be a placeholder name.
+pub fn parse_variable(text: &str) -> Result<(String, String), String> {
+    let (key, value) = text
+        .split_once('=')
+        .ok_or_else(|| format!("`{text}`: expected KEY=VALUE"))?;
+    if !manifest::is_name(key) {
+        return Err(format!(
+            "`{key}` cannot be a placeholder name (letters, digits and `_`, not starting with a digit)"
+        ));
+    }
+    Ok((key.to_owned(), value.to_owned()))
+}
+
+/// Parses `--image NAME=REF`.
+pub fn parse_image(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((name, reference)) if !name.is_empty() && !reference.is_empty() => {
+            Ok((name.to_owned(), reference.to_owned()))
+        }
+        _ => Err(format!("`{text}`: expected NAME=REF")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arguments() {
+        assert_eq!(parse_variable("A=b=c"), Ok(("A".into(), "b=c".into())));
+        assert_eq!(parse_variable("A="), Ok(("A".into(), String::new())));
+        assert!(parse_variable("A-B=1").is_err());
+        assert!(parse_variable("A").is_err());
+        assert_eq!(
+            parse_image("registry.local:5000/team/app=registry.local:5000/team/app:2.0"),
+            Ok((
+                "registry.local:5000/team/app".into(),
+                "registry.local:5000/team/app:2.0".into()
+            ))
+        );
+        assert!(parse_image("app=").is_err());
+        assert_eq!(parse_concurrency("8"), Ok(8));
+        assert!(parse_concurrency("0").is_err());
+    }
+}

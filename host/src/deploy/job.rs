@@ -1,0 +1,308 @@
+//! `kstep deploy` as one engine operation, the reference workflow's deploy job: credentials
+//! (read and registered first), variables (env files, `--set`, the environment), rendering,
+//! apply (dry run first), rollout wait, and the deploy's facts for later jobs in a dotenv file
+//! (`DEPLOYED_IMAGE`, `DEPLOYED_NAMESPACE`, `ROLLOUT_SECONDS`).
+//!
+//! Every input and output is checked before the cluster is touched: an existing `--dotenv-out`
+//! file that GitLab would refuse stops the job before anything is applied.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::error::DeployError;
+use super::events::{Event, Reporter};
+use super::load::{self, RenderOptions};
+use super::objects::Object;
+use super::session::{self, ApplyOptions, RunSummary, Session, Target, WaitOptions};
+use crate::runtime::Runtime;
+use crate::steps::dotenv::{self, GitlabLimits};
+use crate::steps::manifest::{ImageOverride, VariableSources};
+
+/// What to deploy, where and how.
+#[derive(Debug, Clone)]
+pub struct DeployJob {
+    /// The manifest inputs (files, directories, `-`).
+    pub files: Vec<PathBuf>,
+    /// Where the variables come from.
+    pub variables: VariableSources,
+    /// `--image NAME=REF` overrides.
+    pub images: Vec<ImageOverride>,
+    /// Rewrite removed apiVersions.
+    pub upgrade_api_versions: bool,
+    /// The cluster.
+    pub target: Target,
+    /// How to apply.
+    pub apply: ApplyOptions,
+    /// How to wait; `None`: do not wait.
+    pub wait: Option<WaitOptions>,
+    /// Where to write the deploy's facts (merged into the file if it exists).
+    pub dotenv_out: Option<PathBuf>,
+}
+
+/// What a deploy did.
+#[derive(Debug)]
+pub struct Deployed {
+    /// The apply and the wait.
+    pub run: RunSummary,
+    /// The namespace objects without one went to.
+    pub namespace: String,
+    /// The API server.
+    pub server: String,
+    /// The images rolled out: the `--image` references, else the workloads' images.
+    pub images: Vec<String>,
+}
+
+/// Runs the deploy job.
+///
+/// # Errors
+/// Every [`DeployError`]: invalid inputs and outputs before any change, then apply and rollout
+/// failures.
+pub fn run(
+    runtime: &Runtime,
+    job: &DeployJob,
+    reporter: &dyn Reporter,
+) -> Result<Deployed, DeployError> {
+    // Credentials first: every secret they hold is registered before a variable is read or a
+    // template rendered, so none can reach a log or a manifest unnoticed.
+    let credentials = session::load_credentials(runtime, &job.target, reporter)?;
+    let existing_dotenv = match &job.dotenv_out {
+        Some(path) => Some(check_dotenv_out(runtime, path)?),
+        None => None,
+    };
+    let variables = job.variables.collect(runtime)?;
+
+    reporter.report(Event::RenderStarted {
+        files: &job.files,
+        images: job.images.len(),
+    });
+    let rendered = load::render(
+        runtime,
+        &job.files,
+        &RenderOptions {
+            variables: variables.pairs(),
+            images: job.images.clone(),
+            upgrade_api_versions: job.upgrade_api_versions,
+            literal: false,
+        },
+        reporter,
+    )
+    .and_then(|rendered| {
+        let objects = load::objects(rendered.documents, &files_label(&job.files))?;
+        Ok((objects, rendered.report))
+    });
+    if let Ok((objects, report)) = &rendered {
+        reporter.report(Event::Rendered {
+            objects,
+            report,
+            variables: &variables,
+        });
+    }
+    reporter.report(Event::RenderEnded);
+    let (objects, _) = rendered?;
+    let images = deployed_images(&job.images, &objects);
+
+    let (run, namespace) = session::block_on(async {
+        let session = Session::connect(&credentials, job.target.request_timeout).await?;
+        let run = session
+            .apply_and_wait(objects, &job.apply, job.wait, reporter)
+            .await?;
+        Ok((run, session.namespace(&job.apply)))
+    })?;
+    let deployed = Deployed {
+        run,
+        namespace,
+        server: credentials.connection.server.clone(),
+        images,
+    };
+    if let (Some(path), Some(existing)) = (&job.dotenv_out, existing_dotenv)
+        && !job.apply.dry_run
+    {
+        write_dotenv(runtime, path, existing.as_deref(), &deployed, reporter)?;
+    }
+    Ok(deployed)
+}
+
+/// The inputs as a user names them: `k8s/, extra.yaml`.
+pub fn files_label(files: &[PathBuf]) -> String {
+    files
+        .iter()
+        .map(|f| f.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Reads the dotenv output file if it exists and checks GitLab would take it, so a bad file
+/// stops the job before the cluster changes.
+fn check_dotenv_out(runtime: &Runtime, path: &Path) -> Result<Option<Vec<u8>>, DeployError> {
+    let existing = match std::fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => {
+            return Err(DeployError::Output {
+                path: path.to_owned(),
+                lines: vec![format!("{}: {e}", path.display())],
+                invalid: false,
+            });
+        }
+    };
+    match dotenv::set(runtime, Some(&existing), &[], GitlabLimits::default())? {
+        Ok(_) => Ok(Some(existing)),
+        Err(diagnostics) => Err(DeployError::Output {
+            path: path.to_owned(),
+            lines: diagnostic_lines(path, &diagnostics, "--dotenv-out"),
+            invalid: true,
+        }),
+    }
+}
+
+fn diagnostic_lines(path: &Path, diagnostics: &[dotenv::Diagnostic], flag: &str) -> Vec<String> {
+    let label = path.display().to_string();
+    let mut lines: Vec<String> = diagnostics
+        .iter()
+        .map(|d| dotenv::format_diagnostic(&label, d))
+        .collect();
+    lines.push(format!(
+        "{label}: {flag} merges into this file, and GitLab would refuse it as it is; nothing was applied"
+    ));
+    lines
+}
+
+/// The images this deploy rolls out: the `--image` references, else the distinct container
+/// images of the workloads.
+fn deployed_images(overrides: &[ImageOverride], objects: &[Object]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut push = |image: &str| {
+        if !out.iter().any(|i| i == image) {
+            out.push(image.to_owned());
+        }
+    };
+    if !overrides.is_empty() {
+        for o in overrides {
+            push(&o.reference);
+        }
+        return out;
+    }
+    for o in objects {
+        let spec = match (o.group.as_str(), o.kind.as_str()) {
+            ("apps", "Deployment" | "StatefulSet" | "DaemonSet") | ("batch", "Job") => {
+                o.value.pointer("/spec/template/spec")
+            }
+            ("batch", "CronJob") => o.value.pointer("/spec/jobTemplate/spec/template/spec"),
+            ("", "Pod") => o.value.get("spec"),
+            _ => None,
+        };
+        for containers in ["containers", "initContainers"] {
+            for c in spec
+                .and_then(|s| s.get(containers))
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                if let Some(image) = c.get("image").and_then(Value::as_str) {
+                    push(image);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Merges the deploy's facts into the dotenv file at `path` (GitLab-valid, atomically).
+fn write_dotenv(
+    runtime: &Runtime,
+    path: &Path,
+    existing: Option<&[u8]>,
+    deployed: &Deployed,
+    reporter: &dyn Reporter,
+) -> Result<(), DeployError> {
+    let mut assignments = vec![(
+        "DEPLOYED_NAMESPACE".to_owned(),
+        deployed.namespace.clone(),
+    )];
+    if let Some(first) = deployed.images.first() {
+        assignments.push(("DEPLOYED_IMAGE".to_owned(), first.clone()));
+    }
+    if deployed.images.len() > 1 {
+        assignments.push(("DEPLOYED_IMAGES".to_owned(), deployed.images.join(" ")));
+    }
+    if let Some(t) = deployed.run.rollout_time {
+        assignments.push(("ROLLOUT_SECONDS".to_owned(), rollout_seconds(t)));
+    }
+    let outcome = dotenv::set(runtime, existing, &assignments, GitlabLimits::default())?
+        .map_err(|diagnostics| DeployError::Output {
+            path: path.to_owned(),
+            lines: diagnostic_lines(path, &diagnostics, "--dotenv-out"),
+            invalid: true,
+        })?;
+    crate::fsutil::write_atomic(path, outcome.text.as_bytes(), None).map_err(|e| {
+        DeployError::Output {
+            path: path.to_owned(),
+            lines: vec![format!("writing {}: {e}", path.display())],
+            invalid: false,
+        }
+    })?;
+    let names: Vec<String> = assignments.into_iter().map(|(k, _)| k).collect();
+    reporter.report(Event::DotenvWritten {
+        path,
+        names: &names,
+    });
+    Ok(())
+}
+
+/// Whole seconds, rounded up: a dotenv value that scripts can compare as an integer.
+fn rollout_seconds(d: Duration) -> String {
+    let secs = d.as_secs() + u64::from(d.subsec_nanos() > 0);
+    secs.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use crate::deploy::objects::Origin;
+    use serde_json::json;
+
+    fn object(value: Value) -> Object {
+        Object::new(
+            value,
+            Origin {
+                source: "k8s/app.yaml".into(),
+                index: 1,
+                item: 0,
+                line: 1,
+                column: 1,
+            },
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn deployed_images_prefer_overrides() {
+        let d = object(json!({
+            "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
+            "spec": {"template": {"spec": {
+                "initContainers": [{"name": "migrate", "image": "registry.example/app:1"}],
+                "containers": [{"name": "app", "image": "registry.example/app:1"},
+                               {"name": "proxy", "image": "envoy:1.30"}]
+            }}}
+        }));
+        assert_eq!(
+            deployed_images(&[], std::slice::from_ref(&d)),
+            ["registry.example/app:1", "envoy:1.30"]
+        );
+        let app2 = ImageOverride {
+            name: "app".into(),
+            reference: "registry.example/app:2".into(),
+        };
+        assert_eq!(deployed_images(&[app2], &[d]), ["registry.example/app:2"]);
+    }
+
+    #[test]
+    fn rollout_seconds_round_up() {
+        assert_eq!(rollout_seconds(Duration::from_millis(3200)), "4");
+        assert_eq!(rollout_seconds(Duration::from_secs(3)), "3");
+        assert_eq!(rollout_seconds(Duration::ZERO), "0");
+    }
+}
