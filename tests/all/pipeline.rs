@@ -675,3 +675,50 @@ fn a_python_step_runs_through_the_same_host() {
     run.ok();
     run.stdout(StartsWith("---\napiVersion: apps/v1\n"));
 }
+
+#[test]
+fn secret_values_never_reach_the_log_through_a_custom_step() {
+    // A render step, then a step that logs, prints and returns every document it gets: the
+    // Secret's values were registered when it was rendered, so every path is masked.
+    use base64::Engine as _;
+    let p = Project::new("secretlog");
+    let password = "kstep-pipeline-password-9f8e7d";
+    let token = "kstep-data-token-1a2b3c4d";
+    let encoded = base64::engine::general_purpose::STANDARD.encode(token);
+    p.write(
+        "db-secret.yaml",
+        &format!(
+            "apiVersion: v1\nkind: Secret\nmetadata:\n  name: db\nstringData:\n  password: {password}\ndata:\n  token: {encoded}\n"
+        ),
+    );
+    p.write(
+        "secrets.yaml",
+        "steps:\n  - render: db-secret.yaml\n  - wasm: steps/hostile.wasm\n    with: {do: log-documents}\n  - apply:\n",
+    );
+    let leaks = |run: &Run| {
+        let all = run.all_output();
+        for form in [password, token, encoded.as_str()] {
+            assert!(!all.contains(form), "{form} leaked: {run:?}");
+        }
+        assert!(all.contains("[MASKED]"), "{run:?}");
+    };
+    let run = p.kstep(&["run", "--dry-run", "secrets.yaml"], &[]);
+    run.ok();
+    leaks(&run);
+
+    // The same step by itself, for its developer.
+    let run = p.kstep(
+        &[
+            "step",
+            "run",
+            "steps/hostile.wasm",
+            "-p",
+            "do=log-documents",
+            "-f",
+            "db-secret.yaml",
+        ],
+        &[],
+    );
+    run.ok();
+    leaks(&run);
+}
