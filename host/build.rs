@@ -56,6 +56,15 @@ fn main() -> Result<(), Box<dyn Error>> {
         "cargo:rustc-env=KSTEP_WASMTIME_VERSION={}",
         locked_version(&root, "wasmtime")?
     );
+    // The WIT packages' versions are written once, in the WIT files; the host reads them here.
+    let steps_version = wit_version(&root.join("wit/types.wit"), "kstep:steps")?;
+    let builtin_version = wit_version(&root.join("wit/builtin/dotenv.wit"), "kstep:builtin")?;
+    let series = steps_version
+        .rsplit_once('.')
+        .map(|(major_minor, _)| major_minor)
+        .ok_or("kstep:steps version without a patch number")?;
+    println!("cargo:rustc-env=KSTEP_STEPS_VERSION={steps_version}");
+    println!("cargo:rustc-env=KSTEP_STEPS_SERIES={series}.");
 
     let target_dir = wasm_target_dir(&root);
     build_components(&root, &target_dir)?;
@@ -76,7 +85,7 @@ fn main() -> Result<(), Box<dyn Error>> {
             });
         writeln!(
             code,
-            "    Builtin {{ name: {name:?}, world: \"kstep:steps/{world}@0.1.0\", sha256: {sha256:?}, \
+            "    Builtin {{ name: {name:?}, world: \"kstep:builtin/{world}@{builtin_version}\", sha256: {sha256:?}, \
              wasm: include_bytes!({path:?}) }},",
             path = path.display().to_string()
         )?;
@@ -85,6 +94,16 @@ fn main() -> Result<(), Box<dyn Error>> {
     let out = PathBuf::from(std::env::var("OUT_DIR")?).join("builtins.rs");
     std::fs::write(out, code)?;
     Ok(())
+}
+
+/// The version of `package NAME@VERSION;` at the top of the WIT file `path`.
+fn wit_version(path: &Path, name: &str) -> Result<String, Box<dyn Error>> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    text.lines()
+        .find_map(|l| l.trim().strip_prefix(&format!("package {name}@")))
+        .and_then(|rest| rest.strip_suffix(';'))
+        .map(str::to_owned)
+        .ok_or_else(|| format!("{}: no `package {name}@…;` line", path.display()).into())
 }
 
 /// `$KSTEP_WASM_TARGET_DIR`, else `<cargo target dir>/wasm-components`: stable across host

@@ -12,12 +12,12 @@ use std::sync::Mutex;
 
 use serde_json::{Value, json};
 
+use crate::deploy::DeployError;
 use crate::deploy::apply::{self, Applied};
 use crate::deploy::events::{Event, Reporter};
 use crate::deploy::job::{Deployed, files_label};
 use crate::deploy::log::{self, Sections};
 use crate::deploy::objects::Object;
-use crate::deploy::DeployError;
 use crate::output;
 use crate::steps::manifest::{Report, Variables};
 
@@ -331,7 +331,9 @@ fn event_json(event: &Event<'_>) -> Value {
             "files": files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>(),
             "images": images,
         }),
-        Event::Rendered { objects, report, .. } => json!({
+        Event::Rendered {
+            objects, report, ..
+        } => json!({
             "event": "rendered",
             "objects": objects.iter().map(|o| json!({
                 "object": o.display_name(),

@@ -6,7 +6,7 @@
 //! - [`gitlab`]: GitLab's parser (`Ci::ParseDotenvArtifactService`), its limits, `set` and rendering;
 //! - [`compose`]: compose-go's `dotenv` parser, with [`template`], its interpolation engine.
 //!
-//! `wit` is the thin WIT glue that exports all of it as the `kstep:steps/dotenv` interface.
+//! `wit` is the thin WIT glue that exports all of it as the `kstep:builtin/dotenv` interface.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};

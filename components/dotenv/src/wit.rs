@@ -1,14 +1,15 @@
-//! WIT glue: exports the core as the `kstep:steps/dotenv` interface.
+//! WIT glue: exports the core as the `kstep:builtin/dotenv` interface.
 
 // wit-bindgen emits the canonical-ABI exports as `unsafe extern` functions.
 #[allow(unsafe_code, missing_docs)]
 mod bindings {
-    wit_bindgen::generate!({ path: "../../wit", world: "dotenv-step" });
+    // `generate_all`: the shared `kstep:steps/types` come from the public package.
+    wit_bindgen::generate!({ path: "../../wit/builtin", world: "dotenv-step", generate_all });
     use super::Step;
     export!(Step);
 }
 
-use bindings::exports::kstep::steps::dotenv::{
+use bindings::exports::kstep::builtin::dotenv::{
     Entry, Flavor, Guest, Limits, Parsed, Report, SetOutcome,
 };
 use bindings::kstep::steps::types::{Diagnostic, Severity};

@@ -1,15 +1,16 @@
-//! WIT glue: exports the core as the `kstep:steps/kubeconfig` interface, converting between the
+//! WIT glue: exports the core as the `kstep:builtin/kubeconfig` interface, converting between the
 //! generated types and [`crate::connection`].
 
 // wit-bindgen emits the canonical-ABI exports as `unsafe extern` functions.
 #[allow(unsafe_code, missing_docs)]
 mod bindings {
-    wit_bindgen::generate!({ path: "../../wit", world: "kubeconfig-step" });
+    // `generate_all`: the shared `kstep:steps/types` come from the public package.
+    wit_bindgen::generate!({ path: "../../wit/builtin", world: "kubeconfig-step", generate_all });
     use super::Step;
     export!(Step);
 }
 
-use bindings::exports::kstep::steps::kubeconfig as k;
+use bindings::exports::kstep::builtin::kubeconfig as k;
 use bindings::kstep::steps::types::{Diagnostic, Severity};
 
 use crate::connection as c;

@@ -1,14 +1,15 @@
-//! WIT glue: exports the core as the `kstep:steps/manifest` interface.
+//! WIT glue: exports the core as the `kstep:builtin/manifest` interface.
 
 // wit-bindgen emits the canonical-ABI exports as `unsafe extern` functions.
 #[allow(unsafe_code, missing_docs)]
 mod bindings {
-    wit_bindgen::generate!({ path: "../../wit", world: "manifest-step" });
+    // `generate_all`: the shared `kstep:steps/types` come from the public package.
+    wit_bindgen::generate!({ path: "../../wit/builtin", world: "manifest-step", generate_all });
     use super::Step;
     export!(Step);
 }
 
-use bindings::exports::kstep::steps::manifest as wit;
+use bindings::exports::kstep::builtin::manifest as wit;
 use bindings::kstep::steps::types::{Diagnostic, Severity};
 
 use crate::diag;

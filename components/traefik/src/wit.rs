@@ -1,14 +1,15 @@
-//! WIT glue: exports the core as the `kstep:steps/traefik` interface.
+//! WIT glue: exports the core as the `kstep:builtin/traefik` interface.
 
 // wit-bindgen emits the canonical-ABI exports as `unsafe extern` functions.
 #[allow(unsafe_code, missing_docs)]
 mod bindings {
-    wit_bindgen::generate!({ path: "../../wit", world: "traefik-step" });
+    // `generate_all`: the shared `kstep:steps/types` come from the public package.
+    wit_bindgen::generate!({ path: "../../wit/builtin", world: "traefik-step", generate_all });
     use super::Step;
     export!(Step);
 }
 
-use bindings::exports::kstep::steps::traefik::{
+use bindings::exports::kstep::builtin::traefik::{
     ConfigFormat, Guest, ManifestFormat, Migration, Rendered, SettingNote,
 };
 use bindings::kstep::steps::types::{Diagnostic, Severity};

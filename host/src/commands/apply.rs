@@ -8,10 +8,10 @@
 
 use super::args::{ClusterArgs, Manifests, ReportFormat, WaitArgs};
 use crate::cli::{CliError, CliResult};
+use crate::deploy::DeployError;
 use crate::deploy::job::files_label;
 use crate::deploy::load::{self, RenderOptions};
 use crate::deploy::session::{self, Session};
-use crate::deploy::DeployError;
 use crate::runtime::Runtime;
 use crate::shell::Shell;
 

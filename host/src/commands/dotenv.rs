@@ -224,7 +224,6 @@ fn json_string(out: &mut String, s: &str) {
     out.push('"');
 }
 
-
 /// `export KEY='value'` lines: inside single quotes a shell expands nothing, and a `'` is
 /// written `'\''`. Names that are not shell identifiers and NUL bytes (which no shell variable
 /// can hold) are refused.

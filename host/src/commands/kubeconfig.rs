@@ -535,7 +535,9 @@ async fn check_async(
 ) -> Result<CheckReport, CliError> {
     let conn = &credentials.connection;
     let fail = |e: &kube::Error, doing: &str| {
-        CliError::from(anyhow::Error::msg(crate::kube_client::explain(e, conn, doing)))
+        CliError::from(anyhow::Error::msg(crate::kube_client::explain(
+            e, conn, doing,
+        )))
     };
     let client = crate::kube_client::client(conn, timeout)
         .await
@@ -629,11 +631,9 @@ async fn identity(
             }))
         }
         Err(kube::Error::Api(s)) if s.code == 403 || s.code == 404 => Ok(None),
-        Err(e) => Err(CliError::from(anyhow::Error::msg(crate::kube_client::explain(
-            &e,
-            conn,
-            "asking who the credentials are",
-        )))),
+        Err(e) => Err(CliError::from(anyhow::Error::msg(
+            crate::kube_client::explain(&e, conn, "asking who the credentials are"),
+        ))),
     }
 }
 

@@ -197,4 +197,3 @@ fn report_lines(rendered: &Rendered, variables: &Variables) -> Vec<String> {
     }
     lines
 }
-

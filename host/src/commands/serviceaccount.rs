@@ -17,7 +17,6 @@ use std::time::Duration;
 use secrecy::{ExposeSecret as _, SecretString};
 
 use crate::cli::{CliError, CliResult, parse_duration};
-use crate::shell::Shell;
 use crate::credentials::{Auth, Connection, Credentials};
 use crate::deploy::DEFAULT_CONCURRENCY;
 use crate::deploy::apply::{self as engine, Options};
@@ -25,6 +24,7 @@ use crate::deploy::objects::NamespacePolicy;
 use crate::deploy::serviceaccount::{self as sa, Request, TokenKind};
 use crate::output;
 use crate::runtime::Runtime;
+use crate::shell::Shell;
 use crate::steps::kubeconfig as kubeconfig_step;
 
 /// The subcommands of `kstep serviceaccount`.
@@ -207,7 +207,9 @@ async fn bootstrap(
         .await
         .map_err(|e| CliError::from(anyhow::Error::from(e)))?;
     let fail = |e: &kube::Error, doing: &str| {
-        CliError::from(anyhow::Error::msg(crate::kube_client::explain(e, conn, doing)))
+        CliError::from(anyhow::Error::msg(crate::kube_client::explain(
+            e, conn, doing,
+        )))
     };
     let namespaces: kube::Api<k8s_openapi::api::core::v1::Namespace> =
         kube::Api::all(client.clone());

@@ -27,9 +27,9 @@ use serde_json::Value;
 use tokio::time::Instant;
 
 use super::discovery::{self, Lookup, Resolver};
+use super::events::{Event, Reporter};
 use super::objects::{self, DefinedKind, InvalidObject, NamespacePolicy, Object, Phase, Refusal};
 use super::{FIELD_MANAGER, api_error, watch};
-use super::events::{Event, Reporter};
 
 /// How often discovery is asked again while a just-established CRD's version is not yet served.
 const DISCOVERY_RETRY: Duration = Duration::from_millis(200);

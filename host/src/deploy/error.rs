@@ -121,9 +121,10 @@ impl DeployError {
     /// The lines after the headline: one per diagnostic, object or workload.
     pub fn details(&self) -> Vec<String> {
         match self {
-            DeployError::Render(diagnostics) => {
-                diagnostics.iter().map(manifest::format_diagnostic).collect()
-            }
+            DeployError::Render(diagnostics) => diagnostics
+                .iter()
+                .map(manifest::format_diagnostic)
+                .collect(),
             DeployError::InvalidObjects(invalid) => {
                 invalid.iter().map(ToString::to_string).collect()
             }
@@ -150,11 +151,11 @@ impl DeployError {
             && !applied.is_empty()
         {
             details.push("applied before the failure:".to_owned());
-            details.extend(
-                applied
-                    .iter()
-                    .map(|a| apply::line(a, default_namespace, false).trim_end().to_owned()),
-            );
+            details.extend(applied.iter().map(|a| {
+                apply::line(a, default_namespace, false)
+                    .trim_end()
+                    .to_owned()
+            }));
         }
         DeployError::Apply {
             headline,

@@ -217,10 +217,7 @@ fn write_dotenv(
     deployed: &Deployed,
     reporter: &dyn Reporter,
 ) -> Result<(), DeployError> {
-    let mut assignments = vec![(
-        "DEPLOYED_NAMESPACE".to_owned(),
-        deployed.namespace.clone(),
-    )];
+    let mut assignments = vec![("DEPLOYED_NAMESPACE".to_owned(), deployed.namespace.clone())];
     if let Some(first) = deployed.images.first() {
         assignments.push(("DEPLOYED_IMAGE".to_owned(), first.clone()));
     }
@@ -230,12 +227,13 @@ fn write_dotenv(
     if let Some(t) = deployed.run.rollout_time {
         assignments.push(("ROLLOUT_SECONDS".to_owned(), rollout_seconds(t)));
     }
-    let outcome = dotenv::set(runtime, existing, &assignments, GitlabLimits::default())?
-        .map_err(|diagnostics| DeployError::Output {
+    let outcome = dotenv::set(runtime, existing, &assignments, GitlabLimits::default())?.map_err(
+        |diagnostics| DeployError::Output {
             path: path.to_owned(),
             lines: diagnostic_lines(path, &diagnostics, "--dotenv-out"),
             invalid: true,
-        })?;
+        },
+    )?;
     crate::fsutil::write_atomic(path, outcome.text.as_bytes(), None).map_err(|e| {
         DeployError::Output {
             path: path.to_owned(),

@@ -72,7 +72,10 @@ pub fn render(
     let mut documents = Vec::with_capacity(rendered.documents.len());
     for document in &rendered.documents {
         let value = document.value().map_err(|e| {
-            DeployError::Runtime(format!("{}: the manifest step's output: {e}", document.source))
+            DeployError::Runtime(format!(
+                "{}: the manifest step's output: {e}",
+                document.source
+            ))
         })?;
         register_secret_values(&value);
         documents.push((value, Origin::from(document)));

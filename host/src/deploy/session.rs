@@ -111,9 +111,7 @@ pub fn load_credentials(
 ///
 /// # Errors
 /// When the runtime cannot start, or what `future` returns.
-pub fn block_on<T>(
-    future: impl Future<Output = Result<T, DeployError>>,
-) -> Result<T, DeployError> {
+pub fn block_on<T>(future: impl Future<Output = Result<T, DeployError>>) -> Result<T, DeployError> {
     let rt = crate::kube_client::runtime()
         .map_err(|e| DeployError::Runtime(format!("cannot start the I/O runtime: {e}")))?;
     rt.block_on(future)

@@ -12,10 +12,10 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use crate::credentials::Credentials;
+use crate::deploy::DeployError;
 use crate::deploy::load;
 use crate::deploy::rollout::Workload;
 use crate::deploy::session::{self, ApplyOptions, Session, Target, WaitOptions};
-use crate::deploy::DeployError;
 
 use super::file::{ApplySpec, WaitSpec};
 use super::{Context, Failure, Flow, StepKind};
@@ -110,8 +110,8 @@ impl StepKind for Apply {
             .documents
             .iter()
             .map(|d| (d.value.clone(), d.origin.clone()));
-        let objects = load::objects(documents, "the documents of the steps before")
-            .map_err(|e| match e {
+        let objects =
+            load::objects(documents, "the documents of the steps before").map_err(|e| match e {
                 DeployError::NoObjects(_) => {
                     cx.report("no documents to apply (add a `render` step before `apply`)");
                     Failure::Invalid

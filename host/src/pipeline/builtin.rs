@@ -6,9 +6,9 @@ use std::path::PathBuf;
 
 use serde_json::Value;
 
+use crate::deploy::load::{self, RenderOptions};
 use crate::output;
 use crate::steps::dotenv::{self, EnvFileError, Flavor};
-use crate::deploy::load::{self, RenderOptions};
 use crate::steps::manifest::ImageOverride;
 use crate::steps::traefik::{self, ManifestFormat};
 
@@ -140,14 +140,14 @@ pub struct Traefik(pub TraefikSpec);
 impl StepKind for Traefik {
     fn run(&self, cx: &Context<'_>, flow: &mut Flow) -> Result<(), Failure> {
         let label = display_path(&self.0.values);
-        let bytes = match crate::fsutil::read_capped(&self.0.values, false, traefik::MAX_INPUT_BYTES)
-        {
-            Ok(bytes) => bytes,
-            Err(e) => {
-                cx.report(&format!("{label}: {e}"));
-                return Err(Failure::Invalid);
-            }
-        };
+        let bytes =
+            match crate::fsutil::read_capped(&self.0.values, false, traefik::MAX_INPUT_BYTES) {
+                Ok(bytes) => bytes,
+                Err(e) => {
+                    cx.report(&format!("{label}: {e}"));
+                    return Err(Failure::Invalid);
+                }
+            };
         let Ok(values) = String::from_utf8(bytes) else {
             cx.report(&format!("{label}: not UTF-8"));
             return Err(Failure::Invalid);

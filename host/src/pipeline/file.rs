@@ -30,9 +30,9 @@ use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 use serde_saphyr::{Location, MessageFormatter as _, Spanned};
 
-use crate::units::{parse_duration, parse_size};
 use crate::runtime::{GrantedDir, Limits};
 use crate::steps::custom::is_variable_name;
+use crate::units::{parse_duration, parse_size};
 
 /// The largest pipeline file kstep reads.
 pub const MAX_PIPELINE_BYTES: u64 = 1 << 20;

@@ -56,14 +56,14 @@ const WASI_VERSION_PREFIX: &str = "0.2.";
 /// kstep's own types-only interface: a step that uses shared WIT types imports it. It is linked
 /// as an empty instance, so it can never carry a function.
 const KSTEP_TYPES: &str = "kstep:steps/types";
-/// The `kstep:steps` release this host implements.
-pub const KSTEP_STEPS_VERSION: &str = "0.1.0";
+/// The `kstep:steps` release this host implements (from `wit/types.wit`, by build.rs).
+pub const KSTEP_STEPS_VERSION: &str = env!("KSTEP_STEPS_VERSION");
 
-/// The releases of `kstep:steps` a custom step may be built against: the `0.1.x` series (the
-/// linker answers a `0.1.z` import with the `0.1.0` definitions; a function added in a later
-/// patch release would be reported missing at load time).
-pub const SUPPORTED_STEPS_VERSIONS: &str = "0.1.x";
-const SUPPORTED_STEPS_PREFIX: &str = "0.1.";
+/// The releases of `kstep:steps` a custom step may be built against: its `MAJOR.MINOR.x`
+/// series (the linker answers a `0.1.z` import with the `0.1.0` definitions; a function added in
+/// a later patch release would be reported missing at load time).
+pub const SUPPORTED_STEPS_VERSIONS: &str = concat!(env!("KSTEP_STEPS_SERIES"), "x");
+const SUPPORTED_STEPS_PREFIX: &str = env!("KSTEP_STEPS_SERIES");
 
 /// The interface a custom step imports to log.
 pub const KSTEP_LOG: &str = "kstep:steps/log";

@@ -1,4 +1,4 @@
-//! Calls into the built-in dotenv step (`kstep:steps/dotenv`), and [`read_env_file`], the one
+//! Calls into the built-in dotenv step (`kstep:builtin/dotenv`), and [`read_env_file`], the one
 //! way kstep commands read a `--env-file`.
 //!
 //! For command authors (`--env-file` on templating, deploy…):
@@ -23,7 +23,7 @@ use crate::runtime::{Limits, Runtime, StepError};
 #[allow(missing_docs)]
 mod bindings {
     wasmtime::component::bindgen!({
-        path: "../wit",
+        path: "../wit/builtin",
         world: "dotenv-step",
         with: { "kstep:steps/types": crate::steps::types::kstep::steps::types },
     });
@@ -31,7 +31,7 @@ mod bindings {
 
 pub use crate::steps::{Diagnostic, Severity};
 use bindings::DotenvStep;
-pub use bindings::exports::kstep::steps::dotenv::{
+pub use bindings::exports::kstep::builtin::dotenv::{
     Entry, Flavor, Limits as GitlabLimits, Parsed, Report, SetOutcome,
 };
 
@@ -78,7 +78,7 @@ pub fn parse_detailed(
     let environment = environment.to_vec();
     runtime.call(&step, &Limits::default(), |store, instance| {
         DotenvStep::new(&mut *store, instance)?
-            .kstep_steps_dotenv()
+            .kstep_builtin_dotenv()
             .call_parse(store, text, flavor, &environment)
     })
 }
@@ -91,7 +91,7 @@ pub fn check(runtime: &Runtime, text: &[u8], limits: GitlabLimits) -> Result<Rep
     let step = runtime.builtin("dotenv")?;
     runtime.call(&step, &Limits::default(), |store, instance| {
         DotenvStep::new(&mut *store, instance)?
-            .kstep_steps_dotenv()
+            .kstep_builtin_dotenv()
             .call_check(store, text, limits)
     })
 }
@@ -110,7 +110,7 @@ pub fn set(
     let assignments = assignments.to_vec();
     runtime.call(&step, &Limits::default(), |store, instance| {
         DotenvStep::new(&mut *store, instance)?
-            .kstep_steps_dotenv()
+            .kstep_builtin_dotenv()
             .call_set(store, existing, &assignments, limits)
     })
 }
@@ -126,7 +126,7 @@ pub fn to_gitlab(
     let step = runtime.builtin("dotenv")?;
     runtime.call(&step, &Limits::default(), |store, instance| {
         DotenvStep::new(&mut *store, instance)?
-            .kstep_steps_dotenv()
+            .kstep_builtin_dotenv()
             .call_to_gitlab(store, entries)
     })
 }

@@ -1,4 +1,4 @@
-//! Calls into the built-in kubeconfig step (`kstep:steps/kubeconfig`).
+//! Calls into the built-in kubeconfig step (`kstep:builtin/kubeconfig`).
 //!
 //! [`decode`] registers every secret the step reports with the masker inside the call, before
 //! the runtime forwards whatever the guest printed and before the caller can print anything.
@@ -9,7 +9,7 @@ use crate::runtime::{Limits, Runtime, StepError};
 #[allow(missing_docs)]
 mod bindings {
     wasmtime::component::bindgen!({
-        path: "../wit",
+        path: "../wit/builtin",
         world: "kubeconfig-step",
         with: { "kstep:steps/types": crate::steps::types::kstep::steps::types },
     });
@@ -17,7 +17,7 @@ mod bindings {
 
 pub use crate::steps::{Diagnostic, Severity};
 use bindings::KubeconfigStep;
-pub use bindings::exports::kstep::steps::kubeconfig::{
+pub use bindings::exports::kstep::builtin::kubeconfig::{
     Auth, AuthProvider, BasicAuth, ClientCertificate, Connection, DecodeFailure, Decoded,
     ExecPlugin, Input, InputForm, Material,
 };
@@ -59,7 +59,7 @@ fn call_decode(
     let step = runtime.builtin("kubeconfig")?;
     runtime.call(&step, &Limits::default(), |store, instance| {
         let result = KubeconfigStep::new(&mut *store, instance)?
-            .kstep_steps_kubeconfig()
+            .kstep_builtin_kubeconfig()
             .call_decode(store, inputs, context)?;
         // Inside the call: the runtime forwards the guest's output only after this returns.
         if register {
@@ -83,7 +83,7 @@ pub fn render(runtime: &Runtime, connection: &Connection) -> Result<String, Step
     let step = runtime.builtin("kubeconfig")?;
     runtime.call(&step, &Limits::default(), |store, instance| {
         KubeconfigStep::new(&mut *store, instance)?
-            .kstep_steps_kubeconfig()
+            .kstep_builtin_kubeconfig()
             .call_render(store, connection)
     })
 }
@@ -99,7 +99,7 @@ pub fn encode(
     let step = runtime.builtin("kubeconfig")?;
     runtime.call(&step, &Limits::default(), |store, instance| {
         KubeconfigStep::new(&mut *store, instance)?
-            .kstep_steps_kubeconfig()
+            .kstep_builtin_kubeconfig()
             .call_encode(store, kubeconfig)
     })
 }

@@ -1,4 +1,4 @@
-//! Calls into the built-in manifest step (`kstep:steps/manifest`): [`render`] is the one way
+//! Calls into the built-in manifest step (`kstep:builtin/manifest`): [`render`] is the one way
 //! kstep renders manifests (`kstep render`, and [`crate::deploy::load`] before it applies them).
 //!
 //! For command authors:
@@ -54,7 +54,7 @@ use crate::steps::dotenv::{self, EnvFileError, Flavor};
 #[allow(missing_docs)]
 mod bindings {
     wasmtime::component::bindgen!({
-        path: "../wit",
+        path: "../wit/builtin",
         world: "manifest-step",
         with: { "kstep:steps/types": crate::steps::types::kstep::steps::types },
     });
@@ -62,7 +62,7 @@ mod bindings {
 
 pub use crate::steps::{Diagnostic, Severity};
 use bindings::ManifestStep;
-pub use bindings::exports::kstep::steps::manifest::{
+pub use bindings::exports::kstep::builtin::manifest::{
     ApiVersionChange, Document, ImageChange, ImageOverride, Options, OutputFormat, Rendered,
     Report, Request, Source, Substitution,
 };
@@ -93,7 +93,7 @@ pub fn render(
     let input: usize = request.sources.iter().map(|s| s.text.len()).sum();
     runtime.call(&step, &limits_for(input), |store, instance| {
         ManifestStep::new(&mut *store, instance)?
-            .kstep_steps_manifest()
+            .kstep_builtin_manifest()
             .call_render(store, request)
     })
 }

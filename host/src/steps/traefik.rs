@@ -1,4 +1,4 @@
-//! Calls into the built-in Traefik step (`kstep:steps/traefik`): [`render`] turns a values file
+//! Calls into the built-in Traefik step (`kstep:builtin/traefik`): [`render`] turns a values file
 //! into the Kubernetes manifests of a Traefik v3 deployment, [`migrate`] turns a Traefik 1.x
 //! `traefik.toml` into v3 static configuration. Both are pure functions of their text input.
 //!
@@ -27,7 +27,7 @@ use crate::runtime::{Limits, Runtime, StepError};
 #[allow(missing_docs)]
 mod bindings {
     wasmtime::component::bindgen!({
-        path: "../wit",
+        path: "../wit/builtin",
         world: "traefik-step",
         with: { "kstep:steps/types": crate::steps::types::kstep::steps::types },
     });
@@ -35,7 +35,7 @@ mod bindings {
 
 pub use crate::steps::{Diagnostic, Severity};
 use bindings::TraefikStep;
-pub use bindings::exports::kstep::steps::traefik::{
+pub use bindings::exports::kstep::builtin::traefik::{
     ConfigFormat, ManifestFormat, Migration, Rendered, SettingNote,
 };
 
@@ -54,7 +54,7 @@ pub fn render(
     let step = runtime.builtin("traefik")?;
     runtime.call(&step, &Limits::default(), |store, instance| {
         TraefikStep::new(&mut *store, instance)?
-            .kstep_steps_traefik()
+            .kstep_builtin_traefik()
             .call_render(store, values, format)
     })
 }
@@ -71,7 +71,7 @@ pub fn migrate(
     let step = runtime.builtin("traefik")?;
     runtime.call(&step, &Limits::default(), |store, instance| {
         TraefikStep::new(&mut *store, instance)?
-            .kstep_steps_traefik()
+            .kstep_builtin_traefik()
             .call_migrate(store, traefik_toml, format)
     })
 }
