@@ -4,6 +4,7 @@ use std::time::Instant;
 
 use serde::Serialize;
 
+use super::args::ReportFormat;
 use crate::builtins::BUILTINS;
 use crate::cli::CliResult;
 use crate::output;
@@ -13,14 +14,8 @@ use crate::runtime::{Runtime, cache::Warmed};
 #[derive(Debug, clap::Args)]
 pub struct VersionArgs {
     /// Output format.
-    #[arg(long, value_enum, default_value_t = Format::Text)]
-    output: Format,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-enum Format {
-    Text,
-    Json,
+    #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
+    output: ReportFormat,
 }
 
 #[derive(Serialize)]
@@ -50,7 +45,7 @@ fn components_list() -> Vec<Component> {
 pub fn version(args: &VersionArgs) -> CliResult {
     let kstep = env!("CARGO_PKG_VERSION");
     match args.output {
-        Format::Json => {
+        ReportFormat::Json => {
             let value = serde_json::json!({
                 "kstep": kstep,
                 "wasmtime": crate::WASMTIME_VERSION,
@@ -61,7 +56,7 @@ pub fn version(args: &VersionArgs) -> CliResult {
                 serde_json::to_string_pretty(&value).map_err(anyhow::Error::from)?
             ));
         }
-        Format::Text => {
+        ReportFormat::Text => {
             let mut text = format!("kstep {kstep}\nwasmtime {}\n", crate::WASMTIME_VERSION);
             for c in components_list() {
                 text.push_str(&format!(
@@ -82,13 +77,13 @@ pub fn version(args: &VersionArgs) -> CliResult {
 pub fn components(args: &VersionArgs) -> CliResult {
     let list = components_list();
     match args.output {
-        Format::Json => {
+        ReportFormat::Json => {
             output::stdout(&format!(
                 "{}\n",
                 serde_json::to_string_pretty(&list).map_err(anyhow::Error::from)?
             ));
         }
-        Format::Text => {
+        ReportFormat::Text => {
             let mut text = format!("{:<11} {:<36} {:>9}  SHA256\n", "NAME", "WORLD", "SIZE");
             for c in list {
                 text.push_str(&format!(

@@ -24,6 +24,7 @@ use k8s_openapi::api::authorization::v1::{
 use k8s_openapi::api::core::v1::Namespace;
 use serde::Serialize;
 
+use super::args::ReportFormat;
 use crate::cli::{CliError, CliResult, parse_duration};
 use crate::credentials::{self, Carrier, Connection, CredentialError, Credentials, Material};
 use crate::fsutil::CappedReadError;
@@ -60,12 +61,6 @@ struct SourceArgs {
     context: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-enum Format {
-    Text,
-    Json,
-}
-
 #[derive(Debug, clap::Args)]
 pub(crate) struct EncodeArgs {
     /// The kubeconfig file, or `-` for standard input.
@@ -84,8 +79,8 @@ pub(crate) struct ShowArgs {
     #[command(flatten)]
     source: SourceArgs,
     /// Output format.
-    #[arg(long, value_enum, default_value_t = Format::Text)]
-    output: Format,
+    #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
+    output: ReportFormat,
 }
 
 #[derive(Debug, clap::Args)]
@@ -102,8 +97,8 @@ pub(crate) struct CheckArgs {
     #[command(flatten)]
     source: SourceArgs,
     /// Output format.
-    #[arg(long, value_enum, default_value_t = Format::Text)]
-    output: Format,
+    #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
+    output: ReportFormat,
     /// Time allowed for connecting and for each request.
     #[arg(long, value_parser = parse_duration, default_value = "15s")]
     timeout: Duration,
@@ -378,11 +373,11 @@ fn show(args: &ShowArgs) -> CliResult {
     let credentials = load(&runtime, &args.source)?;
     let s = summary(&credentials);
     match args.output {
-        Format::Json => {
+        ReportFormat::Json => {
             let json = serde_json::to_string_pretty(&s).map_err(anyhow::Error::from)?;
             output::stdout(&format!("{json}\n"));
         }
-        Format::Text => output::stdout(&summary_text(&s)),
+        ReportFormat::Text => output::stdout(&summary_text(&s)),
     }
     Ok(())
 }
@@ -520,11 +515,11 @@ fn check(args: &CheckArgs) -> CliResult {
     let rt = crate::kube_client::runtime().map_err(anyhow::Error::from)?;
     let report = rt.block_on(check_async(&credentials, args.timeout))?;
     match args.output {
-        Format::Json => {
+        ReportFormat::Json => {
             let json = serde_json::to_string_pretty(&report).map_err(anyhow::Error::from)?;
             output::stdout(&format!("{json}\n"));
         }
-        Format::Text => output::stdout(&check_text(&report)),
+        ReportFormat::Text => output::stdout(&check_text(&report)),
     }
     Ok(())
 }
