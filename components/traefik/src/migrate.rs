@@ -127,17 +127,15 @@ pub fn migrate_to(text: &str, format: Format) -> Result<(String, Migration), Pro
 /// key or a value quoted in a comment must not end the comment and turn the rest of it into
 /// configuration (nor put in a comment what TOML forbids there).
 fn one_line(text: &str) -> String {
-    text.chars()
-        .flat_map(|c| {
-            let escape = c.is_control() || matches!(c, '\u{2028}' | '\u{2029}');
-            let (escaped, plain) = if escape {
-                (Some(c.escape_default()), None)
-            } else {
-                (None, Some(c))
-            };
-            escaped.into_iter().flatten().chain(plain)
-        })
-        .collect()
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() || matches!(c, '\u{2028}' | '\u{2029}') {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// Migrates a Traefik 1.x `traefik.toml`.
