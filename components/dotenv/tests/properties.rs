@@ -186,6 +186,12 @@ proptest! {
         }
     }
 
+}
+
+proptest! {
+    // Costlier cases (a whole file rewritten and checked, deep nesting): fewer of them.
+    #![proptest_config(proptest_config::config(200))]
+
     #[test]
     fn gitlab_set_errors_name_their_argument_or_line(
         existing in proptest::option::of(dotenv_bytes()),

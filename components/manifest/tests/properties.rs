@@ -284,6 +284,12 @@ proptest! {
         }
     }
 
+}
+
+proptest! {
+    // Each case is thousands of levels deep: fewer of them.
+    #![proptest_config(proptest_config::config(200))]
+
     #[test]
     fn deep_nesting_is_refused_or_rendered(depth in 1_usize..3_000, flow in any::<bool>()) {
         // Collections inside collections: the reader, the tree, the writer and the JSON must
