@@ -1,5 +1,6 @@
 //! Property tests (fuzzing on stable) of both dotenv flavors: on any input, the parsers return
-//! (no panic, no hang) and every error points at a line and column inside the input.
+//! (no panic, no hang) and every error points at a line and column inside the input; `check`
+//! refuses what GitLab refuses; what `render` and `set` write, GitLab reads back as intended.
 //!
 //! Inputs are built from the syntax's own pieces (names, `=`, quotes, `${…}` forms, comments,
 //! line ends, BOMs, odd whitespace) as well as arbitrary bytes, so most cases reach deep into
@@ -83,7 +84,8 @@ fn dotenv_text() -> impl Strategy<Value = String> {
     proptest::collection::vec(piece, 0..48).prop_map(|pieces| pieces.concat())
 }
 
-/// The bytes of a dotenv file: text in UTF-8 (with or without BOM), UTF-16 with BOM, or noise.
+/// The bytes of a dotenv file: text in UTF-8 (with or without BOM), UTF-16LE or BE with BOM,
+/// or noise.
 fn dotenv_bytes() -> impl Strategy<Value = Vec<u8>> {
     prop_oneof![
         6 => dotenv_text().prop_map(String::into_bytes),
@@ -102,7 +104,8 @@ fn dotenv_bytes() -> impl Strategy<Value = Vec<u8>> {
     ]
 }
 
-/// Lines of `bytes` as any reader counts them: one more than its `\n`s (UTF-16 included).
+/// Lines of `bytes`: one more than its `\n` bytes (for UTF-16, an upper bound: other characters
+/// may hold a 0x0A byte too).
 fn line_count(bytes: &[u8]) -> u32 {
     u32::try_from(bytes.iter().filter(|&&b| b == b'\n').count() + 1).unwrap()
 }
