@@ -823,58 +823,6 @@ mod tests {
         );
     }
 
-    /// compose-go's error message reduced to its kind (as the oracle does).
-    fn kind(message: &str) -> &'static str {
-        [
-            ("unterminated quoted value", "unterminated"),
-            ("unexpected character", "unexpected-character"),
-            ("key cannot contain a space", "key-space"),
-            ("Invalid template", "invalid-template"),
-            ("required variable", "required"),
-            ("zero length string", "zero-length"),
-        ]
-        .iter()
-        .find(|(needle, _)| message.contains(needle))
-        .map_or("other", |(_, kind)| kind)
-    }
-
-    #[test]
-    fn matches_the_compose_go_oracle() {
-        // src/compose_vectors.rs: compose-go's real parser run on ~1600 inputs.
-        use crate::compose_vectors::{CASES, ENVIRONMENT};
-        let environment: Vec<(String, String)> = ENVIRONMENT
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
-        let mut failures = Vec::new();
-        for (input, want) in CASES {
-            let got = parse(input.as_bytes(), &environment);
-            let same = match (&got, want) {
-                (Ok(parsed), Ok(want)) => {
-                    let mut got: Vec<(&str, &str)> = parsed
-                        .entries
-                        .iter()
-                        .map(|e| (e.key.as_str(), e.value.as_str()))
-                        .collect();
-                    got.sort_unstable();
-                    got == *want
-                }
-                (Err(problem), Err(want)) => kind(&problem.message) == *want,
-                _ => false,
-            };
-            if !same {
-                failures.push(format!("{input:?}: compose-go {want:?}, kstep {got:?}"));
-            }
-        }
-        assert!(
-            failures.is_empty(),
-            "{} of {} cases differ:\n{}",
-            failures.len(),
-            CASES.len(),
-            failures[..failures.len().min(15)].join("\n")
-        );
-    }
-
     #[test]
     fn interpolation_errors_have_positions() {
         let e = error("A=1\nB=${NOPE:?is required}\n");

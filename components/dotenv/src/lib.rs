@@ -12,11 +12,7 @@ use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
 pub mod compose;
-#[cfg(test)]
-mod compose_vectors;
 pub mod gitlab;
-#[cfg(test)]
-mod gitlab_vectors;
 mod go_unicode;
 pub mod template;
 pub mod text;

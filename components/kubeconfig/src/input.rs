@@ -133,6 +133,16 @@ impl Base64Error {
         }
     }
 
+    /// A problem with the length or the padding of the whole value, placed at its last
+    /// character (`i`, 0-based, in `bytes`): where a value that was cut ends.
+    fn at_end(bytes: &[u8], i: usize, message: impl Into<String>) -> Self {
+        let (line, column) = line_column(bytes, i);
+        Self {
+            diagnostic: Diagnostic::error(message).at(None, line, column),
+            byte: None,
+        }
+    }
+
     /// A problem at byte `i` (0-based) of `bytes`.
     fn at(bytes: &[u8], i: usize, message: &str) -> Self {
         let (line, column) = line_column(bytes, i);
@@ -184,11 +194,16 @@ pub fn decode_base64(text: &str) -> Result<Vec<u8>, Base64Error> {
     }
     BASE64.decode(compact.as_bytes()).map_err(|e| {
         let at = |offset: usize| positions.get(offset).copied().unwrap_or(bytes.len());
+        let last = positions.last().copied().unwrap_or(0);
         match e {
-            base64::DecodeError::InvalidLength(n) => Base64Error::whole(format!(
-                "invalid base64: {n} characters cannot be base64 (one too many or missing): \
-                 was the value cut when it was copied?"
-            )),
+            base64::DecodeError::InvalidLength(n) => Base64Error::at_end(
+                bytes,
+                last,
+                format!(
+                    "invalid base64: {n} characters cannot be base64 (one too many or missing): \
+                     was the value cut when it was copied?"
+                ),
+            ),
             base64::DecodeError::InvalidLastSymbol(offset, _) => Base64Error::at(
                 bytes,
                 at(offset),
@@ -197,9 +212,11 @@ pub fn decode_base64(text: &str) -> Result<Vec<u8>, Base64Error> {
             base64::DecodeError::InvalidByte(offset, _) => {
                 Base64Error::at(bytes, at(offset), "misplaced padding")
             }
-            base64::DecodeError::InvalidPadding => {
-                Base64Error::whole("invalid base64: wrong amount of `=` padding at the end")
-            }
+            base64::DecodeError::InvalidPadding => Base64Error::at_end(
+                bytes,
+                last,
+                "invalid base64: wrong amount of `=` padding at the end",
+            ),
         }
     })
 }
@@ -280,6 +297,26 @@ mod tests {
         assert_eq!(decode_base64("YWJjZB==").unwrap_err().byte, Some(6));
         assert_eq!(decode_base64("YWJjZ").unwrap_err().byte, None);
         assert_eq!(decode_base64(" \n").unwrap_err().byte, None);
+    }
+
+    #[test]
+    fn base64_length_errors_point_at_the_end_of_the_value() {
+        // Found by tests/properties.rs: these had no position at all (line 0).
+        for (text, at) in [("/", (1, 1)), ("YWJj\nZ \n", (2, 1)), ("YWJjZ", (1, 5))] {
+            let e = decode_base64(text).unwrap_err();
+            assert_eq!(e.byte, None, "{text:?}");
+            assert_eq!(
+                (e.diagnostic.line, e.diagnostic.column),
+                at,
+                "{text:?}: {e:?}"
+            );
+            assert!(
+                e.diagnostic.message.starts_with("invalid base64: "),
+                "{e:?}"
+            );
+        }
+        let e = recognise(b"YWJj\nYWJjZ").unwrap_err();
+        assert_eq!((e.line, e.column), (2, 5), "{e:?}");
     }
 
     #[test]

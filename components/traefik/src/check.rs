@@ -201,9 +201,9 @@ fn check_ports(values: &Values, err: &mut impl FnMut(String, (u32, u32))) {
                 p.at,
             );
         }
-        for (other, q) in &container[..i] {
+        for &(other, q) in &container[..i] {
             if q.number == p.number {
-                err(format!("{name} {} is already {other}", p.number), p.at);
+                clash(err, (name, *p), (other, q));
             }
         }
     }
@@ -218,14 +218,27 @@ fn check_ports(values: &Values, err: &mut impl FnMut(String, (u32, u32))) {
         }
     }
     if web.number == websecure.number {
-        err(
-            format!(
-                "entryPoints.websecure.servicePort {} is already entryPoints.web.servicePort",
-                websecure.number
-            ),
-            websecure.at,
+        clash(
+            err,
+            ("entryPoints.websecure.servicePort", websecure),
+            ("entryPoints.web.servicePort", web),
         );
     }
+}
+
+/// Two ports that are the same number, reported at the later one, or at the one the values
+/// give when the other is a default (which has no position).
+fn clash(err: &mut impl FnMut(String, (u32, u32)), later: (&str, Port), earlier: (&str, Port)) {
+    let ((name, p), (other, q)) = if later.1.at == (0, 0) {
+        (earlier, later)
+    } else {
+        (later, earlier)
+    };
+    let default = if q.at == (0, 0) { " (its default)" } else { "" };
+    err(
+        format!("{name} {} is already {other}{default}", p.number),
+        p.at,
+    );
 }
 
 fn check_acme(
@@ -600,6 +613,21 @@ mod tests {
         let e = one_error("entryPoints:\n  websecure:\n    servicePort: 80\n");
         assert!(
             e.message.contains("already entryPoints.web.servicePort"),
+            "{e:?}"
+        );
+        // Found by tests/values_properties.rs: a given port that clashes with a later default
+        // was reported at the default, which has no position (0:0).
+        let e = one_error("namespace: traefik\nentryPoints:\n  web:\n    servicePort: 443\n");
+        assert_eq!((e.line, e.column), (4, 18), "{e:?}");
+        assert_eq!(
+            e.message,
+            "entryPoints.web.servicePort 443 is already entryPoints.websecure.servicePort (its default)"
+        );
+        let e = one_error("entryPoints:\n  web:\n    port: 8443\n");
+        assert_eq!((e.line, e.column), (3, 11), "{e:?}");
+        assert!(
+            e.message
+                .contains("entryPoints.web.port 8443 is already entryPoints.websecure.port"),
             "{e:?}"
         );
         assert!(

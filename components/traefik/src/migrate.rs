@@ -111,11 +111,31 @@ pub fn migrate_to(text: &str, format: Format) -> Result<(String, Migration), Pro
     } else {
         out.push_str("# Not carried over (v1 key, line: why):\n");
         for n in &m.dropped {
-            out.push_str(&format!("#   {} (line {}): {}\n", n.key, n.line, n.reason));
+            out.push_str(&format!(
+                "#   {} (line {}): {}\n",
+                one_line(&n.key),
+                n.line,
+                one_line(&n.reason)
+            ));
         }
     }
     out.push_str(&body);
     Ok((out, m))
+}
+
+/// `text` with control characters and Unicode line separators escaped (`\n`, `\u{2028}`): a
+/// key or a value quoted in a comment must not end the comment and turn the rest of it into
+/// configuration (nor put in a comment what TOML forbids there).
+fn one_line(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() || matches!(c, '\u{2028}' | '\u{2029}') {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// Migrates a Traefik 1.x `traefik.toml`.
@@ -1535,6 +1555,29 @@ publishedService = "traefik/traefik-lb"
             Some("30s")
         );
         assert!(m.dropped.is_empty(), "{:?}", m.dropped);
+    }
+
+    #[test]
+    fn quoted_line_breaks_stay_inside_the_header_comment() {
+        // Found by tests/properties.rs: an entry point name with a newline, quoted in a note,
+        // ended the comment; the rest of the name became configuration (or invalid TOML).
+        let text = "[ping]\nentryPoint = \"x\\napi:\\n  insecure: true\\r\\u2028\"\n\
+                    [\"a\\nb\".c]\nd = 1\n";
+        for format in [Format::Yaml, Format::Toml] {
+            let (out, m) = migrate_to(text, format).unwrap();
+            assert_eq!(m.dropped.len(), 2, "{:?}", m.dropped);
+            assert!(
+                out.contains("`x\\napi:\\n  insecure: true\\r\\u{2028}`"),
+                "{out}"
+            );
+            let direct: serde_json::Value =
+                serde_json::from_str(&m.config.to_json().unwrap()).unwrap();
+            let back: serde_json::Value = match format {
+                Format::Yaml => serde_saphyr::from_str(&out).unwrap(),
+                Format::Toml => toml::from_str(&out).unwrap(),
+            };
+            assert_eq!(back, direct, "{out}");
+        }
     }
 
     #[test]
