@@ -723,3 +723,58 @@ fn the_token_never_appears_in_any_output() {
         &std::fs::read_to_string(&dotenv).unwrap(),
     );
 }
+
+#[test]
+#[ignore = "needs a cluster (tests/cluster/up.sh)"]
+fn outputs_are_checked_before_the_cluster_changes_and_json_lines_on_request() {
+    let ns = Namespace::create("outputs");
+    let dir = TempDir::new("deploy-outputs");
+    // An existing --dotenv-out file GitLab would refuse: the deploy stops before any change,
+    // naming the file's line and column.
+    let bad = dir.write("deploy.env", "GOOD=1\nexport BAD=2\n");
+    let args = [
+        "deploy",
+        "-f",
+        &fixture("app"),
+        "--env-file",
+        &fixture("docker.env"),
+        "--no-env",
+        "-n",
+        &ns.name,
+        "--no-wait",
+    ];
+    let mut with_out = args.to_vec();
+    with_out.extend(["--dotenv-out", &bad]);
+    let run = as_admin(&with_out);
+    run.fails_with(2)
+        .stderr(Has(&format!("{bad}:2:")))
+        .stderr(Has("nothing was applied"));
+    assert!(!exists(&ns.name, "deployment", "web"));
+
+    // --output json: one JSON object per line on stdout, every object's outcome among them.
+    let mut json = args.to_vec();
+    json.extend(["--output", "json"]);
+    let run = as_admin(&json);
+    run.ok();
+    let events: Vec<serde_json::Value> = run
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let applied: Vec<&str> = events
+        .iter()
+        .filter(|e| e["event"] == "applied")
+        .map(|e| e["object"].as_str().unwrap())
+        .collect();
+    assert!(applied.contains(&"deployment.apps/web"), "{events:?}");
+    assert_eq!(events.last().unwrap()["event"], "summary", "{events:?}");
+
+    // A dry-run rejection (exit 2) leaves stdout empty: the apply header waits for the dry run.
+    let invalid = dir.write(
+        "invalid.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: typo\ndatta:\n  a: b\n",
+    );
+    let run = as_admin(&["apply", "-f", &invalid, "-n", &ns.name]);
+    run.fails_with(2);
+    assert!(run.stdout.is_empty(), "{run:?}");
+}

@@ -147,13 +147,20 @@ fn check_dotenv_out(runtime: &Runtime, path: &Path) -> Result<Option<Vec<u8>>, D
             });
         }
     };
-    match dotenv::set(runtime, Some(&existing), &[], GitlabLimits::default())? {
-        Ok(_) => Ok(Some(existing)),
-        Err(diagnostics) => Err(DeployError::Output {
+    let report = dotenv::check(runtime, &existing, GitlabLimits::default())?;
+    let errors: Vec<dotenv::Diagnostic> = report
+        .problems
+        .into_iter()
+        .filter(|d| d.severity == dotenv::Severity::Error)
+        .collect();
+    if errors.is_empty() {
+        Ok(Some(existing))
+    } else {
+        Err(DeployError::Output {
             path: path.to_owned(),
-            lines: diagnostic_lines(path, &diagnostics, "--dotenv-out"),
+            lines: diagnostic_lines(path, &errors, "--dotenv-out"),
             invalid: true,
-        }),
+        })
     }
 }
 
