@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use crate::cli::{CliError, CliResult, parse_duration};
 use crate::commands::render::{Manifests, render_reported};
-use crate::credentials::{self, Connection, CredentialError, Credentials};
+use crate::credentials::{self, Connection, CredentialError, Credentials, PlainHttp};
 use crate::deploy::apply::{self as engine, Applied, ApplyError};
 use crate::deploy::objects::{NamespacePolicy, Object, Origin};
 use crate::deploy::rollout::{self, Finished, RolloutError, Workload};
@@ -73,6 +73,10 @@ pub struct ClusterArgs {
     /// Time allowed for connecting and for each request.
     #[arg(long, value_parser = parse_duration, default_value = "30s", value_name = "DURATION")]
     pub request_timeout: Duration,
+    /// Send the kubeconfig's credentials to a plain http:// server, where anyone on the path
+    /// reads them (refused by default).
+    #[arg(long)]
+    pub insecure_plain_http: bool,
 }
 
 /// How long to wait for rollouts (shared by `apply --wait` and `deploy`).
@@ -185,37 +189,10 @@ pub fn load_objects(
     Ok((objects, rendered.report))
 }
 
-/// The values of a Secret manifest never reach the log, even inside a server's error message:
-/// `stringData` values, and `data` values both as written (base64) and decoded. Values shorter
-/// than GitLab's masking minimum (8) are left alone, so ordinary words are not blanked out.
+/// The values of a Secret manifest never reach the log, even inside a server's error message
+/// (the rule is [`crate::secrets::register_secret_manifest`]).
 fn register_secret_values(object: &Object) {
-    use base64::Engine as _;
-    const MIN: usize = 8;
-    if !(object.group.is_empty() && object.kind == "Secret") {
-        return;
-    }
-    let values = |key: &str| {
-        object
-            .value
-            .get(key)
-            .and_then(serde_json::Value::as_object)
-            .into_iter()
-            .flat_map(|m| m.values())
-            .filter_map(serde_json::Value::as_str)
-    };
-    for value in values("stringData").filter(|v| v.len() >= MIN) {
-        output::register_secret(value);
-    }
-    for encoded in values("data") {
-        if let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(encoded)
-            && decoded.len() >= MIN
-        {
-            output::register_secret(&String::from_utf8_lossy(&decoded));
-        }
-        if encoded.len() >= MIN {
-            output::register_secret(encoded);
-        }
-    }
+    crate::secrets::register_secret_manifest(&object.value);
 }
 
 /// Finds and decodes the kubeconfig of `args`, reads the files it refers to, prints its
@@ -224,7 +201,12 @@ fn register_secret_values(object: &Object) {
 /// # Errors
 /// Exit 2 for a missing or invalid kubeconfig, exit 1 for a sandbox failure.
 pub fn load_credentials(runtime: &Runtime, args: &ClusterArgs) -> Result<Credentials, CliError> {
-    load_credentials_from(runtime, args.kubeconfig.as_deref(), args.context.as_deref())
+    load_credentials_from(
+        runtime,
+        args.kubeconfig.as_deref(),
+        args.context.as_deref(),
+        PlainHttp::allowed_if(args.insecure_plain_http),
+    )
 }
 
 /// [`load_credentials`] from a `--kubeconfig` flag and a `--context`.
@@ -235,9 +217,10 @@ pub fn load_credentials_from(
     runtime: &Runtime,
     kubeconfig: Option<&std::path::Path>,
     context: Option<&str>,
+    plain_http: PlainHttp,
 ) -> Result<Credentials, CliError> {
     let mut credentials =
-        credentials::load(runtime, kubeconfig, context).map_err(credential_error)?;
+        credentials::load(runtime, kubeconfig, context, plain_http).map_err(credential_error)?;
     for warning in &credentials.warnings {
         output::stderr_line(warning);
     }

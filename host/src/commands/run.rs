@@ -37,6 +37,10 @@ pub struct Args {
     /// Time allowed for connecting and for each request.
     #[arg(long, value_parser = parse_duration, default_value = "30s", value_name = "DURATION")]
     request_timeout: Duration,
+    /// Send the kubeconfig's credentials to a plain http:// server, where anyone on the path
+    /// reads them (refused by default).
+    #[arg(long)]
+    insecure_plain_http: bool,
 }
 
 /// How documents are printed.
@@ -65,6 +69,7 @@ pub fn run(args: &Args) -> CliResult {
             kubeconfig: args.kubeconfig.clone(),
             context: args.context.clone(),
             request_timeout: Some(args.request_timeout),
+            insecure_plain_http: args.insecure_plain_http,
         },
     };
     pipeline::run(&runtime, &pipeline, &options)

@@ -111,6 +111,7 @@ fn create(args: &CreateArgs) -> CliResult {
         &runtime,
         args.kubeconfig.as_deref(),
         args.context.as_deref(),
+        crate::credentials::PlainHttp::Refuse,
     )?;
     let rt = crate::kube::runtime().map_err(anyhow::Error::from)?;
 

@@ -32,6 +32,8 @@ pub struct ClusterOptions {
     pub context: Option<String>,
     /// Time allowed for connecting and each request (default 30 s).
     pub request_timeout: Option<Duration>,
+    /// Send credentials to a plain http:// server (`--insecure-plain-http`).
+    pub insecure_plain_http: bool,
 }
 
 /// The cluster state one run shares between its host actions.
@@ -65,6 +67,7 @@ impl Cluster {
                 .options
                 .request_timeout
                 .unwrap_or(Duration::from_secs(30)),
+            insecure_plain_http: self.options.insecure_plain_http,
         }
     }
 
