@@ -89,14 +89,19 @@ fn render_refuses_credentials_as_placeholder_sources() {
     run.fails_with(2)
         .stderr(Has("`${KUBECONFIG}`: KUBECONFIG holds a credential"))
         .stderr(Has("`${CI_JOB_TOKEN}`: CI_JOB_TOKEN holds a credential"));
-    assert_eq!(positions(&run.stderr, &file), [(6, 11), (8, 13)], "{run:?}");
+    assert_eq!(positions(&run.stderr, &file), [(6, 12), (8, 13)], "{run:?}");
     hides_every_form(&run, &[&kubeconfig, &leak_kubeconfig(), JOB_TOKEN]);
 
     // Refused by name even when unset (the default was used): the same template would leak
     // in CI. Other variables render.
-    let run = kstep(&["render", "-f", &file, "--set", "X=1"], &[], None);
-    run.fails_with(2);
-    assert_eq!(positions(&run.stderr, &file), [(6, 11), (8, 13)], "{run:?}");
+    let defaulted = dir.write(
+        "defaulted.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: d\ndata:\n  k: \"${KSTEP_KUBECONFIG:-none}\"\n",
+    );
+    let run = kstep(&["render", "-f", &defaulted], &[], None);
+    run.fails_with(2)
+        .stderr(Has("KSTEP_KUBECONFIG holds a credential"));
+    assert_eq!(positions(&run.stderr, &defaulted), [(6, 7)], "{run:?}");
     let ok = dir.write(
         "ok.yaml",
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ok\ndata:\n  sha: \"${CI_COMMIT_SHA}\"\n",
@@ -107,7 +112,7 @@ fn render_refuses_credentials_as_placeholder_sources() {
         None,
     )
     .ok()
-    .stdout(Has("sha: 0123abcd"));
+    .stdout(Has("sha: \"0123abcd\""));
 }
 
 #[test]
@@ -179,8 +184,8 @@ fn a_step_printing_a_multi_line_key_it_received_is_masked_everywhere() {
     for key in [leak_key(), short_tailed_key()] {
         let run = print_pipeline("secrets-print", &key, "print");
         // The step ran and printed (masked) on stdout, stderr, its log and a finding; then the
-        // apply could not connect.
-        run.exits_with(1);
+        // apply found nothing to apply.
+        run.fails_with(2).stderr(Has("[hostile] [MASKED]\n"));
         assert!(run.stderr.matches("[MASKED]").count() >= 4, "{run:?}");
         hides_every_form(&run, &[&key]);
     }
@@ -288,7 +293,9 @@ fn credentials_over_plain_http_are_refused_unless_accepted() {
         &[],
         None,
     );
-    run.fails_with(1).stderr(Has("warning: cluster"));
+    run.exits_with(1)
+        .stderr(Has("warning: cluster `leak` uses plain http://"))
+        .stderr(Has("cannot reach http://127.0.0.1:1"));
     hides_every_form(&run, &[LEAK_TOKEN]);
     // Reading the kubeconfig without connecting only warns.
     kstep(&["kubeconfig", "show", "--kubeconfig", &file], &[], None)
@@ -304,7 +311,8 @@ fn credentials_over_plain_http_are_refused_unless_accepted() {
         &[],
         None,
     )
-    .fails_with(1)
+    .exits_with(1)
+    .stderr(Has("cannot reach http://127.0.0.1:1"))
     .stderr(Lacks("--insecure-plain-http"));
 }
 
