@@ -17,12 +17,12 @@
 
 use std::path::{Path, PathBuf};
 
-use kstep_kubeconfig::decode::PLAIN_HTTP;
-use secrecy::{ExposeSecret as _, SecretSlice, SecretString};
 use crate::fsutil::CappedReadError;
 use crate::runtime::{Runtime, StepError};
 use crate::secrets;
 use crate::steps::kubeconfig::{self as step, InputForm};
+use kstep_kubeconfig::decode::PLAIN_HTTP;
+use secrecy::{ExposeSecret as _, SecretSlice, SecretString};
 
 /// The largest kubeconfig kstep reads (real ones are a few KiB). Checked before reading.
 pub const MAX_KUBECONFIG_BYTES: u64 = 1 << 20;
@@ -557,7 +557,11 @@ fn decode(
 /// server field, as an error that says how to accept the risk.
 fn plain_http_refusal(source: &Source, decoded: &step::Decoded) -> String {
     let hint = "use an https:// server, or pass --insecure-plain-http to send them anyway";
-    match decoded.warnings.iter().find(|w| w.message.contains(PLAIN_HTTP)) {
+    match decoded
+        .warnings
+        .iter()
+        .find(|w| w.message.contains(PLAIN_HTTP))
+    {
         Some(warning) => step::format_diagnostic(&step::Diagnostic {
             severity: step::Severity::Error,
             message: format!("{}; {hint}", warning.message),

@@ -504,7 +504,10 @@ mod tests {
         assert_eq!(masker.mask("AAAAbbbbCCCCzzzzyyyyxxxx."), "[MASKED].");
         // One inside another.
         let inner = Masker::new(["0123456789abcdef", "456789ab"]);
-        assert_eq!(inner.mask("x0123456789abcdefx 456789ab"), "x[MASKED]x [MASKED]");
+        assert_eq!(
+            inner.mask("x0123456789abcdefx 456789ab"),
+            "x[MASKED]x [MASKED]"
+        );
     }
 
     #[test]
@@ -512,7 +515,10 @@ mod tests {
         let secret = "pa\"ss\\wo\nrd\u{1b}<&>?~~~";
         let forms = forms(secret);
         for expected in [
-            serde_json::to_string(secret).unwrap().trim_matches('"').to_owned(),
+            serde_json::to_string(secret)
+                .unwrap()
+                .trim_matches('"')
+                .to_owned(),
             "pa\\\"ss\\\\wo\\nrd\\u001b\\u003c\\u0026\\u003e?~~~".to_owned(),
             "pa\\\"ss\\\\wo\\nrd\\x1b<&>?~~~".to_owned(),
             URL_SAFE.encode(secret),
@@ -531,11 +537,18 @@ mod tests {
         let pem_forms = forms(pem);
         assert!(pem_forms.contains(&"MIIEvQIBADANBgkqhkiG9w0BAQEFAASC".to_owned()));
         assert!(!pem_forms.iter().any(|f| f == "short=="));
-        assert!(!pem_forms.iter().any(|f| f.starts_with("-----BEGIN") && f.len() < 40));
+        assert!(
+            !pem_forms
+                .iter()
+                .any(|f| f.starts_with("-----BEGIN") && f.len() < 40)
+        );
         // A kubeconfig's YAML lines have spaces: never registered alone.
         let kubeconfig = "apiVersion: v1\nkind: Config\nusers:\n- name: ci\n  user:\n    token: tok3n-value-1234\n";
-        assert!(!forms(kubeconfig).iter().any(|f| f.starts_with("apiVersion")
-            && f.len() < kubeconfig.len() - 1));
+        assert!(
+            !forms(kubeconfig)
+                .iter()
+                .any(|f| f.starts_with("apiVersion") && f.len() < kubeconfig.len() - 1)
+        );
     }
 
     #[test]
@@ -587,7 +600,10 @@ mod tests {
 
     #[test]
     fn settings_are_registered_by_name() {
-        assert!(register_setting("AWS_SECRET_ACCESS_KEY", "setting-secret-value"));
+        assert!(register_setting(
+            "AWS_SECRET_ACCESS_KEY",
+            "setting-secret-value"
+        ));
         assert!(!register_setting("AWS_PROFILE", "deployment-profile"));
         assert_eq!(mask("setting-secret-value"), MASK);
         assert_eq!(mask("deployment-profile"), "deployment-profile");
@@ -595,7 +611,12 @@ mod tests {
 
     #[test]
     fn credential_variables() {
-        for name in ["KUBECONFIG", "CI_JOB_TOKEN", "CI_REPOSITORY_URL", "VAULT_ID_TOKEN"] {
+        for name in [
+            "KUBECONFIG",
+            "CI_JOB_TOKEN",
+            "CI_REPOSITORY_URL",
+            "VAULT_ID_TOKEN",
+        ] {
             assert!(is_credential_variable(name, ""), "{name}");
         }
         assert!(!is_credential_variable("CI_COMMIT_SHA", "0123456789abcdef"));
@@ -608,7 +629,10 @@ mod tests {
             "DATABASE_URL",
             "postgres://u:registered-for-variables@db"
         ));
-        assert!(!is_credential_variable("IMAGE", "registry.example/app:1.2.3"));
+        assert!(!is_credential_variable(
+            "IMAGE",
+            "registry.example/app:1.2.3"
+        ));
     }
 
     /// Random secrets, random surrounding text, random write boundaries: whatever a guest
@@ -655,7 +679,8 @@ mod tests {
                         let secret = match out.last() {
                             Some(previous) if overlap => {
                                 let chars: Vec<char> = previous.chars().collect();
-                                let tail: String = chars[chars.len().saturating_sub(k)..].iter().collect();
+                                let tail: String =
+                                    chars[chars.len().saturating_sub(k)..].iter().collect();
                                 tail + &secret
                             }
                             _ => secret,

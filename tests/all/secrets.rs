@@ -27,7 +27,11 @@ fn leak_kubeconfig() -> String {
 fn leak_key() -> String {
     let encoded = leak_kubeconfig()
         .lines()
-        .find_map(|l| l.trim().strip_prefix("client-key-data: ").map(str::to_owned))
+        .find_map(|l| {
+            l.trim()
+                .strip_prefix("client-key-data: ")
+                .map(str::to_owned)
+        })
         .unwrap();
     String::from_utf8(STANDARD.decode(encoded).unwrap()).unwrap()
 }
@@ -35,7 +39,11 @@ fn leak_key() -> String {
 /// A PEM-shaped key whose last line (8 characters) is too short to be registered alone: only
 /// masking the output whole, before it is split into lines, hides it.
 fn short_tailed_key() -> String {
-    let body = STANDARD.encode((0..100u8).map(|i| i.wrapping_mul(37) ^ 0x5a).collect::<Vec<_>>());
+    let body = STANDARD.encode(
+        (0..100u8)
+            .map(|i| i.wrapping_mul(37) ^ 0x5a)
+            .collect::<Vec<_>>(),
+    );
     let lines: Vec<&str> = body
         .as_bytes()
         .chunks(64)
@@ -264,7 +272,9 @@ fn credentials_over_plain_http_are_refused_unless_accepted() {
     );
     let refused = |run: &Run| {
         run.fails_with(2)
-            .stderr(Has(&format!("{file}:6:13: cluster `leak` uses plain http://")))
+            .stderr(Has(&format!(
+                "{file}:6:13: cluster `leak` uses plain http://"
+            )))
             .stderr(Has("--insecure-plain-http"));
         hides_every_form(run, &[LEAK_TOKEN]);
     };
@@ -307,7 +317,15 @@ fn credentials_over_plain_http_are_refused_unless_accepted() {
         "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster: {server: 'http://127.0.0.1:1'}\ncontexts:\n- name: x\n  context: {cluster: c}\ncurrent-context: x\n",
     );
     kstep(
-        &["apply", "-f", &manifest, "--kubeconfig", &anonymous, "--request-timeout", "2s"],
+        &[
+            "apply",
+            "-f",
+            &manifest,
+            "--kubeconfig",
+            &anonymous,
+            "--request-timeout",
+            "2s",
+        ],
         &[],
         None,
     )

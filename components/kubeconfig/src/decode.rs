@@ -215,7 +215,10 @@ pub fn split_user_info(url: &str) -> Option<(&str, String)> {
     let (scheme, rest) = url.split_once("://")?;
     let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
     let (user_info, host) = rest[..authority_end].rsplit_once('@')?;
-    Some((user_info, format!("{scheme}://{host}{}", &rest[authority_end..])))
+    Some((
+        user_info,
+        format!("{scheme}://{host}{}", &rest[authority_end..]),
+    ))
 }
 
 /// Whether a setting's name says its value is a credential (`id-token`, `client-secret`,
@@ -497,7 +500,11 @@ impl<'a> State<'a> {
             None => Auth::None,
         };
         if server.starts_with("http://") && !matches!(auth, Auth::None) {
-            let at = cluster.item.cluster.as_ref().and_then(|c| c.server.as_ref());
+            let at = cluster
+                .item
+                .cluster
+                .as_ref()
+                .and_then(|c| c.server.as_ref());
             self.warn_at(
                 cluster.input,
                 at,

@@ -30,8 +30,8 @@ use crate::credentials::{
 };
 use crate::fsutil::CappedReadError;
 use crate::output;
-use crate::secrets;
 use crate::runtime::Runtime;
+use crate::secrets;
 use crate::steps::kubeconfig::{self as step, format_diagnostic};
 
 /// The subcommands of `kstep kubeconfig`.

@@ -101,10 +101,7 @@ pub fn render(
 
 /// `rendered`, or an error at each placeholder a credential fed (with the warnings), naming
 /// the variable and never its value.
-fn refuse_credentials(
-    request: &Request,
-    rendered: Rendered,
-) -> Result<Rendered, Vec<Diagnostic>> {
+fn refuse_credentials(request: &Request, rendered: Rendered) -> Result<Rendered, Vec<Diagnostic>> {
     let values: HashMap<&str, &str> = request
         .variables
         .iter()

@@ -551,8 +551,14 @@ fn warnings_for_weak_setups() {
     let d = ok(&plain);
     assert!(warnings(&d).contains(PLAIN_HTTP));
     // At the server field, where the host points when it refuses it.
-    let w = d.warnings.iter().find(|w| w.message.contains(PLAIN_HTTP)).unwrap();
-    let line = 1 + plain[..plain.find("http://").unwrap()].matches('\n').count();
+    let w = d
+        .warnings
+        .iter()
+        .find(|w| w.message.contains(PLAIN_HTTP))
+        .unwrap();
+    let line = 1 + plain[..plain.find("http://").unwrap()]
+        .matches('\n')
+        .count();
     assert_eq!(w.line as usize, line, "{w:?}");
     let provider = "apiVersion: v1\nclusters: [{name: c, cluster: {server: 'https://h'}}]\n\
         users: [{name: u, user: {auth-provider: {name: gcp, config: {access-token: abcdefgh}}}}]\n\
