@@ -61,7 +61,7 @@ const WRAP_COLUMNS: [usize; 2] = [64, 76];
 /// kstep's kubeconfig variables and GitLab's predefined variables that hold a credential
 /// (`CI_REPOSITORY_URL` embeds the job token; the JWTs are deprecated but still set on older
 /// instances).
-pub const CREDENTIAL_VARIABLES: &[&str] = &[
+const CREDENTIAL_VARIABLES: &[&str] = &[
     "KUBECONFIG",
     "KSTEP_KUBECONFIG",
     "CI_JOB_TOKEN",
@@ -79,14 +79,18 @@ pub const CREDENTIAL_VARIABLES: &[&str] = &[
 /// named otherwise are recognised by their value (a JWT).
 const ID_TOKEN_SUFFIX: &str = "ID_TOKEN";
 
-/// Whether a variable may never be the source of a template placeholder: kstep's kubeconfig
-/// variables, GitLab's credential variables, ID tokens (by name or by a JWT value), and any
-/// variable whose value holds a registered secret.
+/// Whether a variable's name says it holds a credential: kstep's kubeconfig variables,
+/// GitLab's credential variables and ID tokens. A pipeline may not import such a variable
+/// from the environment for its steps.
+pub fn is_credential_name(name: &str) -> bool {
+    CREDENTIAL_VARIABLES.contains(&name) || name.ends_with(ID_TOKEN_SUFFIX)
+}
+
+/// Whether a variable may never be the source of a template placeholder: its name says it
+/// holds a credential ([`is_credential_name`]), its value is a JWT (an ID token under any
+/// name), or its value holds a registered secret.
 pub fn is_credential_variable(name: &str, value: &str) -> bool {
-    CREDENTIAL_VARIABLES.contains(&name)
-        || name.ends_with(ID_TOKEN_SUFFIX)
-        || is_jwt(value)
-        || global().is_match(value)
+    is_credential_name(name) || is_jwt(value) || global().is_match(value)
 }
 
 /// A JSON Web Token: three base64url parts, the first a JSON object (`eyJ` is `{"`).
@@ -175,9 +179,7 @@ fn environment_credentials() -> Vec<String> {
     std::env::vars_os()
         .filter_map(|(name, value)| Some((name.into_string().ok()?, value.into_string().ok()?)))
         .filter(|(name, _)| {
-            (CREDENTIAL_VARIABLES.contains(&name.as_str()) || name.ends_with(ID_TOKEN_SUFFIX))
-                && name != "KUBECONFIG"
-                && name != "KSTEP_KUBECONFIG"
+            is_credential_name(name) && name != "KUBECONFIG" && name != "KSTEP_KUBECONFIG"
         })
         .map(|(_, value)| value)
         .collect()
@@ -288,7 +290,8 @@ fn needs_escape(c: char, style: Escape) -> bool {
         Escape::Json | Escape::GoJson => c < ' ',
         Escape::GoQuoted => c.is_control(),
         // YAML's `c-printable`, minus the characters some readers take for line breaks or a
-        // BOM (the manifest step's emitter).
+        // BOM: the rule of the manifest step's emitter, which lives in the sandboxed component
+        // (a test renders through it to keep the two in step).
         Escape::Yaml => {
             !matches!(c, '\u{20}'..='\u{7e}' | '\u{a0}'..='\u{d7ff}' | '\u{e000}'..='\u{fffd}' | '\u{10000}'..)
                 || matches!(c, '\u{2028}' | '\u{2029}' | '\u{feff}')
@@ -529,6 +532,38 @@ mod tests {
         // YAML as the manifest step writes it: the same text the step's emitter produces.
         let yaml = escape(secret, Escape::Yaml);
         assert_eq!(yaml, "pa\\\"ss\\\\wo\\nrd\\u001b<&>?~~~");
+    }
+
+    #[test]
+    fn escaped_forms_are_what_the_manifest_step_writes() {
+        use crate::steps::manifest::{self, Options, OutputFormat, Request, Source};
+        // The step's emitters are in the sandboxed component: check the rules agree by
+        // rendering through it.
+        let runtime = crate::runtime::Runtime::new().unwrap();
+        let secret = "tab\there \"quoted\" back\\slash bell\u{7} esc\u{1b} del\u{7f} nel\u{85}";
+        for (output, style) in [
+            (OutputFormat::YamlOnly, Escape::Yaml),
+            (OutputFormat::JsonOnly, Escape::Json),
+        ] {
+            let request = Request {
+                sources: vec![Source {
+                    name: "cm.yaml".into(),
+                    text: "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\ndata:\n  k: \"${V}\"\n".into(),
+                }],
+                variables: vec![("V".into(), secret.into())],
+                images: vec![],
+                options: Options {
+                    upgrade_api_versions: false,
+                    allow_unmatched_images: false,
+                    literal: false,
+                    output,
+                },
+            };
+            let rendered = manifest::render(&runtime, &request).unwrap().unwrap();
+            let text = rendered.text.unwrap();
+            let form = escape(secret, style);
+            assert!(text.contains(&form), "{style:?}: {form:?} not in {text:?}");
+        }
     }
 
     #[test]
