@@ -135,14 +135,12 @@ pub fn register_token(token: &str) {
 }
 
 /// Registers an exec-plugin environment value or an auth-provider setting when its name says
-/// it is a credential, and says whether it did. The others mostly hold plain values
-/// (`AWS_PROFILE=deploy`, a region): masking them would blank out ordinary words.
-pub fn register_setting(name: &str, value: &str) -> bool {
-    let secret = is_secret_name(name);
-    if secret {
+/// it is a credential. The others mostly hold plain values (`AWS_PROFILE=deploy`, a region):
+/// masking them would blank out ordinary words.
+pub fn register_setting(name: &str, value: &str) {
+    if is_secret_name(name) {
         register(value);
     }
-    secret
 }
 
 /// Registers the values of a Secret manifest (`v1` `Secret`; anything else is ignored):
@@ -635,11 +633,8 @@ mod tests {
 
     #[test]
     fn settings_are_registered_by_name() {
-        assert!(register_setting(
-            "AWS_SECRET_ACCESS_KEY",
-            "setting-secret-value"
-        ));
-        assert!(!register_setting("AWS_PROFILE", "deployment-profile"));
+        register_setting("AWS_SECRET_ACCESS_KEY", "setting-secret-value");
+        register_setting("AWS_PROFILE", "deployment-profile");
         assert_eq!(mask("setting-secret-value"), MASK);
         assert_eq!(mask("deployment-profile"), "deployment-profile");
     }
