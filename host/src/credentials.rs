@@ -5,23 +5,24 @@
 //! variable), or a path (a GitLab File-type variable) or colon-separated list of paths, as
 //! kubectl reads `KUBECONFIG`. Which one is detected without printing the value, and reported.
 //!
-//! Every secret is registered with [`output::register_secret`] as soon as the host holds it and
-//! before anything can print: the raw value (and so its base64 forms) right after it is read,
-//! then every credential the kubeconfig step finds (see [`steps::kubeconfig::decode`]), then the
-//! content of referenced key and token files when they are read. In memory the credentials live
-//! in `secrecy` wrappers, which zeroize on drop and print as `[REDACTED]` in `Debug`.
+//! Every secret is registered with the masker ([`crate::secrets`]) as soon as the host holds it
+//! and before anything can print: the raw value (and so its encoded forms) right after it is
+//! read, then every credential the kubeconfig step finds (see [`steps::kubeconfig::decode`]),
+//! then the content of referenced key and token files when they are read. In memory the
+//! credentials live in `secrecy` wrappers, which zeroize on drop and print as `[REDACTED]` in
+//! `Debug`.
+//!
+//! Credentials are never sent over plain `http://` by a command that connects unless the user
+//! says so ([`PlainHttp`]); the kubeconfig step refuses a server URL with user-info outright.
 
 use std::path::{Path, PathBuf};
 
-use secrecy::{ExposeSecret as _, SecretSlice, SecretString};
-// The one rule for which settings hold credentials, shared with the step that reports them.
-// Only this pure function is linked natively: decoding stays in the sandbox.
-use kstep_kubeconfig::decode::is_secret_name;
-
 use crate::fsutil::CappedReadError;
-use crate::output;
 use crate::runtime::{Runtime, StepError};
+use crate::secrets;
 use crate::steps::kubeconfig::{self as step, InputForm};
+use kstep_kubeconfig::decode::PLAIN_HTTP;
+use secrecy::{ExposeSecret as _, SecretSlice, SecretString};
 
 /// The largest kubeconfig kstep reads (real ones are a few KiB). Checked before reading.
 pub const MAX_KUBECONFIG_BYTES: u64 = 1 << 20;
@@ -76,6 +77,24 @@ impl CredentialError {
     /// Whether the user's input is at fault (exit code 2) rather than kstep or the machine.
     pub fn is_input_error(&self) -> bool {
         !matches!(self, Self::Step(_))
+    }
+}
+
+/// Whether credentials may be sent over a plain `http://` server URL, where anyone on the path
+/// reads them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PlainHttp {
+    /// Refused (exit 2): the default of every command that connects.
+    Refuse,
+    /// Accepted with a warning: `--insecure-plain-http`, and the commands that only read the
+    /// kubeconfig.
+    Allow,
+}
+
+impl PlainHttp {
+    /// From an `--insecure-plain-http` flag.
+    pub fn allowed_if(flag: bool) -> Self {
+        if flag { Self::Allow } else { Self::Refuse }
     }
 }
 
@@ -324,15 +343,17 @@ struct RawInput {
 /// Finds the kubeconfig (flag, then variables), decodes it in the sandbox and selects `context`.
 ///
 /// # Errors
-/// [`CredentialError`]: no source, unreadable or oversized input, or an invalid kubeconfig
-/// (each diagnostic a line, never with secret content).
+/// [`CredentialError`]: no source, unreadable or oversized input, an invalid kubeconfig (each
+/// diagnostic a line, never with secret content), or credentials over plain `http://` when
+/// `plain_http` refuses them.
 pub fn load(
     runtime: &Runtime,
     flag: Option<&Path>,
     context: Option<&str>,
+    plain_http: PlainHttp,
 ) -> Result<Credentials, CredentialError> {
     let (source, raw) = read_source(flag)?;
-    decode(runtime, source, &raw, context)
+    decode(runtime, source, &raw, context, plain_http)
 }
 
 /// Reads the bytes of the first source found, registering a value before returning it.
@@ -374,7 +395,7 @@ fn read_source(flag: Option<&Path>) -> Result<(Source, Vec<RawInput>), Credentia
             ));
         }
         let value = value.into_encoded_bytes();
-        register_content(&value);
+        secrets::register_kubeconfig(&value);
         if value.len() as u64 > MAX_KUBECONFIG_BYTES {
             return Err(CredentialError::TooBig {
                 what: origin.describe().to_owned(),
@@ -437,7 +458,7 @@ fn looks_like_path(value: &[u8]) -> bool {
 /// its content.
 fn read_file(path: &Path) -> Result<RawInput, CredentialError> {
     let data = read_capped(path)?;
-    register_content(&data);
+    secrets::register_kubeconfig(&data);
     let dir = path
         .parent()
         .map(|d| d.to_string_lossy().into_owned())
@@ -447,14 +468,6 @@ fn read_file(path: &Path) -> Result<RawInput, CredentialError> {
         dir,
         data: SecretSlice::from(data),
     })
-}
-
-/// Registers a whole kubeconfig with the masker, as read and trimmed, so that either form (and
-/// its base64) is masked wherever it shows up.
-fn register_content(data: &[u8]) {
-    let text = String::from_utf8_lossy(data);
-    output::register_secret(&text);
-    output::register_secret(text.trim());
 }
 
 /// The bytes of `path`, at most [`MAX_KUBECONFIG_BYTES`] (checked on the metadata first, and
@@ -479,6 +492,7 @@ fn decode(
     mut source: Source,
     raw: &[RawInput],
     context: Option<&str>,
+    plain_http: PlainHttp,
 ) -> Result<Credentials, CredentialError> {
     let inputs: Vec<step::Input> = raw
         .iter()
@@ -509,6 +523,14 @@ fn decode(
             return Err(CredentialError::Invalid { lines });
         }
     };
+    if plain_http == PlainHttp::Refuse
+        && decoded.connection.server.starts_with("http://")
+        && !matches!(decoded.connection.auth, step::Auth::None)
+    {
+        return Err(CredentialError::Invalid {
+            lines: vec![plain_http_refusal(&source, &decoded)],
+        });
+    }
     source.forms = decoded.forms;
     let mut warnings: Vec<String> = decoded
         .warnings
@@ -531,27 +553,43 @@ fn decode(
     })
 }
 
+/// The refusal of credentials over plain `http://`: the step's warning about it, at the
+/// server field, as an error that says how to accept the risk.
+fn plain_http_refusal(source: &Source, decoded: &step::Decoded) -> String {
+    let hint = "use an https:// server, or pass --insecure-plain-http to send them anyway";
+    match decoded
+        .warnings
+        .iter()
+        .find(|w| w.message.contains(PLAIN_HTTP))
+    {
+        Some(warning) => step::format_diagnostic(&step::Diagnostic {
+            severity: step::Severity::Error,
+            message: format!("{}; {hint}", warning.message),
+            ..warning.clone()
+        }),
+        None => format!(
+            "{}: the server {} is plain http://: credentials would cross the network in clear; \
+             {hint}",
+            source.origin.describe(),
+            decoded.connection.server
+        ),
+    }
+}
+
 /// Registers `secret` with the masker and wraps it.
 fn secret_string(secret: String) -> SecretString {
-    output::register_secret(&secret);
+    secrets::register(&secret);
     SecretString::from(secret)
 }
 
-/// Exec environment or auth-provider settings, every value in a secret wrapper. Only those
-/// whose name says they are credentials are registered: the others mostly hold plain values
-/// (`AWS_PROFILE=deploy`, a region), and masking them would blank out ordinary words in every
-/// message. The rule is the kubeconfig step's own ([`is_secret_name`]), so the host registers
-/// exactly the settings the step reports as secrets.
+/// Exec environment or auth-provider settings, every value in a secret wrapper; the masker
+/// registers those whose name says they are credentials ([`secrets::register_setting`]).
 fn secret_settings(settings: Vec<(String, String)>) -> Vec<(String, SecretString)> {
     settings
         .into_iter()
         .map(|(k, v)| {
-            let v = if is_secret_name(&k) {
-                secret_string(v)
-            } else {
-                SecretString::from(v)
-            };
-            (k, v)
+            secrets::register_setting(&k, &v);
+            (k, SecretString::from(v))
         })
         .collect()
 }
@@ -567,7 +605,7 @@ fn exposed_settings(settings: &[(String, SecretString)]) -> Vec<(String, String)
 fn secret_material(material: step::Material) -> SecretMaterial {
     match material {
         step::Material::Data(bytes) => {
-            output::register_secret(&String::from_utf8_lossy(&bytes));
+            secrets::register_bytes(&bytes);
             SecretMaterial::Inline(SecretSlice::from(bytes))
         }
         step::Material::File(path) => SecretMaterial::File(PathBuf::from(path)),
@@ -580,12 +618,8 @@ impl Connection {
         let auth = match c.auth {
             step::Auth::None => Auth::None,
             step::Auth::Token(token) => {
-                // The GitLab agent's token is `ci:<agent id>:<CI_JOB_TOKEN>`: the job token alone
-                // is a secret too.
-                if let Some(job_token) = token.strip_prefix("ci:").and_then(|t| t.split_once(':')) {
-                    output::register_secret(job_token.1);
-                }
-                Auth::Token(secret_string(token))
+                secrets::register_token(&token);
+                Auth::Token(SecretString::from(token))
             }
             step::Auth::TokenFile(path) => Auth::TokenFile(PathBuf::from(path)),
             step::Auth::ClientCertificate(cc) => Auth::ClientCertificate {
@@ -699,7 +733,7 @@ impl Connection {
         let read_secret = |m: &mut SecretMaterial| -> Result<(), CredentialError> {
             if let SecretMaterial::File(path) = m {
                 let data = read_capped(path)?;
-                output::register_secret(&String::from_utf8_lossy(&data));
+                secrets::register_bytes(&data);
                 *m = SecretMaterial::Inline(SecretSlice::from(data));
             }
             Ok(())
@@ -713,7 +747,8 @@ impl Connection {
                 let data = read_capped(path)?;
                 // client-go trims the token file's content.
                 let token = String::from_utf8_lossy(&data).trim().to_owned();
-                self.auth = Auth::Token(secret_string(token));
+                secrets::register_token(&token);
+                self.auth = Auth::Token(SecretString::from(token));
             }
             _ => {}
         }

@@ -2,6 +2,7 @@
 //!
 //! The layers, from the bottom (see `docs/architecture.md`):
 //! - [`runtime`]: component loading, the sandbox policy and limits, the compile cache;
+//! - [`secrets`]: what is secret, in which forms, and the masker;
 //! - [`builtins`] and [`steps`]: the embedded steps and typed calls into them;
 //! - [`output`]: every byte the user sees, with secret masking; [`fsutil`]: file reading and
 //!   atomic writes;
@@ -23,6 +24,7 @@ pub mod kube_client;
 pub mod output;
 pub mod pipeline;
 pub mod runtime;
+pub mod secrets;
 pub mod shell;
 pub mod steps;
 pub mod units;

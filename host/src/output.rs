@@ -1,74 +1,13 @@
-//! Everything kstep shows the user goes through here, with secret masking.
+//! Everything kstep shows the user goes through here, masked.
 //!
-//! Secrets (tokens, keys, a kubeconfig and its base64 form) are registered with [`register_secret`]
-//! as soon as the host reads them; from then on every byte written through [`stdout`],
-//! [`stderr_line`], [`guest_output`] or an error report has each occurrence replaced by
-//! `[MASKED]`. The registry is process-global on purpose: a secret must be masked on every path,
-//! including error messages built deep in libraries and the panic hook, without threading a
-//! handle through all of them.
+//! Every byte written through [`stdout`], [`stderr_line`], [`guest_output`] or an error report
+//! has each registered secret replaced by [`MASK`] (what is registered, and in which forms, is
+//! the rule of [`crate::secrets`]). A text is masked whole, before it is split into lines or
+//! cut, so a multi-line secret is matched as one.
 
-use std::borrow::Cow;
 use std::io::Write;
-use std::sync::RwLock;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
-
-/// What replaces a secret.
-pub const MASK: &str = "[MASKED]";
-
-/// Values shorter than this are not masked: they would blank out ordinary words.
-const MIN_SECRET_LEN: usize = 6;
-
-static SECRETS: RwLock<Vec<String>> = RwLock::new(Vec::new());
-
-/// Registers `secret` and its base64 encodings (standard and URL-safe, padded or not, and the
-/// stretch of base64 that the secret produces at each of the three byte alignments when it is
-/// embedded in a larger encoded blob).
-pub fn register_secret(secret: &str) {
-    if secret.len() < MIN_SECRET_LEN {
-        return;
-    }
-    let mut forms = vec![secret.to_owned()];
-    for engine in [&STANDARD, &STANDARD_NO_PAD, &URL_SAFE, &URL_SAFE_NO_PAD] {
-        forms.push(engine.encode(secret));
-    }
-    for shift in 0..3 {
-        let mut padded = vec![0u8; shift];
-        padded.extend_from_slice(secret.as_bytes());
-        let encoded = STANDARD_NO_PAD.encode(&padded);
-        // Characters wholly determined by the secret's bits, wherever the blob puts it.
-        let start = (8 * shift).div_ceil(6);
-        let end = 8 * padded.len() / 6;
-        if let Some(core) = encoded.get(start..end) {
-            forms.push(core.to_owned());
-        }
-    }
-    let mut secrets = SECRETS
-        .write()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    for form in forms {
-        if form.len() >= MIN_SECRET_LEN && !secrets.contains(&form) {
-            secrets.push(form);
-        }
-    }
-    // Longest first, so a secret that contains another is masked whole.
-    secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
-}
-
-/// `text` with every registered secret replaced by [`MASK`].
-pub fn mask(text: &str) -> Cow<'_, str> {
-    let secrets = SECRETS
-        .read()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let mut out = Cow::Borrowed(text);
-    for secret in secrets.iter() {
-        if out.contains(secret.as_str()) {
-            out = Cow::Owned(out.replace(secret.as_str(), MASK));
-        }
-    }
-    out
-}
+pub use crate::secrets::{MASK, mask, register as register_secret};
 
 /// Writes `text` to stdout, masked. Output errors (a closed pipe) are ignored: there is no one
 /// left to tell.
@@ -86,39 +25,23 @@ pub fn stderr_line(text: &str) {
 
 /// Forwards what a step wrote on stdout/stderr to kstep's stderr, masked, one prefixed line each.
 pub fn guest_output(step: &str, bytes: &[u8]) {
-    if bytes.is_empty() {
-        return;
-    }
-    let text = String::from_utf8_lossy(bytes);
-    for line in text.lines() {
-        stderr_line(&format!("[{step}] {line}"));
+    let text = guest_text(step, bytes);
+    if !text.is_empty() {
+        let mut err = std::io::stderr().lock();
+        let _ = err.write_all(text.as_bytes());
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn masks_plain_and_embedded_base64() {
-        let secret = "s3cr3t-token-value";
-        register_secret(secret);
-        assert_eq!(mask(&format!("a {secret} b")), "a [MASKED] b");
-        assert_eq!(mask(&STANDARD.encode(secret)), MASK);
-        for prefix in ["", "x", "xy", "xyz"] {
-            let blob = STANDARD.encode(format!("{prefix}token: {secret}\nmore"));
-            assert!(
-                !mask(&blob).contains(&STANDARD_NO_PAD.encode(secret)[4..12]),
-                "{prefix:?}"
-            );
-            assert!(mask(&blob).contains(MASK), "{prefix:?}");
-        }
-        assert_eq!(mask("nothing here"), "nothing here");
+/// What [`guest_output`] writes: the guest's bytes masked as one text, then split into lines,
+/// each prefixed with `[step] `.
+pub fn guest_text(step: &str, bytes: &[u8]) -> String {
+    let text = String::from_utf8_lossy(bytes);
+    let masked = mask(&text);
+    let mut out = String::with_capacity(masked.len() + 16);
+    for line in masked.lines() {
+        // The step's name is the user's, from kstep.yaml: masked like the rest.
+        out.push_str(&mask(&format!("[{step}] {line}")));
+        out.push('\n');
     }
-
-    #[test]
-    fn short_values_are_not_masked() {
-        register_secret("abc");
-        assert_eq!(mask("abc abcd"), "abc abcd");
-    }
+    out
 }

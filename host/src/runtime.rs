@@ -516,7 +516,8 @@ fn classify(step: &str, limits: &Limits, error: &wasmtime::Error, stderr: &[u8])
 
 /// Appends the last line a guest wrote on stderr (a Rust panic message, typically).
 fn with_last_words(reason: String, stderr: &[u8]) -> String {
-    let text = String::from_utf8_lossy(stderr);
+    // Masked whole before a line is picked, so the last line of a multi-line secret is too.
+    let text = crate::secrets::mask(&String::from_utf8_lossy(stderr)).into_owned();
     // Rust's panic hook ends with a hint about RUST_BACKTRACE, useless to a user: the line
     // before it is the panic message.
     match text

@@ -145,6 +145,20 @@ fn collect_secrets(file: &model::File, secrets: &mut Vec<String>) {
             secrets.push(value.to_owned());
         }
     };
+    // A password in a server URL is refused, but the URL may still reach a message.
+    for cluster in file.clusters.iter().flatten() {
+        if let Some((user_info, _)) = cluster
+            .cluster
+            .as_ref()
+            .and_then(|c| c.server.as_ref())
+            .and_then(|s| split_user_info(s.value.trim()))
+        {
+            push(user_info);
+            if let Some((_, password)) = user_info.split_once(':') {
+                push(password);
+            }
+        }
+    }
     for user in file.users.iter().flatten().filter_map(|u| u.user.as_ref()) {
         for text in [&user.token, &user.password].into_iter().flatten() {
             push(&text.value);
@@ -188,6 +202,23 @@ fn collect_secrets(file: &model::File, secrets: &mut Vec<String>) {
             }
         }
     }
+}
+
+/// The end of the warning about credentials sent over a plain `http://` server URL. The host
+/// recognises the warning by it and turns it into a refusal on commands that connect, unless
+/// the user accepts the risk (`--insecure-plain-http`).
+pub const PLAIN_HTTP: &str = "plain http://: credentials would cross the network in clear";
+
+/// The user-info of a URL (`user:password` in `https://user:password@host/`) and the URL
+/// without it, when it has one.
+pub fn split_user_info(url: &str) -> Option<(&str, String)> {
+    let (scheme, rest) = url.split_once("://")?;
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (user_info, host) = rest[..authority_end].rsplit_once('@')?;
+    Some((
+        user_info,
+        format!("{scheme}://{host}{}", &rest[authority_end..]),
+    ))
 }
 
 /// Whether a setting's name says its value is a credential (`id-token`, `client-secret`,
@@ -469,11 +500,16 @@ impl<'a> State<'a> {
             None => Auth::None,
         };
         if server.starts_with("http://") && !matches!(auth, Auth::None) {
+            let at = cluster
+                .item
+                .cluster
+                .as_ref()
+                .and_then(|c| c.server.as_ref());
             self.warn_at(
                 cluster.input,
-                None,
+                at,
                 format!(
-                    "cluster {} uses plain http://: credentials would cross the network in clear",
+                    "cluster {} uses {PLAIN_HTTP}",
                     shown(&cluster.item.name.value)
                 ),
             );
@@ -522,6 +558,20 @@ impl<'a> State<'a> {
                 let rest = url
                     .strip_prefix("https://")
                     .or_else(|| url.strip_prefix("http://"));
+                if let Some((_, without)) = split_user_info(url) {
+                    // The URL is shown in messages and logs (`kubeconfig show`, every connection
+                    // error): credentials in it would be printed with it.
+                    self.error_at(
+                        input,
+                        Some(s),
+                        format!(
+                            "{label}: the server URL carries a user name or password \
+                             (`user:password@`): remove it and put the credentials in the user \
+                             entry; the server is {without}"
+                        ),
+                    );
+                    return None;
+                }
                 match rest {
                     Some(host) if !host.is_empty() && !host.starts_with('/') => {}
                     _ => {

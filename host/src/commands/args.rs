@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::cli::parse_duration;
+use crate::credentials::PlainHttp;
 use crate::deploy::DEFAULT_CONCURRENCY;
 use crate::deploy::session::{ApplyOptions, Target, WaitOptions};
 use crate::steps::dotenv::Flavor;
@@ -167,6 +168,10 @@ pub struct TargetArgs {
     /// Time allowed for connecting and for each request.
     #[arg(long, value_parser = parse_duration, default_value = "30s", value_name = "DURATION")]
     pub request_timeout: Duration,
+    /// Send the kubeconfig's credentials to a plain http:// server, where anyone on the path
+    /// reads them (refused by default).
+    #[arg(long)]
+    pub insecure_plain_http: bool,
 }
 
 impl TargetArgs {
@@ -176,6 +181,7 @@ impl TargetArgs {
             kubeconfig: self.kubeconfig.clone(),
             context: self.context.clone(),
             request_timeout: self.request_timeout,
+            plain_http: PlainHttp::allowed_if(self.insecure_plain_http),
         }
     }
 }

@@ -26,10 +26,13 @@ use serde::Serialize;
 
 use super::args::ReportFormat;
 use crate::cli::{CliError, CliResult, parse_duration};
-use crate::credentials::{self, Carrier, Connection, CredentialError, Credentials, Material};
+use crate::credentials::{
+    self, Carrier, Connection, CredentialError, Credentials, Material, PlainHttp,
+};
 use crate::fsutil::CappedReadError;
 use crate::output;
 use crate::runtime::Runtime;
+use crate::secrets;
 use crate::steps::kubeconfig::{self as step, format_diagnostic};
 
 /// The subcommands of `kstep kubeconfig`.
@@ -102,6 +105,10 @@ pub(crate) struct CheckArgs {
     /// Time allowed for connecting and for each request.
     #[arg(long, value_parser = parse_duration, default_value = "15s")]
     timeout: Duration,
+    /// Send the credentials to a plain http:// server, where anyone on the path reads them
+    /// (refused by default).
+    #[arg(long)]
+    insecure_plain_http: bool,
 }
 
 /// Runs `kstep kubeconfig …`.
@@ -118,12 +125,18 @@ pub(crate) fn run(command: &Command) -> CliResult {
     }
 }
 
-/// Loads the credentials and prints the warnings.
-fn load(runtime: &Runtime, source: &SourceArgs) -> Result<Credentials, CliError> {
+/// Loads the credentials and prints the warnings. `plain_http` refuses credentials over plain
+/// http:// for the command that connects; the others only warn.
+fn load(
+    runtime: &Runtime,
+    source: &SourceArgs,
+    plain_http: PlainHttp,
+) -> Result<Credentials, CliError> {
     let credentials = credentials::load(
         runtime,
         source.kubeconfig.as_deref(),
         source.context.as_deref(),
+        plain_http,
     )
     .map_err(credential_error)?;
     for warning in &credentials.warnings {
@@ -163,7 +176,7 @@ fn encode(args: &EncodeArgs) -> CliResult {
         Err(failure) => {
             // Nothing goes to stdout now: mask as every other command does.
             for secret in &failure.secrets {
-                output::register_secret(secret);
+                secrets::register(secret);
             }
             for d in &failure.diagnostics {
                 output::stderr_line(&format_diagnostic(d));
@@ -183,12 +196,9 @@ fn encode(args: &EncodeArgs) -> CliResult {
     };
     // Warnings name entries, never values, but a name can be a pasted secret: mask them here
     // without registering anything globally (stdout must carry the value unmasked).
+    let masker = secrets::Masker::new(decoded.secrets.iter().map(String::as_str));
     for w in &decoded.warnings {
-        let mut line = format_diagnostic(w);
-        for secret in decoded.secrets.iter().filter(|s| s.len() >= 6) {
-            line = line.replace(secret.as_str(), output::MASK);
-        }
-        output::stderr_line(&line);
+        output::stderr_line(&masker.mask(&format_diagnostic(w)));
     }
     let rendered;
     let bytes: &[u8] = if args.minify {
@@ -370,7 +380,7 @@ fn summary(c: &Credentials) -> Summary {
 
 fn show(args: &ShowArgs) -> CliResult {
     let runtime = Runtime::new()?;
-    let credentials = load(&runtime, &args.source)?;
+    let credentials = load(&runtime, &args.source, PlainHttp::Allow)?;
     let s = summary(&credentials);
     match args.output {
         ReportFormat::Json => {
@@ -446,10 +456,10 @@ fn summary_text(s: &Summary) -> String {
 
 fn decode(args: &DecodeArgs) -> CliResult {
     let runtime = Runtime::new()?;
-    let credentials = load(&runtime, &args.source)?;
+    let credentials = load(&runtime, &args.source, PlainHttp::Allow)?;
     let rendered = step::render(&runtime, &credentials.connection.to_step())?;
     // The rendered file is the decoded kubeconfig: as secret as its parts.
-    output::register_secret(&rendered);
+    secrets::register_kubeconfig(rendered.as_bytes());
     if rendered.trim().is_empty() {
         return Err(anyhow::anyhow!("the kubeconfig step rendered nothing (a bug)").into());
     }
@@ -506,7 +516,8 @@ struct CanApply {
 
 fn check(args: &CheckArgs) -> CliResult {
     let runtime = Runtime::new()?;
-    let mut credentials = load(&runtime, &args.source)?;
+    let plain_http = PlainHttp::allowed_if(args.insecure_plain_http);
+    let mut credentials = load(&runtime, &args.source, plain_http)?;
     // Component calls are done: the rest is async and talks to the cluster only.
     credentials
         .connection

@@ -112,6 +112,7 @@ fn create(args: &CreateArgs) -> CliResult {
         kubeconfig: args.kubeconfig.clone(),
         context: args.context.clone(),
         request_timeout: args.timeout,
+        plain_http: crate::credentials::PlainHttp::Refuse,
     };
     let mut admin = crate::deploy::session::load_credentials(&runtime, &target, &Shell::new(false))
         .map_err(|e| {

@@ -77,7 +77,7 @@ pub fn render(
                 document.source
             ))
         })?;
-        register_secret_values(&value);
+        crate::secrets::register_secret_manifest(&value);
         documents.push((value, Origin::from(document)));
     }
     Ok(Rendered {
@@ -99,7 +99,7 @@ pub fn objects(
     let mut objects = Vec::new();
     let mut invalid = Vec::new();
     for (value, origin) in documents {
-        register_secret_values(&value);
+        crate::secrets::register_secret_manifest(&value);
         match Object::new(value, origin) {
             Ok(o) => objects.push(o),
             Err(e) => invalid.push(e),
@@ -112,38 +112,4 @@ pub fn objects(
         return Err(DeployError::NoObjects(what.to_owned()));
     }
     Ok(objects)
-}
-
-/// The values of a Secret manifest never reach the log, even inside a server's error message:
-/// `stringData` values, and `data` values both as written (base64) and decoded. Values shorter
-/// than GitLab's masking minimum (8) are left alone, so ordinary words are not blanked out.
-fn register_secret_values(value: &Value) {
-    use base64::Engine as _;
-    const MIN: usize = 8;
-    let is_secret = value.get("kind").and_then(Value::as_str) == Some("Secret")
-        && value.get("apiVersion").and_then(Value::as_str) == Some("v1");
-    if !is_secret {
-        return;
-    }
-    let values = |key: &str| {
-        value
-            .get(key)
-            .and_then(Value::as_object)
-            .into_iter()
-            .flat_map(|m| m.values())
-            .filter_map(Value::as_str)
-    };
-    for value in values("stringData").filter(|v| v.len() >= MIN) {
-        crate::output::register_secret(value);
-    }
-    for encoded in values("data") {
-        if let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(encoded)
-            && decoded.len() >= MIN
-        {
-            crate::output::register_secret(&String::from_utf8_lossy(&decoded));
-        }
-        if encoded.len() >= MIN {
-            crate::output::register_secret(encoded);
-        }
-    }
 }

@@ -13,7 +13,7 @@ use super::events::{Event, Reporter};
 use super::objects::{NamespacePolicy, Object};
 use super::rollout::{self, Finished, Workload};
 use super::{DEFAULT_CONCURRENCY, FIELD_MANAGER, watch};
-use crate::credentials::{self, Connection, Credentials};
+use crate::credentials::{self, Connection, Credentials, PlainHttp};
 use crate::runtime::Runtime;
 
 /// Which cluster, as whom.
@@ -25,6 +25,8 @@ pub struct Target {
     pub context: Option<String>,
     /// Time allowed for connecting and for each request.
     pub request_timeout: Duration,
+    /// Whether credentials may go to a plain `http://` server.
+    pub plain_http: PlainHttp,
 }
 
 impl Default for Target {
@@ -33,6 +35,7 @@ impl Default for Target {
             kubeconfig: None,
             context: None,
             request_timeout: Duration::from_secs(30),
+            plain_http: PlainHttp::Refuse,
         }
     }
 }
@@ -99,6 +102,7 @@ pub fn load_credentials(
         runtime,
         target.kubeconfig.as_deref(),
         target.context.as_deref(),
+        target.plain_http,
     )?;
     for warning in &credentials.warnings {
         reporter.report(Event::Warning(warning));

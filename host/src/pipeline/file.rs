@@ -37,22 +37,6 @@ use crate::units::{parse_duration, parse_size};
 /// The largest pipeline file kstep reads.
 pub const MAX_PIPELINE_BYTES: u64 = 1 << 20;
 
-/// Variables that hold credentials: a pipeline may not import them from the environment, so
-/// no step can ever be handed one. (The kubeconfig is read by the host only; a job token in
-/// `CI_REPOSITORY_URL` too.)
-pub const CREDENTIAL_VARIABLES: &[&str] = &[
-    "KUBECONFIG",
-    "KSTEP_KUBECONFIG",
-    "CI_JOB_TOKEN",
-    "CI_JOB_JWT",
-    "CI_JOB_JWT_V1",
-    "CI_JOB_JWT_V2",
-    "CI_REGISTRY_PASSWORD",
-    "CI_DEPLOY_PASSWORD",
-    "CI_DEPENDENCY_PROXY_PASSWORD",
-    "CI_REPOSITORY_URL",
-];
-
 /// A 1-based position in the pipeline file.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Pos {
@@ -325,7 +309,7 @@ impl Checker<'_> {
                     name.referenced,
                     format!("`{}` is not a variable name", name.value),
                 );
-            } else if CREDENTIAL_VARIABLES.contains(&name.value.as_str()) {
+            } else if crate::secrets::is_credential_name(&name.value) {
                 self.error(
                     name.referenced,
                     format!(

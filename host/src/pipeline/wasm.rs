@@ -43,9 +43,10 @@ impl Wasm {
                 unset.push((name, *pos));
                 continue;
             };
-            // The masker knows every credential the host holds (kubeconfig, tokens…), in
-            // every encoding it registered: such a value never crosses into a step.
-            if output::mask(value) != value {
+            // The same rule as for template placeholders: a credential's name, a JWT, or a
+            // value holding a secret the masker knows (kubeconfig, tokens…, in every form)
+            // never crosses into a step.
+            if crate::secrets::is_credential_variable(name, value) {
                 output::stderr_line(&format!(
                     "{}: variable `{name}` contains a secret kstep masks; it is never passed to a step",
                     at(&cx.pipeline.file, *pos),

@@ -70,6 +70,8 @@ impl LogState {
             Level::Warning => "warning: ",
             Level::Error => "error: ",
         };
+        // Masked whole before it is split, so a multi-line secret is matched as one.
+        let message = output::mask(message);
         for line in message.lines() {
             if self.capped {
                 return;
@@ -349,6 +351,8 @@ fn forward(step: &str, stream: &str, bytes: &[u8]) {
         return;
     }
     let text = String::from_utf8_lossy(bytes);
+    // Masked whole before it is split or cut, so a multi-line secret is matched as one.
+    let text = output::mask(&text);
     let mut lines = text.lines().filter(|l| !l.trim().is_empty());
     let (mut count, mut bytes_shown) = (0, 0);
     for line in lines.by_ref() {
@@ -368,9 +372,11 @@ fn forward(step: &str, stream: &str, bytes: &[u8]) {
     }
 }
 
-/// `line` with control characters made visible and its length capped, so a step can neither
-/// forge lines nor drive the terminal.
+/// `line` masked, with control characters made visible and its length capped, so a step can
+/// neither forge lines nor drive the terminal. Masking comes first: a secret cut at the cap or
+/// with its control characters rewritten would no longer match.
 pub fn clean_line(line: &str) -> String {
+    let line = output::mask(line);
     let mut out = String::with_capacity(line.len().min(MAX_LINE_CHARS));
     for (i, c) in line.chars().enumerate() {
         if i == MAX_LINE_CHARS {

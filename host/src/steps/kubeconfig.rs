@@ -3,7 +3,6 @@
 //! [`decode`] registers every secret the step reports with the masker inside the call, before
 //! the runtime forwards whatever the guest printed and before the caller can print anything.
 
-use crate::output;
 use crate::runtime::{Limits, Runtime, StepError};
 
 #[allow(missing_docs)]
@@ -25,7 +24,7 @@ pub use bindings::exports::kstep::builtin::kubeconfig::{
 /// Decodes `inputs` and selects `context` (or the current-context) inside the sandbox.
 ///
 /// Every secret the step found (in any input, of any user) is registered with
-/// [`output::register_secret`] before this returns, on success and on failure.
+/// [`crate::secrets::register`] before this returns, on success and on failure.
 ///
 /// # Errors
 /// The outer error is a sandbox failure; the inner `Err` holds the diagnostics.
@@ -68,7 +67,7 @@ fn call_decode(
                 Err(failure) => &failure.secrets,
             };
             for secret in secrets {
-                output::register_secret(secret);
+                crate::secrets::register(secret);
             }
         }
         Ok(result)

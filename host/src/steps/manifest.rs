@@ -49,6 +49,7 @@ use std::time::Duration;
 
 use crate::fsutil::CappedReadError;
 use crate::runtime::{Limits, Runtime, StepError};
+use crate::secrets;
 use crate::steps::dotenv::{self, EnvFileError, Flavor};
 
 #[allow(missing_docs)]
@@ -82,6 +83,12 @@ impl Document {
 
 /// Renders `request` inside the sandbox. CPU time and memory grow with the input size.
 ///
+/// A placeholder fed by a credential ([`secrets::is_credential_variable`]: the kubeconfig,
+/// GitLab's tokens and passwords, a value kstep masks) is an error at its position: the
+/// rendered manifests would carry the credential to the cluster, readable by anyone who can
+/// read the object. Every command and pipeline step renders through here, so this is the one
+/// place the rule is enforced.
+///
 /// # Errors
 /// The outer error is a sandbox failure; the inner `Err` holds every diagnostic (errors and
 /// warnings, ordered by source and position).
@@ -91,11 +98,57 @@ pub fn render(
 ) -> Result<Result<Rendered, Vec<Diagnostic>>, StepError> {
     let step = runtime.builtin("manifest")?;
     let input: usize = request.sources.iter().map(|s| s.text.len()).sum();
-    runtime.call(&step, &limits_for(input), |store, instance| {
+    let rendered = runtime.call(&step, &limits_for(input), |store, instance| {
         ManifestStep::new(&mut *store, instance)?
             .kstep_builtin_manifest()
             .call_render(store, request)
-    })
+    })?;
+    Ok(rendered.and_then(|rendered| refuse_credentials(request, rendered)))
+}
+
+/// `rendered`, or an error at each placeholder a credential fed (with the warnings), naming
+/// the variable and never its value.
+fn refuse_credentials(request: &Request, rendered: Rendered) -> Result<Rendered, Vec<Diagnostic>> {
+    let values: HashMap<&str, &str> = request
+        .variables
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let mut diagnostics: Vec<Diagnostic> = rendered
+        .report
+        .substitutions
+        .iter()
+        .filter(|s| {
+            let value = values.get(s.variable.as_str()).copied().unwrap_or_default();
+            secrets::is_credential_variable(&s.variable, value)
+        })
+        .map(|s| Diagnostic {
+            severity: Severity::Error,
+            message: format!(
+                "`${{{name}}}`: {name} holds a credential (the kubeconfig, a CI token or \
+                 password, an ID token, or a value kstep masks) and is never substituted into \
+                 manifests: the cluster would store it where anyone who can read the object \
+                 sees it",
+                name = s.variable
+            ),
+            source: Some(s.source.clone()),
+            line: s.line,
+            column: s.column,
+        })
+        .collect();
+    if diagnostics.is_empty() {
+        return Ok(rendered);
+    }
+    diagnostics.extend(rendered.report.warnings);
+    // In source order, then by position, as the step orders its own diagnostics.
+    diagnostics.sort_by_key(|d| {
+        let source = request
+            .sources
+            .iter()
+            .position(|s| d.source.as_deref() == Some(s.name.as_str()));
+        (source, d.line, d.column)
+    });
+    Err(diagnostics)
 }
 
 /// Limits of a render of `input` bytes: the defaults cover several MiB; beyond that the budget

@@ -548,7 +548,18 @@ fn warnings_for_weak_setups() {
         warnings(&d).contains("insecure-skip-tls-verify: the server's identity is not checked")
     );
     let plain = LEAK.replace("https://127.0.0.1:1", "http://127.0.0.1:1");
-    assert!(warnings(&ok(&plain)).contains("plain http://"));
+    let d = ok(&plain);
+    assert!(warnings(&d).contains(PLAIN_HTTP));
+    // At the server field, where the host points when it refuses it.
+    let w = d
+        .warnings
+        .iter()
+        .find(|w| w.message.contains(PLAIN_HTTP))
+        .unwrap();
+    let line = 1 + plain[..plain.find("http://").unwrap()]
+        .matches('\n')
+        .count();
+    assert_eq!(w.line as usize, line, "{w:?}");
     let provider = "apiVersion: v1\nclusters: [{name: c, cluster: {server: 'https://h'}}]\n\
         users: [{name: u, user: {auth-provider: {name: gcp, config: {access-token: abcdefgh}}}}]\n\
         contexts: [{name: x, context: {cluster: c, user: u}}]\ncurrent-context: x\n";
@@ -674,4 +685,35 @@ fn empty_pem_data() {
     );
     let e = err(&kind_with_empty("client-key-data"), None);
     assert_eq!(e.message, "user `kind-kind`: client-key-data is empty");
+}
+
+#[test]
+fn a_server_url_with_user_info_is_refused_without_showing_it() {
+    let text = LEAK.replace(
+        "https://127.0.0.1:1",
+        "https://deployer:urlPassw0rd-s3cret@127.0.0.1:1/api?x=1",
+    );
+    for context in [None, Some("cert"), Some("basic")] {
+        let f = decode(
+            &[Input {
+                label: "kc",
+                dir: None,
+                data: text.as_bytes(),
+            }],
+            context,
+        )
+        .unwrap_err();
+        let e = &f.diagnostics[0];
+        assert!(e.message.contains("user name or password"), "{e:?}");
+        assert!(e.message.contains("https://127.0.0.1:1/api?x=1"), "{e:?}");
+        assert!(!e.message.contains("urlPassw0rd"), "{e:?}");
+        assert!(!e.message.contains("deployer"), "{e:?}");
+        assert!(e.line > 0 && e.column > 0, "{e:?}");
+        assert!(f.secrets.iter().any(|s| s == "urlPassw0rd-s3cret"));
+    }
+    assert_eq!(split_user_info("https://h:1/a@b"), None);
+    assert_eq!(
+        split_user_info("http://u@h").map(|(u, rest)| (u.to_owned(), rest)),
+        Some(("u".to_owned(), "http://h".to_owned()))
+    );
 }
