@@ -994,6 +994,24 @@ mod tests {
     }
 
     #[test]
+    fn apply_field_manager() {
+        let p = parse(
+            "kstep.yaml",
+            &project(),
+            "steps:\n  - apply: {field-manager: kubectl}\n",
+        )
+        .unwrap();
+        let KindSpec::Apply(a) = &p.steps[0].kind else {
+            panic!()
+        };
+        assert_eq!(a.field_manager.as_deref(), Some("kubectl"));
+        assert_eq!(
+            errors("steps:\n  - apply:\n      field-manager: ''\n"),
+            "kstep.yaml:3:22: ``: a field manager is 1 to 128 printable ASCII characters"
+        );
+    }
+
+    #[test]
     fn yaml_errors_carry_positions() {
         assert!(errors("steps:\n  - wasm: [\n").starts_with("kstep.yaml:2:"));
         assert!(errors("steps:\n  - dotenv: [a, b]\n").contains("expected one path, not a list"));
