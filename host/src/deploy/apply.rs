@@ -685,30 +685,12 @@ async fn take_over(
     takeovers: &[Takeover],
     concurrency: usize,
 ) -> Result<Vec<(usize, DynamicObject)>, ApplyError> {
-    let results: Vec<(usize, Result<DynamicObject, kube::Error>)> = stream::iter(takeovers)
-        .map(|t| async move {
-            let p = &planned[t.index];
-            let result = p
-                .api(client)
-                .patch(
-                    &p.object.name,
-                    &PatchParams::default(),
-                    &Patch::Merge(&t.plan.patch),
-                )
-                .await;
-            (t.index, result)
-        })
-        .buffer_unordered(concurrency)
-        .collect()
-        .await;
-    let mut ok = Vec::new();
-    let mut failed = Vec::new();
-    for (i, r) in results {
-        match r {
-            Ok(o) => ok.push((i, o)),
-            Err(e) => failed.push((i, e)),
-        }
-    }
+    let merge = PatchParams::default();
+    let work = takeovers
+        .iter()
+        .map(|t| (t.index, &merge, Patch::Merge(&t.plan.patch)))
+        .collect();
+    let (ok, failed) = patch_each(client, planned, work, concurrency).await;
     if failed.is_empty() {
         Ok(ok)
     } else {
@@ -744,14 +726,24 @@ async fn run_patches(
     params: &PatchParams,
     concurrency: usize,
 ) -> Results {
-    let results: Vec<(usize, Result<DynamicObject, kube::Error>)> = stream::iter(indices.to_vec())
-        .map(|i| async move {
+    let work = indices
+        .iter()
+        .map(|&i| (i, params, Patch::Apply(&planned[i].object.value)))
+        .collect();
+    patch_each(client, planned, work, concurrency).await
+}
+
+/// Sends each `(index in planned, params, patch)`, `concurrency` at a time.
+async fn patch_each(
+    client: &Client,
+    planned: &[Planned],
+    work: Vec<(usize, &PatchParams, Patch<&Value>)>,
+    concurrency: usize,
+) -> Results {
+    let results: Vec<(usize, Result<DynamicObject, kube::Error>)> = stream::iter(work)
+        .map(|(i, params, patch)| async move {
             let p = &planned[i];
-            let api = p.api(client);
-            let result = api
-                .patch(&p.object.name, params, &Patch::Apply(&p.object.value))
-                .await;
-            (i, result)
+            (i, p.api(client).patch(&p.object.name, params, &patch).await)
         })
         .buffer_unordered(concurrency)
         .collect()
