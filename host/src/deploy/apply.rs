@@ -690,8 +690,10 @@ async fn take_over(
         .iter()
         .map(|t| (t.index, &merge, Patch::Merge(&t.plan.patch)))
         .collect();
-    let (ok, failed) = patch_each(client, planned, work, concurrency).await;
+    let (mut ok, failed) = patch_each(client, planned, work, concurrency).await;
     if failed.is_empty() {
+        // Reported in manifest order.
+        ok.sort_by_key(|(i, _)| *i);
         Ok(ok)
     } else {
         Err(ApplyError::Failed {
