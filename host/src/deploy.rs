@@ -11,6 +11,7 @@
 //! - [`objects`]: what is applied, its identity, its apply phase and the namespace policy;
 //!   pure, unit-tested;
 //! - [`discovery`]: apiVersion/kind → REST resource and scope, cached for the run;
+//! - [`adopt`]: taking over what client-side `kubectl apply` or Helm applied (pure);
 //! - [`apply`]: server-side dry-run of every object, then phased, bounded-concurrency
 //!   server-side apply with created/configured/unchanged outcomes;
 //! - [`rollout`]: rollout status (pure) and the watch-based wait, with failure diagnosis;
@@ -20,6 +21,7 @@
 //! - [`watch`]: list-then-watch streams and wait-until-condition, instead of polling;
 //! - [`log`]: GitLab collapsible sections and the other job-log conventions.
 
+pub mod adopt;
 pub mod api_error;
 pub mod apply;
 pub mod discovery;
@@ -37,7 +39,7 @@ pub mod watch;
 pub use error::DeployError;
 pub use events::{Event, Reporter};
 
-/// The field manager kstep applies with (server-side apply ownership).
+/// The field manager kstep applies with by default (server-side apply ownership).
 pub const FIELD_MANAGER: &str = "kstep";
 
 /// How many requests kstep keeps in flight at once against the API server.

@@ -229,6 +229,28 @@ impl Shell {
             } => {
                 output::stdout(&apply::line(applied, default_namespace, dry_run));
             }
+            Event::Adopted {
+                object,
+                managers,
+                helm_release,
+                field_manager,
+                dry_run,
+            } => {
+                let (verb, removed) = if dry_run {
+                    ("would take", "would be removed")
+                } else {
+                    ("took", "removed")
+                };
+                let helm = helm_release.map_or(String::new(), |r| {
+                    format!("; the label and annotations of Helm release {r} {removed}")
+                });
+                output::stdout(&format!(
+                    "  {:<12} {}: {verb} over the fields of {} for field manager {field_manager}{helm}\n",
+                    "adopted",
+                    object.display_name(),
+                    managers.join(", "),
+                ));
+            }
             Event::ObjectDeferred { object, needs } => {
                 output::stdout(&format!(
                     "  {:<12} {} (needs {needs} of this run: validated when applied)\n",
@@ -365,6 +387,21 @@ fn event_json(event: &Event<'_>) -> Value {
         Event::ObjectApplied {
             applied, dry_run, ..
         } => applied_json(applied, *dry_run),
+        Event::Adopted {
+            object,
+            managers,
+            helm_release,
+            field_manager,
+            dry_run,
+        } => json!({
+            "event": "adopted",
+            "object": object.display_name(),
+            "namespace": object.target_namespace(),
+            "from": managers,
+            "helm_release": helm_release,
+            "field_manager": field_manager,
+            "dry_run": dry_run,
+        }),
         Event::ObjectDeferred { object, needs } => json!({
             "event": "deferred",
             "object": object.display_name(),

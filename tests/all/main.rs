@@ -4,6 +4,7 @@
 //! `.ci/run` starts the cluster and runs them with `--include-ignored`.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+mod adopt;
 mod cluster;
 mod deploy;
 mod dotenv;

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use crate::cli::parse_duration;
 use crate::credentials::PlainHttp;
-use crate::deploy::DEFAULT_CONCURRENCY;
-use crate::deploy::session::{ApplyOptions, Target, WaitOptions};
+use crate::deploy::session::{ApplyOptions, Target, WaitOptions, check_field_manager};
+use crate::deploy::{DEFAULT_CONCURRENCY, FIELD_MANAGER};
 use crate::steps::dotenv::Flavor;
 use crate::steps::manifest::{self, ImageOverride, VariableSources};
 
@@ -139,6 +139,22 @@ pub struct ClusterArgs {
     /// Requests in flight at once.
     #[arg(long, value_name = "N", default_value_t = DEFAULT_CONCURRENCY, value_parser = parse_concurrency)]
     pub concurrency: usize,
+    /// The server-side apply field manager: keep the one an earlier tool used (`kubectl` for
+    /// `kubectl apply --server-side`) to apply without conflicts.
+    #[arg(long, value_name = "NAME", default_value = FIELD_MANAGER, value_parser = parse_field_manager)]
+    pub field_manager: String,
+    /// Take over objects another tool manages instead of refusing them: `helm` (Helm, GitLab
+    /// Auto Deploy) moves their field ownership to kstep and removes Helm's label and
+    /// annotations; the release's records are left alone.
+    #[arg(long, value_enum, value_name = "TOOL")]
+    pub adopt: Vec<AdoptArg>,
+}
+
+/// What `--adopt` takes over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum AdoptArg {
+    /// Objects a Helm release manages.
+    Helm,
 }
 
 impl ClusterArgs {
@@ -151,6 +167,8 @@ impl ClusterArgs {
             dry_run: self.dry_run,
             force_conflicts: self.force_conflicts,
             concurrency: self.concurrency,
+            field_manager: self.field_manager.clone(),
+            adopt_helm: self.adopt.contains(&AdoptArg::Helm),
         }
     }
 }
@@ -214,6 +232,11 @@ fn parse_concurrency(text: &str) -> Result<usize, String> {
     }
 }
 
+/// Parses `--field-manager NAME`.
+fn parse_field_manager(text: &str) -> Result<String, String> {
+    check_field_manager(text).map(|()| text.to_owned())
+}
+
 /// Parses `--set KEY=VALUE`: KEY must be a placeholder name.
 pub fn parse_variable(text: &str) -> Result<(String, String), String> {
     let (key, value) = text
@@ -257,5 +280,9 @@ mod tests {
         assert!(parse_image("app=").is_err());
         assert_eq!(parse_concurrency("8"), Ok(8));
         assert!(parse_concurrency("0").is_err());
+        assert_eq!(parse_field_manager("kubectl"), Ok("kubectl".into()));
+        assert!(parse_field_manager("").is_err());
+        assert!(parse_field_manager("caf\u{e9}").is_err());
+        assert!(parse_field_manager(&"m".repeat(129)).is_err());
     }
 }

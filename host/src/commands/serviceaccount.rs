@@ -235,6 +235,8 @@ async fn bootstrap(
         },
         dry_run: false,
         force_conflicts: false,
+        field_manager: crate::deploy::FIELD_MANAGER.to_owned(),
+        adopt_helm: false,
         concurrency: DEFAULT_CONCURRENCY,
         establish_timeout: args.timeout,
         watch_timeout: crate::deploy::watch::timeout_for(args.timeout),

@@ -7,7 +7,11 @@
 //!    ends the run with every rejection reported; nothing has been changed. Objects that cannot
 //!    be dry-run yet because their CRD or Namespace is part of the same run are validated right
 //!    after that CRD/Namespace is applied, before anything else is.
-//! 4. The real apply, phase by phase ([`Phase`]), each phase with bounded concurrency.
+//! 4. Takeovers ([`adopt`]): existing objects that client-side `kubectl apply` or Helm
+//!    applied are read; Helm's are refused (nothing changed) unless `--adopt helm`; the others'
+//!    ownership moves to kstep's field manager, and objects whose dry run conflicted only with
+//!    the managers taken over are dry-run again.
+//! 5. The real apply, phase by phase ([`Phase`]), each phase with bounded concurrency.
 //!
 //! created / configured / unchanged comes for free from the dry run: its answer carries the live
 //! object's uid and resourceVersion (a fresh random uid when the object does not exist yet); the
@@ -26,10 +30,11 @@ use kube::discovery::{ApiResource, Scope};
 use serde_json::Value;
 use tokio::time::Instant;
 
+use super::adopt::{self, HelmRelease, Verdict};
 use super::discovery::{self, Lookup, Resolver};
 use super::events::{Event, Reporter};
 use super::objects::{self, DefinedKind, InvalidObject, NamespacePolicy, Object, Phase, Refusal};
-use super::{FIELD_MANAGER, api_error, watch};
+use super::{api_error, watch};
 
 /// How often discovery is asked again while a just-established CRD's version is not yet served.
 const DISCOVERY_RETRY: Duration = Duration::from_millis(200);
@@ -42,6 +47,10 @@ pub struct Options {
     pub dry_run: bool,
     /// Take over fields other managers own (`--force-conflicts`).
     pub force_conflicts: bool,
+    /// The server-side apply field manager.
+    pub field_manager: String,
+    /// Take over objects Helm manages (`--adopt helm`) instead of refusing them.
+    pub adopt_helm: bool,
     /// Requests in flight at once.
     pub concurrency: usize,
     /// How long to wait for CRDs of the run to be established.
@@ -135,9 +144,34 @@ pub enum ApplyError {
     /// CRDs of the run did not become established in time.
     #[error("CustomResourceDefinition {0} was not established within {1:?}")]
     NotEstablished(String, Duration),
+    /// Objects Helm manages, without `--adopt helm`; nothing was changed.
+    #[error("{} object(s) are managed by Helm; nothing was changed (to take them over from Helm, apply with --adopt helm; see docs/migrating.md)", .0.len())]
+    HelmManaged(Vec<HelmManaged>),
     /// Discovery or another read failed (unreachable server, credentials refused).
     #[error("{}", api_error::describe(.0))]
     Api(#[from] kube::Error),
+}
+
+/// An object refused because Helm manages it.
+#[derive(Debug)]
+pub struct HelmManaged {
+    /// The object.
+    pub object: Object,
+    /// Its release.
+    pub release: HelmRelease,
+}
+
+impl fmt::Display for HelmManaged {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}: {}: managed by Helm release {} in namespace {}",
+            self.object.origin,
+            self.object.display_name(),
+            self.release.name,
+            self.release.namespace
+        )
+    }
 }
 
 fn applied_summary(applied: &[Applied]) -> String {
@@ -164,6 +198,7 @@ impl ApplyError {
             ApplyError::Failed { failures, .. } => {
                 failures.iter().map(ToString::to_string).collect()
             }
+            ApplyError::HelmManaged(h) => h.iter().map(ToString::to_string).collect(),
             ApplyError::NotEstablished(..) | ApplyError::Api(_) => Vec::new(),
         }
     }
@@ -172,7 +207,7 @@ impl ApplyError {
     /// credentials (exit 1).
     pub fn is_invalid_input(&self) -> bool {
         match self {
-            ApplyError::Refused(_) | ApplyError::Invalid(_) => true,
+            ApplyError::Refused(_) | ApplyError::Invalid(_) | ApplyError::HelmManaged(_) => true,
             ApplyError::Rejected { rejections, .. } => rejections
                 .iter()
                 .all(|r| api_error::is_invalid_object(&r.error)),
@@ -331,6 +366,8 @@ pub async fn apply(
         }
         before.insert(*i, before_of(result));
     }
+    let (takeovers, mut dry, failed) =
+        plan_takeovers(client, &planned, dry, failed, options, concurrency).await?;
     if !failed.is_empty() {
         return Err(ApplyError::Rejected {
             rejections: rejections(&planned, failed),
@@ -338,11 +375,36 @@ pub async fn apply(
         });
     }
 
+    let retry: Vec<usize> = takeovers
+        .iter()
+        .filter(|t| t.retry)
+        .map(|t| t.index)
+        .collect();
     reporter.report(Event::DryRunAccepted {
-        accepted: dry.len(),
+        accepted: dry.len() + retry.len(),
         deferred: planned.iter().filter(|p| p.waits_for.is_some()).count(),
     });
     if options.dry_run {
+        for t in &takeovers {
+            report_takeover(t, &planned[t.index].object, options, true, reporter);
+        }
+        // Nothing may change in a dry run: the objects that conflicted only with the managers
+        // to be taken over are validated as the takeover would let them apply.
+        let (ok, failed) = run_patches(
+            client,
+            &planned,
+            &retry,
+            &params.dry_run.clone().force(),
+            concurrency,
+        )
+        .await;
+        if !failed.is_empty() {
+            return Err(ApplyError::Rejected {
+                rejections: rejections(&planned, failed),
+                applied: Vec::new(),
+            });
+        }
+        dry.extend(ok);
         return dry_run_report(
             client,
             &planned,
@@ -354,7 +416,25 @@ pub async fn apply(
         .await;
     }
 
-    // 4. Apply, phase by phase.
+    // 4. Takeovers, then the dry run of what conflicted only with the managers taken over.
+    if !takeovers.is_empty() {
+        for (i, result) in take_over(client, &planned, &takeovers, concurrency).await? {
+            let t = takeovers.iter().find(|t| t.index == i);
+            if let Some(t) = t {
+                report_takeover(t, &planned[i].object, options, false, reporter);
+            }
+            before.insert(i, before_of(&result));
+        }
+        let (_, failed) = dry_run(client, &planned, &retry, &params, concurrency).await;
+        if !failed.is_empty() {
+            return Err(ApplyError::Rejected {
+                rejections: rejections(&planned, failed),
+                applied: Vec::new(),
+            });
+        }
+    }
+
+    // 5. Apply, phase by phase.
     let mut applied: Vec<Applied> = Vec::with_capacity(planned.len());
     let mut validated_deferred = planned.iter().all(|p| p.waits_for.is_none());
     for phase in Phase::ALL {
@@ -482,7 +562,7 @@ struct Params {
 }
 
 fn params(options: &Options) -> Params {
-    let mut apply = PatchParams::apply(FIELD_MANAGER).validation_strict();
+    let mut apply = PatchParams::apply(&options.field_manager).validation_strict();
     if options.force_conflicts {
         apply = apply.force();
     }
@@ -490,6 +570,153 @@ fn params(options: &Options) -> Params {
         dry_run: apply.clone().dry_run(),
         apply,
     }
+}
+
+/// One object whose ownership moves to kstep's field manager before it is applied.
+#[derive(Debug)]
+struct Takeover {
+    index: usize,
+    plan: adopt::Plan,
+    /// Its dry run conflicted only with the managers taken over: dry-run again after.
+    retry: bool,
+}
+
+/// Reads the live version of every object whose dry run shows another tool's marks or
+/// conflicted, and decides its takeover ([`adopt::plan`]). Returns the takeovers, the dry-run
+/// answers of the objects not to be retried, and the failures that remain rejections.
+///
+/// # Errors
+/// [`ApplyError::HelmManaged`] without `--adopt helm`; a failed read.
+async fn plan_takeovers(
+    client: &Client,
+    planned: &[Planned],
+    dry: Vec<(usize, DynamicObject)>,
+    failed: Vec<(usize, kube::Error)>,
+    options: &Options,
+    concurrency: usize,
+) -> Result<
+    (
+        Vec<Takeover>,
+        Vec<(usize, DynamicObject)>,
+        Vec<(usize, kube::Error)>,
+    ),
+    ApplyError,
+> {
+    let marked = |o: &DynamicObject| serde_json::to_value(o).is_ok_and(|v| adopt::has_marks(&v));
+    let mut candidates: Vec<usize> = dry
+        .iter()
+        .filter(|(_, o)| marked(o))
+        .map(|(i, _)| *i)
+        .collect();
+    candidates.extend(
+        failed
+            .iter()
+            .filter(|(_, e)| !conflict_managers(e).is_empty())
+            .map(|(i, _)| *i),
+    );
+    if candidates.is_empty() {
+        return Ok((Vec::new(), dry, failed));
+    }
+    let live: Vec<(usize, Result<Option<DynamicObject>, kube::Error>)> = stream::iter(candidates)
+        .map(|i| async move {
+            let p = &planned[i];
+            (i, p.api(client).get_opt(&p.object.name).await)
+        })
+        .buffer_unordered(concurrency)
+        .collect()
+        .await;
+    let mut takeovers = Vec::new();
+    let mut helm = Vec::new();
+    for (i, result) in live {
+        let Some(live) = result? else { continue };
+        let value = serde_json::to_value(&live).unwrap_or(Value::Null);
+        match adopt::plan(&value, &options.field_manager, options.adopt_helm) {
+            Verdict::Nothing => {}
+            Verdict::RefuseHelm(release) => helm.push(HelmManaged {
+                object: planned[i].object.clone(),
+                release,
+            }),
+            Verdict::Adopt(plan) => {
+                let retry = failed.iter().any(|(f, e)| {
+                    *f == i
+                        && conflict_managers(e)
+                            .iter()
+                            .all(|m| plan.managers.contains(m))
+                });
+                takeovers.push(Takeover {
+                    index: i,
+                    plan,
+                    retry,
+                });
+            }
+        }
+    }
+    if !helm.is_empty() {
+        helm.sort_by_key(|h| position(planned, &h.object));
+        return Err(ApplyError::HelmManaged(helm));
+    }
+    takeovers.sort_by_key(|t| t.index);
+    let failed = failed
+        .into_iter()
+        .filter(|(i, _)| !takeovers.iter().any(|t| t.index == *i && t.retry))
+        .collect();
+    Ok((takeovers, dry, failed))
+}
+
+/// The managers a server-side apply conflicted with (`conflict with "NAME" using …`), from
+/// the server's 409 message; empty for any other error.
+fn conflict_managers(error: &kube::Error) -> Vec<String> {
+    let Some(status) = api_error::status(error).filter(|s| s.code == 409) else {
+        return Vec::new();
+    };
+    let mut managers = Vec::new();
+    for part in status.message.split("with \"").skip(1) {
+        if let Some((name, _)) = part.split_once('"') {
+            managers.push(name.to_owned());
+        }
+    }
+    managers
+}
+
+/// Sends the takeover patches; answers `(index, object after the takeover)`.
+async fn take_over(
+    client: &Client,
+    planned: &[Planned],
+    takeovers: &[Takeover],
+    concurrency: usize,
+) -> Result<Vec<(usize, DynamicObject)>, ApplyError> {
+    let merge = PatchParams::default();
+    let work = takeovers
+        .iter()
+        .map(|t| (t.index, &merge, Patch::Merge(&t.plan.patch)))
+        .collect();
+    let (mut ok, failed) = patch_each(client, planned, work, concurrency).await;
+    if failed.is_empty() {
+        // Reported in manifest order.
+        ok.sort_by_key(|(i, _)| *i);
+        Ok(ok)
+    } else {
+        Err(ApplyError::Failed {
+            failures: rejections(planned, failed),
+            applied: Vec::new(),
+        })
+    }
+}
+
+fn report_takeover(
+    t: &Takeover,
+    object: &Object,
+    options: &Options,
+    dry_run: bool,
+    reporter: &dyn Reporter,
+) {
+    reporter.report(Event::Adopted {
+        object,
+        managers: &t.plan.managers,
+        helm_release: t.plan.helm.as_ref().map(|h| h.name.as_str()),
+        field_manager: &options.field_manager,
+        dry_run,
+    });
 }
 
 type Results = (Vec<(usize, DynamicObject)>, Vec<(usize, kube::Error)>);
@@ -501,14 +728,24 @@ async fn run_patches(
     params: &PatchParams,
     concurrency: usize,
 ) -> Results {
-    let results: Vec<(usize, Result<DynamicObject, kube::Error>)> = stream::iter(indices.to_vec())
-        .map(|i| async move {
+    let work = indices
+        .iter()
+        .map(|&i| (i, params, Patch::Apply(&planned[i].object.value)))
+        .collect();
+    patch_each(client, planned, work, concurrency).await
+}
+
+/// Sends each `(index in planned, params, patch)`, `concurrency` at a time.
+async fn patch_each(
+    client: &Client,
+    planned: &[Planned],
+    work: Vec<(usize, &PatchParams, Patch<&Value>)>,
+    concurrency: usize,
+) -> Results {
+    let results: Vec<(usize, Result<DynamicObject, kube::Error>)> = stream::iter(work)
+        .map(|(i, params, patch)| async move {
             let p = &planned[i];
-            let api = p.api(client);
-            let result = api
-                .patch(&p.object.name, params, &Patch::Apply(&p.object.value))
-                .await;
-            (i, result)
+            (i, p.api(client).patch(&p.object.name, params, &patch).await)
         })
         .buffer_unordered(concurrency)
         .collect()
@@ -882,6 +1119,30 @@ mod tests {
             "  configured   deployment.apps/web (dry run)\n"
         );
         assert_eq!(summary(&[applied]), "0 created, 1 configured, 0 unchanged");
+    }
+
+    #[test]
+    fn conflicting_managers_from_the_409_message() {
+        let status = |code: u16, message: &str| {
+            kube::Error::Api(Box::new(
+                kube::core::Status::failure(message, "Conflict").with_code(code),
+            ))
+        };
+        assert_eq!(
+            conflict_managers(&status(
+                409,
+                "Apply failed with 1 conflict: conflict with \"kubectl-client-side-apply\" using apps/v1: .spec.template.spec.containers[name=\"web\"].image"
+            )),
+            vec!["kubectl-client-side-apply".to_owned()]
+        );
+        assert_eq!(
+            conflict_managers(&status(
+                409,
+                "Apply failed with 2 conflicts: conflicts with \"helm\" using apps/v1:\n- .spec.replicas\nconflicts with \"hpa\" using apps/v1:\n- .spec.x"
+            )),
+            vec!["helm".to_owned(), "hpa".to_owned()]
+        );
+        assert!(conflict_managers(&status(422, "with \"x\"")).is_empty());
     }
 
     #[test]

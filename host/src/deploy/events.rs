@@ -65,6 +65,20 @@ pub enum Event<'a> {
         /// Only a dry run.
         dry_run: bool,
     },
+    /// The fields other managers own in an existing object were taken over (or, in a dry run,
+    /// would be) before applying it.
+    Adopted {
+        /// The object.
+        object: &'a Object,
+        /// The managers whose fields moved (`kubectl-client-side-apply`, `helm`…).
+        managers: &'a [String],
+        /// The Helm release whose label and annotations were removed, if any.
+        helm_release: Option<&'a str>,
+        /// The field manager that owns them now.
+        field_manager: &'a str,
+        /// Only a dry run.
+        dry_run: bool,
+    },
     /// A dry run could not validate this object before what it needs exists.
     ObjectDeferred {
         /// The object.

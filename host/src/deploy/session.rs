@@ -55,6 +55,10 @@ pub struct ApplyOptions {
     pub force_conflicts: bool,
     /// Requests in flight at once.
     pub concurrency: usize,
+    /// The server-side apply field manager; default `kstep`.
+    pub field_manager: String,
+    /// Take over objects Helm manages instead of refusing them (`--adopt helm`).
+    pub adopt_helm: bool,
 }
 
 impl Default for ApplyOptions {
@@ -66,7 +70,24 @@ impl Default for ApplyOptions {
             dry_run: false,
             force_conflicts: false,
             concurrency: DEFAULT_CONCURRENCY,
+            field_manager: FIELD_MANAGER.to_owned(),
+            adopt_helm: false,
         }
+    }
+}
+
+/// Whether `name` can be a field manager: what the API server accepts (1 to 128 printable
+/// ASCII characters), checked before anything is sent.
+///
+/// # Errors
+/// The reason, naming the value.
+pub fn check_field_manager(name: &str) -> Result<(), String> {
+    if (1..=128).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_graphic() || b == b' ') {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{name}`: a field manager is 1 to 128 printable ASCII characters"
+        ))
     }
 }
 
@@ -225,6 +246,8 @@ impl<'a> Session<'a> {
             policy,
             dry_run: options.dry_run,
             force_conflicts: options.force_conflicts,
+            field_manager: options.field_manager.clone(),
+            adopt_helm: options.adopt_helm,
             concurrency: options.concurrency,
             establish_timeout,
             watch_timeout: watch::timeout_for(self.request_timeout),
@@ -234,7 +257,7 @@ impl<'a> Session<'a> {
             namespace: &namespace,
             server: &self.connection.server,
             context: &self.connection.context,
-            field_manager: FIELD_MANAGER,
+            field_manager: &options.field_manager,
             dry_run: options.dry_run,
         });
         let started = Instant::now();

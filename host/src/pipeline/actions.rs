@@ -74,6 +74,10 @@ impl From<&ApplySpec> for ApplyOptions {
             allow_namespaces: spec.allow_namespaces.clone(),
             allow_cluster_scoped: spec.allow_cluster_scoped,
             force_conflicts: spec.force_conflicts,
+            field_manager: spec
+                .field_manager
+                .clone()
+                .unwrap_or_else(|| ApplyOptions::default().field_manager),
             ..ApplyOptions::default()
         }
     }

@@ -203,6 +203,8 @@ pub struct ApplySpec {
     pub allow_cluster_scoped: bool,
     /// Take over fields other managers own.
     pub force_conflicts: bool,
+    /// The server-side apply field manager (`None`: kstep's default).
+    pub field_manager: Option<String>,
 }
 
 /// `wait:` settings.
@@ -411,6 +413,15 @@ impl Checker<'_> {
                 allow_namespaces: spec.allow_namespaces.into_iter().map(|n| n.value).collect(),
                 allow_cluster_scoped: spec.allow_cluster_scoped.is_some_and(|f| f.value),
                 force_conflicts: spec.force_conflicts.is_some_and(|f| f.value),
+                field_manager: spec.field_manager.and_then(|m| {
+                    match crate::deploy::session::check_field_manager(&m.value) {
+                        Ok(()) => Some(m.value),
+                        Err(e) => {
+                            self.error(m.referenced, e);
+                            None
+                        }
+                    }
+                }),
             })
         } else if let Some(spec) = raw.wait {
             let spec = spec.value.unwrap_or_default();
@@ -702,6 +713,7 @@ struct RawApply {
     allow_namespaces: Vec<Spanned<String>>,
     allow_cluster_scoped: Option<Spanned<bool>>,
     force_conflicts: Option<Spanned<bool>>,
+    field_manager: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -963,6 +975,24 @@ mod tests {
                 "{grant}: {out}"
             );
         }
+    }
+
+    #[test]
+    fn apply_field_manager() {
+        let p = parse(
+            "kstep.yaml",
+            &project(),
+            "steps:\n  - apply: {field-manager: kubectl}\n",
+        )
+        .unwrap();
+        let KindSpec::Apply(a) = &p.steps[0].kind else {
+            panic!()
+        };
+        assert_eq!(a.field_manager.as_deref(), Some("kubectl"));
+        assert_eq!(
+            errors("steps:\n  - apply:\n      field-manager: ''\n"),
+            "kstep.yaml:3:22: ``: a field manager is 1 to 128 printable ASCII characters"
+        );
     }
 
     #[test]
