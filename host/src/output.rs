@@ -10,6 +10,7 @@
 use std::borrow::Cow;
 use std::io::Write;
 use std::sync::RwLock;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
@@ -70,11 +71,27 @@ pub fn mask(text: &str) -> Cow<'_, str> {
     out
 }
 
-/// Writes `text` to stdout, masked. Output errors (a closed pipe) are ignored: there is no one
-/// left to tell.
+/// Set by [`progress_to_stderr`].
+static STDOUT_TO_STDERR: AtomicBool = AtomicBool::new(false);
+
+/// From now on [`stdout`] writes to stderr: for a command whose stdout carries one value
+/// (`serviceaccount create --print-secret > file`), so that the lines of shared code (the apply
+/// engine's) cannot mix into it.
+pub fn progress_to_stderr() {
+    STDOUT_TO_STDERR.store(true, Ordering::Relaxed);
+}
+
+/// Writes `text` to stdout (or stderr, after [`progress_to_stderr`]), masked. Output errors (a
+/// closed pipe) are ignored: there is no one left to tell.
 pub fn stdout(text: &str) {
+    let masked = mask(text);
+    if STDOUT_TO_STDERR.load(Ordering::Relaxed) {
+        let mut err = std::io::stderr().lock();
+        let _ = err.write_all(masked.as_bytes());
+        return;
+    }
     let mut out = std::io::stdout().lock();
-    let _ = out.write_all(mask(text).as_bytes());
+    let _ = out.write_all(masked.as_bytes());
     let _ = out.flush();
 }
 

@@ -12,5 +12,6 @@ mod kubeconfig;
 mod pipeline;
 mod render;
 mod sandbox;
+mod serviceaccount;
 mod support;
 mod traefik;
