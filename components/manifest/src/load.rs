@@ -53,6 +53,9 @@ pub struct Loaded {
     pub substitutions: Vec<Substitution>,
     /// Errors and warnings.
     pub diagnostics: Vec<Diagnostic>,
+    /// A YAML error made the reader skip part of the text: some content is missing from
+    /// `documents` (a missing variable leaves a stand-in instead, see [`Node::unresolved`]).
+    pub lost: bool,
 }
 
 /// Reads every document of `text` (reported as `source`), substituting `variables`; with
@@ -171,6 +174,7 @@ impl Loader<'_> {
     /// Reports an error and skips the rest of the current document.
     fn abandon(&mut self, pos: Pos, message: impl Into<String>) {
         self.error(pos, message);
+        self.out.lost = true;
         self.abandoned = true;
         self.stack.clear();
     }
@@ -207,6 +211,7 @@ impl Loader<'_> {
             message
         };
         self.error(at, message);
+        self.out.lost = true;
         self.stack.clear();
         self.root = None;
         self.anchors.clear();

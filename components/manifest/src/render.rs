@@ -231,18 +231,15 @@ pub fn render(request: &Request) -> Result<Rendered, Vec<Diagnostic>> {
     let mut overrides = parse_overrides(&request.images, &mut diagnostics);
     let mut report = Report::default();
     let mut work = Vec::new();
-    // Whether some container may have gone unseen (a document lost to a YAML error or without
-    // an identity, a container name from a missing variable): then an unmatched `--image`
-    // proves nothing, and saying "no container is named" would only be a consequence.
+    // Whether some container may have gone unseen (text lost to a YAML error, a document
+    // without apiVersion or kind, a container name from a missing variable): then an unmatched
+    // `--image` proves nothing, and "no container is named" would only be a consequence.
     let mut incomplete = false;
     let mut empty = Vec::new();
     for (s, source) in request.sources.iter().enumerate() {
         let variables = (!request.options.literal).then_some(&variables);
         let loaded = load::load(&source.name, &source.text, variables);
-        incomplete |= loaded
-            .diagnostics
-            .iter()
-            .any(|d| d.severity == Severity::Error);
+        incomplete |= loaded.lost;
         if loaded.documents.is_empty() && loaded.diagnostics.is_empty() {
             empty.push(s);
         }
@@ -283,7 +280,6 @@ pub fn render(request: &Request) -> Result<Rendered, Vec<Diagnostic>> {
         match identity(&w.root) {
             Ok(id) => w.identity = Some(id),
             Err(errors) => {
-                incomplete = true;
                 for (pos, message) in errors {
                     diagnostics.push(Diagnostic::error(
                         source,
@@ -291,16 +287,19 @@ pub fn render(request: &Request) -> Result<Rendered, Vec<Diagnostic>> {
                         document_message(w, &message),
                     ));
                 }
-                continue;
             }
         }
-        api_version(
-            w,
-            source,
-            request.options.upgrade_api_versions,
-            &mut report,
-            &mut diagnostics,
-        );
+        if w.identity.is_some() {
+            api_version(
+                w,
+                source,
+                request.options.upgrade_api_versions,
+                &mut report,
+                &mut diagnostics,
+            );
+        }
+        // Even without a name (`${APP}` unset), a workload's containers are known: an override
+        // that names one of them is matched.
         incomplete |= !images(w, source, &mut overrides, &mut report, &mut diagnostics);
     }
     duplicates(&work, &request.sources, &mut diagnostics);
@@ -689,10 +688,22 @@ fn images(
     diagnostics: &mut Vec<Diagnostic>,
 ) -> bool {
     let mut complete = true;
-    let Some(id) = &w.identity else {
-        return complete;
+    let (api_version, kind, name) = match &w.identity {
+        Some(id) => (id.api_version.clone(), id.kind.clone(), id.name.clone()),
+        None => match (w.root.str_at(&["apiVersion"]), w.root.str_at(&["kind"])) {
+            (Some(api_version), Some(kind)) => (
+                api_version.to_owned(),
+                kind.to_owned(),
+                w.root
+                    .str_at(&["metadata", "name"])
+                    .unwrap_or("?")
+                    .to_owned(),
+            ),
+            // What containers it has is unknown.
+            _ => return false,
+        },
     };
-    let Some(path) = pod_spec_path(group(&id.api_version), &id.kind) else {
+    let Some(path) = pod_spec_path(group(&api_version), &kind) else {
         return complete;
     };
     let Some(pod) = w.root.get_path_mut(path).and_then(Node::as_map_mut) else {
@@ -712,17 +723,17 @@ fn images(
                 diagnostics.push(Diagnostic::error(
                     source,
                     container_pos,
-                    format!("{} `{}`: a container must be a mapping", id.kind, id.name),
+                    format!("{kind} `{name}`: a container must be a mapping"),
                 ));
                 continue;
             };
-            let name = c.get("name");
-            complete &= name.is_none_or(|n| !n.unresolved);
-            let cname = name.and_then(Node::as_str).unwrap_or("").to_owned();
+            let name_node = c.get("name");
+            complete &= name_node.is_none_or(|n| !n.unresolved);
+            let cname = name_node.and_then(Node::as_str).unwrap_or("").to_owned();
             let label = format!(
                 "{} `{}` {} `{cname}`",
-                id.kind,
-                id.name,
+                kind,
+                name,
                 if init { "init container" } else { "container" }
             );
             let image = c.get("image");
@@ -774,8 +785,8 @@ fn images(
                     report.images.push(ImageChange {
                         source: source.to_owned(),
                         pos: image_pos,
-                        kind: id.kind.clone(),
-                        name: id.name.clone(),
+                        kind: kind.clone(),
+                        name: name.clone(),
                         container: cname.clone(),
                         init,
                         old: old.unwrap_or_default(),
@@ -1237,7 +1248,19 @@ mod tests {
             e[0].starts_with("m.yaml:4:9: error:") && e[0].contains("`APP`"),
             "{e:?}"
         );
-        // A true mismatch is still reported.
+        // A container named by a missing variable could be any: no "no container is named".
+        let named = DEPLOYMENT.replace("name: web", "name: ${C}");
+        let e = errors_of(
+            &named,
+            &[("APP", "a"), ("IMAGE", "n:1")],
+            vec![image("api", "x:1")],
+        );
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert!(e[0].contains("`C`"), "{e:?}");
+        // A true mismatch is still reported, also next to a missing variable elsewhere.
+        let e = errors_of(DEPLOYMENT, &[("IMAGE", "n:1")], vec![image("api", "x:1")]);
+        assert_eq!(e.len(), 2, "{e:?}");
+        assert!(e[0].contains("no container is named `api`"), "{e:?}");
         let e = errors_of(
             DEPLOYMENT,
             &[("APP", "a"), ("IMAGE", "nginx:1")],
