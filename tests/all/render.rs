@@ -427,7 +427,7 @@ fn only_the_root_cause_of_a_problem_is_reported() {
     ]);
     run.fails_with(2);
     run.stderr(Has(
-        "--image web=: the image reference is empty: is the variable",
+        "`web=`: the image reference is empty: is the variable",
     ));
 }
 
