@@ -407,18 +407,18 @@ fn unknown_keys(text: &str) -> Vec<Unknown> {
             Some(Frame::Map { place, key }) => match key.take() {
                 Some(k) => k.map_or(Place::Free, |k| place.value_of(&k)),
                 None => {
-                    if let (Some(k), Some(fields)) = (&scalar, place.fields()) {
-                        if k != "<<" && !fields.contains(&k.as_str()) {
-                            let start = span.start;
-                            found.push(Unknown {
-                                pos: Pos {
-                                    line: start.line() as u64,
-                                    column: start.col() as u64 + 1,
-                                },
-                                key: k.clone(),
-                                place: *place,
-                            });
-                        }
+                    if let (Some(k), Some(fields)) = (&scalar, place.fields())
+                        && k != "<<"
+                        && !fields.contains(&k.as_str())
+                    {
+                        found.push(Unknown {
+                            pos: Pos {
+                                line: span.start.line() as u64,
+                                column: span.start.col() as u64 + 1,
+                            },
+                            key: k.clone(),
+                            place: *place,
+                        });
                     }
                     *key = Some(scalar.clone());
                     Place::Free
