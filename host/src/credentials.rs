@@ -1,9 +1,12 @@
 //! Where the kubeconfig comes from, and how the host holds the credentials in it.
 //!
-//! Sources, first found wins: `--kubeconfig PATH`, then `$KSTEP_KUBECONFIG`, then `$KUBECONFIG`.
+//! Sources, first found wins: `--kubeconfig PATH`, then `$KSTEP_KUBECONFIG`, then `$KUBECONFIG`,
+//! then `~/.kube/config` (`$HOME/.kube/config`, the last fallback of every Kubernetes client).
 //! A variable may hold the kubeconfig itself (YAML/JSON), its base64 form (a masked GitLab
 //! variable), or a path (a GitLab File-type variable) or colon-separated list of paths, as
-//! kubectl reads `KUBECONFIG`. Which one is detected without printing the value, and reported.
+//! kubectl reads `KUBECONFIG`. Which one is detected without printing the value, and reported;
+//! a value that can only be a path (`/…`, `./…`, `….yaml`) to a missing file is reported as
+//! that, not as bad base64.
 //!
 //! Every secret is registered with the masker ([`crate::secrets`]) as soon as the host holds it
 //! and before anything can print: the raw value (and so its encoded forms) right after it is
@@ -35,12 +38,22 @@ pub const KUBECONFIG_VARIABLE: &str = "KUBECONFIG";
 /// Why the credentials could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum CredentialError {
-    /// No flag and no variable.
+    /// No flag, no variable, no `~/.kube/config`.
     #[error(
         "no kubeconfig: pass --kubeconfig PATH, or set {KSTEP_VARIABLE} or {KUBECONFIG_VARIABLE} \
-         (to the kubeconfig, its base64 form, or a path)"
+         (to the kubeconfig, its base64 form, or a path), or create ~/.kube/config"
     )]
     NoSource,
+    /// A variable names a file that is not there.
+    #[error("{what} is `{value}`, which looks like a path, but {problem}")]
+    NotAFile {
+        /// `$KUBECONFIG`…
+        what: &'static str,
+        /// The value (a path, not content: see `as_missing_path`).
+        value: String,
+        /// "no such file exists (relative to DIR)"…
+        problem: String,
+    },
     /// A file could not be read.
     #[error("{}: {error}", path.display())]
     Read {
@@ -107,6 +120,8 @@ pub enum Origin {
     KstepVariable,
     /// `$KUBECONFIG`.
     KubeconfigVariable,
+    /// `~/.kube/config`.
+    Home,
 }
 
 impl Origin {
@@ -116,6 +131,7 @@ impl Origin {
             Self::Flag => "--kubeconfig",
             Self::KstepVariable => "$KSTEP_KUBECONFIG",
             Self::KubeconfigVariable => "$KUBECONFIG",
+            Self::Home => "~/.kube/config",
         }
     }
 }
@@ -160,8 +176,10 @@ impl Source {
             Carrier::Value => format!("value of the variable ({})", form(0)),
             Carrier::Files(paths) => {
                 let kind = match self.origin {
-                    Origin::Flag => "file",
-                    _ => "path in the variable (File-type variable)",
+                    Origin::Flag | Origin::Home => "file",
+                    Origin::KstepVariable | Origin::KubeconfigVariable => {
+                        "path in the variable (File-type variable)"
+                    }
                 };
                 let files: Vec<String> = paths
                     .iter()
@@ -357,6 +375,10 @@ pub fn load(
 }
 
 /// Reads the bytes of the first source found, registering a value before returning it.
+///
+/// # Errors
+/// A file that cannot be read, a value too large, a value that is the path of a missing file,
+/// or no source at all.
 fn read_source(flag: Option<&Path>) -> Result<(Source, Vec<RawInput>), CredentialError> {
     if let Some(path) = flag {
         let raw = read_file(path)?;
@@ -380,19 +402,14 @@ fn read_source(flag: Option<&Path>) -> Result<(Source, Vec<RawInput>), Credentia
         // A path list is detected from the file system alone: nothing is printed before the
         // value, if it is content, is registered below.
         if let Some((paths, missing)) = as_paths(&value) {
-            let raw = paths
-                .iter()
-                .map(|p| read_file(p))
-                .collect::<Result<_, _>>()?;
-            return Ok((
-                Source {
-                    origin,
-                    carrier: Carrier::Files(paths),
-                    missing,
-                    forms: Vec::new(),
-                },
-                raw,
-            ));
+            return read_files(origin, paths, missing);
+        }
+        if let Some(problem) = as_missing_path(&value) {
+            return Err(CredentialError::NotAFile {
+                what: origin.describe(),
+                value: value.to_string_lossy().into_owned(),
+                problem,
+            });
         }
         let value = value.into_encoded_bytes();
         secrets::register_kubeconfig(&value);
@@ -417,7 +434,35 @@ fn read_source(flag: Option<&Path>) -> Result<(Source, Vec<RawInput>), Credentia
             }],
         ));
     }
+    // kubectl's last resort, so an admin's laptop works as it does with kubectl.
+    if let Some(home) = std::env::var_os("HOME").filter(|h| !h.is_empty()) {
+        let path = Path::new(&home).join(".kube").join("config");
+        if path.is_file() {
+            return read_files(Origin::Home, vec![path], Vec::new());
+        }
+    }
     Err(CredentialError::NoSource)
+}
+
+/// Reads the files of a path or path list.
+fn read_files(
+    origin: Origin,
+    paths: Vec<PathBuf>,
+    missing: Vec<PathBuf>,
+) -> Result<(Source, Vec<RawInput>), CredentialError> {
+    let raw = paths
+        .iter()
+        .map(|p| read_file(p))
+        .collect::<Result<_, _>>()?;
+    Ok((
+        Source {
+            origin,
+            carrier: Carrier::Files(paths),
+            missing,
+            forms: Vec::new(),
+        },
+        raw,
+    ))
 }
 
 /// The value as paths, when it names an existing file or is a colon-separated list with at
@@ -444,14 +489,43 @@ fn as_paths(value: &std::ffi::OsStr) -> Option<(Vec<PathBuf>, Vec<PathBuf>)> {
     (!found.is_empty()).then_some((found, missing))
 }
 
-/// Whether a value that failed to decode looks like a path the user meant to be a file.
-fn looks_like_path(value: &[u8]) -> bool {
-    let Ok(text) = std::str::from_utf8(value) else {
-        return false;
+/// What is wrong when the value can only be a path (or path list) and names no file: `None`
+/// when it may be content. Only a value that no kubeconfig, base64 or token looks like counts:
+/// one line, no whitespace, each piece starting like a path (`/`, `./`, `../`, `~/`) or ending
+/// like a kubeconfig's file name (`.yaml`, `.yml`, `.json`, `config`), so printing it in the
+/// message shows no credential.
+fn as_missing_path(value: &std::ffi::OsStr) -> Option<String> {
+    let text = value.to_str()?.trim();
+    let path_like = |p: &str| {
+        ["/", "./", "../", "~/"].iter().any(|s| p.starts_with(s))
+            || [".yaml", ".yml", ".json", "config"]
+                .iter()
+                .any(|s| p.ends_with(s))
     };
-    let text = text.trim();
-    !text.contains(char::is_whitespace)
-        && ["/", "./", "../", "~/"].iter().any(|p| text.starts_with(p))
+    let pieces: Vec<&str> = text.split(':').filter(|p| !p.is_empty()).collect();
+    if text.is_empty()
+        || text.contains(char::is_whitespace)
+        || text.starts_with('{')
+        || !pieces.iter().all(|p| path_like(p))
+    {
+        return None;
+    }
+    let relative = pieces.iter().any(|p| !Path::new(p).is_absolute());
+    let cwd = std::env::current_dir()
+        .ok()
+        .filter(|_| relative)
+        .map(|d| format!(" (relative to {})", d.display()))
+        .unwrap_or_default();
+    let tilde = if text.contains('~') {
+        "; `~` is not expanded there: give the full path"
+    } else {
+        ""
+    };
+    Some(match pieces.as_slice() {
+        [one] if Path::new(one).is_dir() => "it is a directory, not a kubeconfig file".into(),
+        [_] => format!("no such file exists{cwd}{tilde}"),
+        _ => format!("none of these files exists{cwd}{tilde}"),
+    })
 }
 
 /// Reads a kubeconfig file, refusing it before reading when it is too large, and registers
@@ -507,19 +581,11 @@ fn decode(
     let decoded = match decoded {
         Ok(decoded) => decoded,
         Err(failure) => {
-            let mut lines: Vec<String> = failure
+            let lines: Vec<String> = failure
                 .diagnostics
                 .iter()
                 .map(step::format_diagnostic)
                 .collect();
-            if source.carrier == Carrier::Value
-                && raw.iter().any(|r| looks_like_path(r.data.expose_secret()))
-            {
-                lines.push(format!(
-                    "note: {} looks like a path, but no such file exists",
-                    source.origin.describe()
-                ));
-            }
             return Err(CredentialError::Invalid { lines });
         }
     };
@@ -794,8 +860,39 @@ mod tests {
                 "{content}"
             );
         }
-        assert!(looks_like_path(missing.to_string_lossy().as_bytes()));
-        assert!(!looks_like_path(b"YXBpVmVyc2lvbjogdjEK"));
+        let os = |s: &str| std::ffi::OsString::from(s);
+        let problem = as_missing_path(missing.as_os_str()).unwrap();
+        assert_eq!(problem, "no such file exists");
+        assert!(
+            as_missing_path(&os("missing.yaml"))
+                .unwrap()
+                .starts_with("no such file exists (relative to /")
+        );
+        assert!(
+            as_missing_path(&os("~/.kube/config"))
+                .unwrap()
+                .contains("`~` is not expanded")
+        );
+        assert_eq!(
+            as_missing_path(&os("/a/kc:b.yml")).unwrap(),
+            "none of these files exists (relative to ".to_owned()
+                + &std::env::current_dir().unwrap().display().to_string()
+                + ")"
+        );
+        assert_eq!(
+            as_missing_path(dir.as_os_str()).unwrap(),
+            "it is a directory, not a kubeconfig file"
+        );
+        // Content, base64 and tokens are never taken for paths.
+        for content in [
+            "YXBpVmVyc2lvbjogdjEK",
+            "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln",
+            "apiVersion: v1\nkind: Config\n",
+            "{\"apiVersion\":\"v1\",\"kind\":\"Config\",\"x\":\"a/b.yaml\"}",
+            "# only a comment",
+        ] {
+            assert_eq!(as_missing_path(&os(content)), None, "{content}");
+        }
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -63,6 +63,22 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: Option<u32>) -> std::io::Re
     Ok(())
 }
 
+/// Creates `dir` and its missing parents, mode 0700 on Unix (they are about to hold a
+/// credential), unless it exists already. A GitLab job's `$CI_PROJECT_DIR/.kube` does not.
+///
+/// # Errors
+/// The directory cannot be created.
+pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    if dir.as_os_str().is_empty() || dir.is_dir() {
+        return Ok(());
+    }
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
+}
+
 /// Why [`read_capped`] returned nothing.
 #[derive(Debug, thiserror::Error)]
 pub enum CappedReadError {

@@ -18,6 +18,7 @@ pub mod cli;
 pub mod commands;
 pub mod credentials;
 pub mod deploy;
+pub mod duration;
 pub mod failure;
 pub mod fsutil;
 pub mod kube_client;

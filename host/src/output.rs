@@ -6,14 +6,31 @@
 //! cut, so a multi-line secret is matched as one.
 
 use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 pub use crate::secrets::{MASK, mask, register as register_secret};
 
-/// Writes `text` to stdout, masked. Output errors (a closed pipe) are ignored: there is no one
-/// left to tell.
+/// Set by [`progress_to_stderr`].
+static STDOUT_TO_STDERR: AtomicBool = AtomicBool::new(false);
+
+/// From now on [`stdout`] writes to stderr: for a command whose stdout carries one value
+/// (`serviceaccount create --print-secret > file`), so that the lines of shared code (the apply
+/// engine's) cannot mix into it.
+pub fn progress_to_stderr() {
+    STDOUT_TO_STDERR.store(true, Ordering::Relaxed);
+}
+
+/// Writes `text` to stdout (or stderr, after [`progress_to_stderr`]), masked. Output errors (a
+/// closed pipe) are ignored: there is no one left to tell.
 pub fn stdout(text: &str) {
+    let masked = mask(text);
+    if STDOUT_TO_STDERR.load(Ordering::Relaxed) {
+        let mut err = std::io::stderr().lock();
+        let _ = err.write_all(masked.as_bytes());
+        return;
+    }
     let mut out = std::io::stdout().lock();
-    let _ = out.write_all(mask(text).as_bytes());
+    let _ = out.write_all(masked.as_bytes());
     let _ = out.flush();
 }
 

@@ -3,35 +3,12 @@
 
 use std::time::Duration;
 
-/// Parses `2s`, `500ms`, `5m`, `1h` (a bare number is seconds).
+/// Parses a duration: [`crate::duration::parse`] (`500ms`, `1m30s`; a unit is required).
 ///
 /// # Errors
-/// A message naming the accepted units.
+/// A message naming the accepted forms.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let n: u64 = number
-        .parse()
-        .map_err(|_| format!("`{text}` is not a duration like 2s, 500ms, 5m"))?;
-    let d = match unit {
-        "ms" => Some(Duration::from_millis(n)),
-        "" | "s" => Some(Duration::from_secs(n)),
-        "m" => n.checked_mul(60).map(Duration::from_secs),
-        "h" => n.checked_mul(3600).map(Duration::from_secs),
-        _ => {
-            return Err(format!(
-                "`{text}`: unknown unit `{unit}` (use ms, s, m or h)"
-            ));
-        }
-    }
-    .ok_or_else(|| format!("`{text}`: out of range"))?;
-    if d.is_zero() {
-        return Err(format!("`{text}`: a duration must be positive"));
-    }
-    Ok(d)
+    crate::duration::parse(text)
 }
 
 /// Parses `128MiB`, `1GiB`, `512KiB` or a number of bytes.

@@ -108,24 +108,25 @@ impl Identity {
 fn bootstrap_then_deploy_with_its_base64_kubeconfig() {
     let ns = Namespace::create("deploy");
     let id = bootstrap(&ns, "gitlab-example", &[]);
+    // Progress is on stderr: stdout is kept for --print-secret's value.
     id.run
-        .stdout(Has("created      serviceaccount/gitlab-example"));
-    id.run.stdout(Has(
+        .stderr(Has("created      serviceaccount/gitlab-example"));
+    id.run.stderr(Has(
         "created      rolebinding.rbac.authorization.k8s.io/gitlab-example-admin",
     ));
     // The verification table: every row ok, the denied ones included.
     let rows: Vec<&str> = id
         .run
-        .stdout
+        .stderr
         .lines()
         .skip_while(|l| !l.starts_with("Verification as"))
         .skip(2)
         .take_while(|l| l.starts_with("  "))
         .collect();
-    assert_eq!(rows.len(), 6, "{}", id.run.stdout);
-    assert!(rows.iter().all(|r| r.ends_with(" ok")), "{}", id.run.stdout);
-    id.run.stdout(Has("list pods in kube-system (request)"));
-    id.run.stdout(Has("403 Forbidden"));
+    assert_eq!(rows.len(), 6, "{}", id.run.stderr);
+    assert!(rows.iter().all(|r| r.ends_with(" ok")), "{}", id.run.stderr);
+    id.run.stderr(Has("list pods in kube-system (request)"));
+    id.run.stderr(Has("403 Forbidden"));
     id.assert_not_in("serviceaccount create", &id.run.all_output());
     let binding = kubectl_json(&["get", "rolebinding", "gitlab-example-admin", "-n", &ns.name]);
     assert_eq!(binding["roleRef"]["name"], "admin");
@@ -430,13 +431,13 @@ fn long_lived_token_and_repeated_bootstrap() {
     let ns = Namespace::create("longlived");
     let id = bootstrap(&ns, "ci", &["--long-lived"]);
     assert!(
-        id.run.stdout.contains("created      secret/ci-token"),
+        id.run.stderr.contains("created      secret/ci-token"),
         "{:?}",
         id.run
     );
     assert!(
         id.run
-            .stdout
+            .stderr
             .contains("Token: long-lived, from Secret ci-token"),
         "{:?}",
         id.run
@@ -454,7 +455,7 @@ fn long_lived_token_and_repeated_bootstrap() {
     // Again: everything unchanged, the same token.
     let again = bootstrap(&ns, "ci", &["--long-lived"]);
     assert!(
-        again.run.stdout.contains("unchanged    serviceaccount/ci"),
+        again.run.stderr.contains("unchanged    serviceaccount/ci"),
         "{:?}",
         again.run
     );
@@ -472,7 +473,7 @@ fn long_lived_token_and_repeated_bootstrap() {
         "--print-secret",
     ]);
     printed.ok();
-    assert_eq!(printed.stdout.lines().last().unwrap(), id.b64);
+    assert_eq!(printed.stdout, format!("{}\n", id.b64));
     id.assert_not_in("stderr of --print-secret", &printed.stderr);
 }
 

@@ -420,6 +420,20 @@ fn set_refuses_what_gitlab_cannot_carry_and_never_echoes_the_value() {
 }
 
 #[test]
+fn set_with_the_arguments_reversed_says_the_file_comes_first() {
+    let d = TempDir::new("dotenv-set-reversed");
+    let f = d.write("docker.env", b"IMAGE=app:1\n");
+    let run = run(&["dotenv", "set", "IMAGE=SECRETMARKER:1", &f]);
+    run.fails_with(2)
+        .stderr(Has(&format!(
+            "The file comes first: kstep dotenv set {f} IMAGE=…"
+        )))
+        .hides(&["SECRETMARKER"]);
+    assert_eq!(std::fs::read(&f).unwrap(), b"IMAGE=app:1\n", "untouched");
+    assert!(!d.join("IMAGE=SECRETMARKER:1").exists());
+}
+
+#[test]
 fn read_env_file_api_for_other_commands() {
     use kstep::steps::dotenv::{EnvFileError, Flavor, read_env_file, read_env_file_with};
     let d = TempDir::new("dotenv-api");

@@ -578,6 +578,106 @@ fn bad_inputs() {
     invalid(&run, "looks like a path, but no such file exists");
 }
 
+#[test]
+fn a_path_that_names_no_file_is_said_first() {
+    let dir = TempDir::new("kubeconfig-missing-path");
+    for (value, says) in [
+        ("missing.yaml", "no such file exists (relative to "),
+        ("/nonexistent/kc", "no such file exists"),
+        ("./kube/config", "no such file exists"),
+        ("~/.kube/config", "`~` is not expanded there"),
+        (
+            dir.to_str().unwrap(),
+            "it is a directory, not a kubeconfig file",
+        ),
+    ] {
+        let run = kstep(&["kubeconfig", "show"], &[("KUBECONFIG", value)], None);
+        run.fails_with(2);
+        // First, and alone: no base64 or binary-data diagnosis of a file name.
+        let first = run.stderr.lines().next().unwrap_or_default();
+        assert!(
+            first.starts_with(&format!(
+                "error: $KUBECONFIG is `{value}`, which looks like a path, but"
+            )) && first.contains(says),
+            "{value}: {}",
+            run.stderr
+        );
+        assert_eq!(run.stderr.lines().count(), 1, "{value}: {}", run.stderr);
+        assert!(!run.stderr.contains("base64"), "{value}: {}", run.stderr);
+    }
+    // A kubeconfig of comments only is not "invalid base64".
+    let run = kstep(
+        &["kubeconfig", "show"],
+        &[("KUBECONFIG", "# paste the kubeconfig here\n# TODO\n")],
+        None,
+    );
+    invalid(&run, "the kubeconfig has only comments");
+    run.stderr(Lacks("base64"));
+}
+
+#[test]
+fn home_kube_config_is_the_last_fallback() {
+    let home = TempDir::new("kubeconfig-home");
+    std::fs::create_dir_all(home.join(".kube")).unwrap();
+    std::fs::copy(fixture("kind.yaml"), home.join(".kube/config")).unwrap();
+    let home_dir = home.to_str().unwrap();
+    let s = show_json(&[], &[("HOME", home_dir)]);
+    assert_eq!(s["source"]["origin"], "home");
+    assert_eq!(s["source"]["form"], "file");
+    let run = kstep(&["kubeconfig", "show"], &[("HOME", home_dir)], None);
+    run.ok();
+    run.stdout(StartsWith("source     ~/.kube/config: file "));
+    // The variables still come first.
+    let s = show_json(
+        &[],
+        &[
+            ("HOME", home_dir),
+            ("KUBECONFIG", fixture("k3s.yaml").to_str().unwrap()),
+        ],
+    );
+    assert_eq!(s["source"]["origin"], "KUBECONFIG");
+    // Without it: the message names it.
+    let empty = TempDir::new("kubeconfig-no-home");
+    invalid(
+        &kstep(
+            &["kubeconfig", "show"],
+            &[("HOME", empty.to_str().unwrap())],
+            None,
+        ),
+        "or create ~/.kube/config",
+    );
+}
+
+#[test]
+#[cfg(unix)]
+fn decode_write_creates_the_parent_directory_private() {
+    use std::os::unix::fs::PermissionsExt as _;
+    // `kstep kubeconfig decode --write "$CI_PROJECT_DIR/.kube/config"` in a fresh job.
+    let project = TempDir::new("kubeconfig-write-dir");
+    let target = project.join(".kube/config");
+    let run = kstep(
+        &[
+            "kubeconfig",
+            "decode",
+            "--kubeconfig",
+            fixture("kind.yaml").to_str().unwrap(),
+            "--write",
+            target.to_str().unwrap(),
+        ],
+        &[],
+        None,
+    );
+    run.ok();
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&project.join(".kube")), 0o700);
+    assert_eq!(mode(&target), 0o600);
+    assert!(
+        std::fs::read_to_string(&target)
+            .unwrap()
+            .contains("kind: Config")
+    );
+}
+
 /// `kstep kubeconfig encode -` fed 10 MiB: kstep stops reading after the limit, so the writer
 /// gets a broken pipe, which is expected here.
 fn encode_huge_stdin() -> Run {

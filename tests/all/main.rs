@@ -14,5 +14,6 @@ mod pipeline;
 mod render;
 mod sandbox;
 mod secrets;
+mod serviceaccount;
 mod support;
 mod traefik;

@@ -337,6 +337,65 @@ fn pipeline_file_errors_are_positioned_and_nothing_runs() {
 }
 
 #[test]
+fn every_problem_of_a_pipeline_file_is_reported_in_one_run() {
+    // Nine problems, three of them misspelt keys: one run shows them all (it took four).
+    let p = Project::new("nineproblems");
+    p.write(
+        "bad.yaml",
+        "env: [KUBECONFIG, 'A B']\nsteps:\n  - rendr: k8s/\n  - dotenv: build.env\n    nmae: x\n    \
+         with: {x: 1}\n  - wasm: steps/deny_latest.wasm\n    limits: {cpu: 2 parsecs}\n    \
+         read: ../\n  - wait: {timeout: 90, wat: 1}\n",
+    );
+    let run = p.kstep(&["run", "--dry-run", "bad.yaml"], &[]);
+    assert_contained(&run, 2);
+    let lines: Vec<&str> = run.stderr.lines().collect();
+    assert_eq!(lines.len(), 9, "{}", run.stderr);
+    for (line, start) in lines.iter().zip([
+        "bad.yaml:1:7: `KUBECONFIG` holds credentials",
+        "bad.yaml:1:19: `A B` is not a variable name",
+        "bad.yaml:3:5: unknown field `rendr`, expected one of name, dotenv, render,",
+        "bad.yaml:5:5: unknown field `nmae`, expected one of name,",
+        "bad.yaml:6:11: `with` applies to custom steps",
+        "bad.yaml:8:19: `2 parsecs`: unknown unit `parsecs`",
+        "bad.yaml:9:11: `read: ../`: `..` is not allowed",
+        "bad.yaml:10:21: `90` needs a unit",
+        "bad.yaml:10:25: unknown field `wat`, expected one of timeout, failure-grace",
+    ]) {
+        assert!(line.starts_with(start), "{start:?}:\n{}", run.stderr);
+    }
+}
+
+#[test]
+fn durations_take_a_unit_and_read_back_what_kstep_prints() {
+    let p = Project::new("durations");
+    p.write(
+        "wait.yaml",
+        "steps:\n  - dotenv: build.env\n  - render: k8s/\n  - wait: {timeout: 1m30s, failure-grace: 5m00s}\n",
+    );
+    // Parsed: the dry run gets as far as the documents.
+    let run = p.kstep(&["run", "--dry-run", "wait.yaml"], &[]);
+    run.ok();
+    for (flag, ok) in [
+        ("1m30s", true),
+        ("1h5m", true),
+        ("500ms", true),
+        ("90", false),
+    ] {
+        let run = p.kstep(&["run", "--request-timeout", flag, "missing.yaml"], &[]);
+        run.exits_with(2);
+        assert_eq!(
+            run.stderr.contains("invalid value"),
+            !ok,
+            "{flag}: {}",
+            run.stderr
+        );
+        if !ok {
+            run.stderr(Has("`90` needs a unit"));
+        }
+    }
+}
+
+#[test]
 fn a_step_gets_only_the_variables_its_entry_lists() {
     let p = Project::new("variables");
     p.write(

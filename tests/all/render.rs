@@ -123,6 +123,26 @@ fn errors_exit_2_with_every_location_and_nothing_on_stdout() {
             run.stderr
         );
     }
+    // A container is named `${APP}`, unset: it could be `nothing`, so only the variables are
+    // reported. With them set, the override that matches nothing is.
+    run.stderr(Lacks("no container is named"));
+    let run = kstep(
+        &[
+            "render",
+            "--no-env",
+            "-f",
+            &file,
+            "--image",
+            "nothing=x:1",
+            "--set",
+            "APP=web",
+            "--set",
+            "VERSION=1",
+        ],
+        &[],
+        None,
+    );
+    run.fails_with(2);
     run.stderr(Has(
         "--image: --image nothing=x:1: no container is named `nothing`",
     ));
@@ -354,6 +374,83 @@ fn image_overrides_by_repository_with_registry_port() {
     run.stderr(Has(
         "--image: warning: --image registry.local:5000/team/ap=x:1: no container",
     ));
+}
+
+const DEPLOYMENT: &str = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: ${APP}-report\n\
+    spec:\n  template:\n    spec:\n      containers:\n      - name: web\n        image: ${IMAGE}\n";
+
+#[test]
+fn only_the_root_cause_of_a_problem_is_reported() {
+    let d = TempDir::new("render-root-cause");
+    let f = d.write("app.yaml", DEPLOYMENT);
+    // `render("--set APP=a …")`: the flags after `-f FILE`, split at spaces.
+    let render = |extra: &str| {
+        let mut args = vec!["render", "--no-env", "-f", &f];
+        args.extend(extra.split(' '));
+        kstep(&args, &[], None)
+    };
+    // A container matched by two overrides: one error, not "no container is named" too.
+    let run = render("--set APP=a --set IMAGE=nginx:1 --image web=y:1 --image nginx=z:1");
+    run.fails_with(2);
+    run.stderr(Has("matched by several --image overrides (`web`, `nginx`)"));
+    run.stderr(Lacks("no container is named `web`"));
+    run.stderr(Lacks("no container is named `nginx`"));
+    // IMAGE unset with --image web=…: the variable only; the container does exist.
+    let run = render("--set APP=a --image web=x:1");
+    run.fails_with(2);
+    run.stderr(Has("variable `IMAGE` is not set"));
+    run.stderr(Lacks("no container is named"));
+    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+    // APP unset in `${APP}-report`: not "metadata.name must be a string, not null".
+    let run = render("--set IMAGE=nginx:1");
+    run.fails_with(2);
+    run.stderr(Has("variable `APP` is not set"));
+    run.stderr(Lacks("must be a string"));
+    run.stderr(Lacks("no container is named"));
+    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+    // `--image web=$IMAGE` with IMAGE empty in the job.
+    let run = render("--set APP=a --set IMAGE=nginx:1 --image web=");
+    run.fails_with(2);
+    run.stderr(Has("`web=`: the image reference is empty: is the variable"));
+}
+
+#[test]
+fn unreadable_and_empty_files_are_named_with_positions() {
+    let d = TempDir::new("render-bad-files");
+    for (name, text, says) in [
+        // Latin-1 `é` on line 2: the position, like dotenv's.
+        (
+            "latin1.yaml",
+            &b"kind: ConfigMap\nname: caf\xe9\n"[..],
+            ":2:10: not valid UTF-8 (byte 26)",
+        ),
+        // A tab on line 4 is reported on line 4, not on the scalar before it.
+        (
+            "tab.yaml",
+            b"apiVersion: v1\nkind: ConfigMap\nmetadata:\n\tname: x\n",
+            ":4:1: invalid YAML: a tab in the indentation",
+        ),
+        // An empty file says so.
+        ("empty.yaml", b"", ": the file is empty"),
+        // A placeholder in a flow mapping: the YAML error says to quote it.
+        (
+            "flow.yaml",
+            b"apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\ndata: {b: ${N}}\n",
+            ":4:12: invalid YAML: while parsing a flow mapping",
+        ),
+    ] {
+        let file = d.write(name, text);
+        let run = kstep(
+            &["render", "--no-env", "--set", "N=1", "-f", &file],
+            &[],
+            None,
+        );
+        run.fails_with(2);
+        run.stderr(Has(&format!("{file}{says}")));
+        if name == "flow.yaml" {
+            run.stderr(Has("placeholder inside `{…}` or `[…]` must be quoted"));
+        }
+    }
 }
 
 #[test]

@@ -140,13 +140,15 @@ pub fn assert_no_secret<S: AsRef<str>>(what: &str, text: &str, secrets: &[S]) {
     }
 }
 
-/// `kstep args…` as a command: no kubeconfig from the machine running the tests, the shared
-/// compile cache, stdin closed and the output captured.
+/// `kstep args…` as a command: no kubeconfig from the machine running the tests (no variable,
+/// no `~/.kube/config`: no HOME), the shared compile cache, stdin closed and the output
+/// captured.
 pub fn kstep_command(args: &[&str]) -> Command {
     let mut cmd = Command::new(kstep_bin());
     cmd.args(args)
         .env_remove("KUBECONFIG")
         .env_remove("KSTEP_KUBECONFIG")
+        .env_remove("HOME")
         .env("KSTEP_CACHE_DIR", cache_dir())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

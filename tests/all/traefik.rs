@@ -64,6 +64,17 @@ fn yaml(text: &str) -> Value {
 // ---------------------------------------------------------------- the CLI
 
 #[test]
+fn several_documents_in_a_values_file_are_refused_in_words() {
+    let d = TempDir::new("traefik-multi-doc");
+    let file = d.write("values.yaml", "namespace: a\n---\nreplicas: 2\n");
+    let r = run(&["traefik", "render", "--values", &file]);
+    r.fails_with(2);
+    r.stderr(StartsWith(&format!("{file}:")));
+    r.stderr(Has("a values file is one YAML document"));
+    assert!(!r.stderr.contains("from_str"), "{}", r.stderr);
+}
+
+#[test]
 fn render_defaults_in_yaml_and_json_are_the_same_manifests() {
     let yaml_run = run(&["traefik", "render"]);
     yaml_run.ok();
@@ -674,6 +685,55 @@ fn unique(prefix: &str) -> String {
         .unwrap()
         .subsec_nanos();
     format!("{prefix}-{}-{nanos:x}", std::process::id())
+}
+
+/// The `kstep traefik render … | kstep apply …` line of docs/traefik.md (continuation joined)
+/// and of the example values file's header: the same command, as the words of its two halves.
+fn documented_example() -> (Vec<String>, Vec<String>) {
+    let root = repo_root();
+    let doc = std::fs::read_to_string(root.join("docs/traefik.md")).unwrap();
+    let start = "kstep traefik render --values ci-templates/examples/traefik-values.yaml";
+    let in_doc = doc
+        .split_once(start)
+        .map(|(_, rest)| rest.split("\n```").next().unwrap())
+        .map(|rest| format!("{start}{}", rest.replace("\\\n", " ")))
+        .expect("the example in docs/traefik.md");
+    let values =
+        std::fs::read_to_string(root.join("ci-templates/examples/traefik-values.yaml")).unwrap();
+    let in_values = values
+        .lines()
+        .find_map(|l| l.strip_prefix("#   ").filter(|c| c.starts_with(start)))
+        .expect("the example in the values file's header");
+    let words = |c: &str| c.split_whitespace().map(str::to_owned).collect::<Vec<_>>();
+    let (render, apply) = in_doc.split_once(" | ").unwrap();
+    assert_eq!(words(&in_doc), words(in_values), "the two copies differ");
+    (words(render), words(apply))
+}
+
+#[test]
+#[ignore = "needs a cluster (tests/cluster/up.sh; . target/test-cluster/env)"]
+fn the_documented_example_applies_as_written() {
+    let kubeconfig = cluster::admin_kubeconfig();
+    let (render, apply) = documented_example();
+    assert_eq!(render[..2], ["kstep", "traefik"]);
+    assert_eq!(apply[..2], ["kstep", "apply"]);
+    let args: Vec<&str> = render[1..].iter().map(String::as_str).collect();
+    let rendered = crate::support::kstep_command(&args)
+        .current_dir(repo_root())
+        .output()
+        .unwrap();
+    assert!(rendered.status.success(), "{rendered:?}");
+    // As written, plus --dry-run: the namespace `traefik` and the ClusterRole are shared names
+    // in the test cluster. The namespace policy is checked before any request either way.
+    let mut args: Vec<&str> = apply[1..].iter().map(String::as_str).collect();
+    args.push("--dry-run");
+    let run = kstep(
+        &args,
+        &[("KUBECONFIG", &kubeconfig)],
+        Some(&rendered.stdout),
+    );
+    run.ok();
+    run.stdout(Has("deployment.apps/"));
 }
 
 #[test]

@@ -45,6 +45,15 @@ pub fn recognise(data: &[u8]) -> Result<Text, Diagnostic> {
              only given to protected branches and tags)",
         ));
     }
+    // Base64 has no `#`: a value of comments alone is a YAML file with nothing in it.
+    if trimmed
+        .lines()
+        .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#'))
+    {
+        return Err(Diagnostic::error(
+            "the kubeconfig has only comments: no clusters, users or contexts",
+        ));
+    }
     if trimmed.starts_with('{') {
         return Ok(Text {
             form: Form::Json,
@@ -265,6 +274,20 @@ mod tests {
         assert_eq!(recognise(bare.as_bytes()).unwrap().text, YAML);
         let crlf = format!("\u{feff}{}\r\n{}\r\n", &one[..4], &one[4..]);
         assert_eq!(recognise(crlf.as_bytes()).unwrap().text, YAML);
+    }
+
+    #[test]
+    fn comments_alone_are_not_called_base64() {
+        for text in [
+            "# kubeconfig goes here\n",
+            "# TODO: paste it\n\n  # later\n",
+        ] {
+            let e = recognise(text.as_bytes()).unwrap_err();
+            assert_eq!(
+                e.message,
+                "the kubeconfig has only comments: no clusters, users or contexts"
+            );
+        }
     }
 
     #[test]

@@ -53,6 +53,9 @@ pub struct Loaded {
     pub substitutions: Vec<Substitution>,
     /// Errors and warnings.
     pub diagnostics: Vec<Diagnostic>,
+    /// A YAML error made the reader skip part of the text: some content is missing from
+    /// `documents` (a missing variable leaves a stand-in instead, see [`Node::unresolved`]).
+    pub lost: bool,
 }
 
 /// Reads every document of `text` (reported as `source`), substituting `variables`; with
@@ -91,6 +94,23 @@ pub fn load(source: &str, text: &str, variables: Option<&HashMap<String, String>
         }
     }
     loader.out
+}
+
+/// The first tab in the indentation of line `line` (1-based) or the next one.
+fn indentation_tab(text: &str, line: u32) -> Option<Pos> {
+    let first = usize::try_from(line).ok()?.saturating_sub(1);
+    text.lines()
+        .enumerate()
+        .skip(first)
+        .take(2)
+        .find_map(|(i, l)| {
+            let indent = &l[..l.len() - l.trim_start().len()];
+            let column = indent[..indent.find('\t')?].chars().count() + 1;
+            Some(Pos::new(
+                u32::try_from(i + 1).ok()?,
+                u32::try_from(column).ok()?,
+            ))
+        })
 }
 
 fn pos(marker: &Marker) -> Pos {
@@ -154,16 +174,44 @@ impl Loader<'_> {
     /// Reports an error and skips the rest of the current document.
     fn abandon(&mut self, pos: Pos, message: impl Into<String>) {
         self.error(pos, message);
+        self.out.lost = true;
         self.abandoned = true;
         self.stack.clear();
     }
 
     fn scan_error(&mut self, e: &ScanError) {
-        let message = match e.info() {
-            m if m.is_empty() => "invalid YAML".to_owned(),
-            m => format!("invalid YAML: {m}"),
+        let at = pos(e.marker());
+        // The scanner reports a tab at the scalar before it, often on the line above.
+        let tab = e
+            .info()
+            .contains("tab")
+            .then(|| indentation_tab(self.text, at.line))
+            .flatten();
+        let (at, message) = match (tab, e.info()) {
+            (Some(tab), _) => (
+                tab,
+                "invalid YAML: a tab in the indentation (YAML indents with spaces only)".to_owned(),
+            ),
+            (None, m) if m.is_empty() => (at, "invalid YAML".to_owned()),
+            (None, m) => (at, format!("invalid YAML: {m}")),
         };
-        self.error(pos(e.marker()), message);
+        // `{b: ${N}}`: in a flow collection `{` ends a plain scalar, so the placeholder breaks.
+        let placeholder = e
+            .marker()
+            .byte_offset()
+            .and_then(|o| self.text.get(..o))
+            .is_some_and(|before| before.ends_with('$'));
+        let message = if placeholder && e.info().contains("flow") {
+            format!(
+                "{message} (a `${{…}}` placeholder inside `{{…}}` or `[…]` must be quoted, \
+                 `\"${{N}}\"`, which makes it a string; for a number or boolean write the \
+                 collection in block style)"
+            )
+        } else {
+            message
+        };
+        self.error(at, message);
+        self.out.lost = true;
         self.stack.clear();
         self.root = None;
         self.anchors.clear();
@@ -389,7 +437,9 @@ impl Loader<'_> {
                 if key_position {
                     self.set_key(String::new(), at, false);
                 } else {
-                    self.complete(Node::new(Value::Null, at), anchor);
+                    let mut stand_in = Node::new(Value::Null, at);
+                    stand_in.unresolved = true;
+                    self.complete(stand_in, anchor);
                 }
                 return;
             }
@@ -745,6 +795,49 @@ mod tests {
                 .message
                 .contains("kstep follows kubectl")
         );
+    }
+
+    #[test]
+    fn a_placeholder_in_a_flow_collection_gets_a_hint() {
+        let vars: HashMap<String, String> = [("N".to_owned(), "3".to_owned())].into();
+        for text in ["a: {b: ${N}}\n", "a: [x, ${N}, y]\n"] {
+            let loaded = load("m.yaml", text, Some(&vars));
+            let d = loaded.diagnostics[0].to_string();
+            assert!(
+                d.starts_with("m.yaml:1:")
+                    && d.contains("placeholder inside `{…}` or `[…]` must be quoted"),
+                "{text:?}: {d}"
+            );
+        }
+        // Not for other flow errors.
+        let loaded = load("m.yaml", "a: {b: c d: e}\n", Some(&vars));
+        assert!(
+            loaded
+                .diagnostics
+                .iter()
+                .all(|d| !d.message.contains("placeholder")),
+            "{:?}",
+            loaded.diagnostics
+        );
+    }
+
+    #[test]
+    fn a_tab_is_reported_where_it_is() {
+        for (text, at) in [
+            ("a: 1\n\tb: 2\n", "m.yaml:2:1:"),
+            ("a: 1\nb:\n\tc: 2\n", "m.yaml:3:1:"),
+            (
+                "kind: X\nmetadata:\n  name: x\n \tlabels: {}\n",
+                "m.yaml:4:2:",
+            ),
+        ] {
+            let loaded = load("m.yaml", text, None);
+            let d = loaded.diagnostics[0].to_string();
+            assert!(
+                d.starts_with(at) && d.contains("a tab in the indentation"),
+                "{text:?}: {d}"
+            );
+        }
     }
 
     #[test]

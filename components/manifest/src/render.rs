@@ -10,7 +10,7 @@ use std::collections::HashMap;
 
 use crate::diag::{Diagnostic, Pos, Severity};
 use crate::emit;
-use crate::image::Reference;
+use crate::image::{Reference, ReferenceError};
 use crate::load::{self, Document as Loaded};
 use crate::template::Resolution;
 use crate::tree::{Node, Value};
@@ -231,9 +231,18 @@ pub fn render(request: &Request) -> Result<Rendered, Vec<Diagnostic>> {
     let mut overrides = parse_overrides(&request.images, &mut diagnostics);
     let mut report = Report::default();
     let mut work = Vec::new();
+    // Whether some container may have gone unseen (text lost to a YAML error, a document
+    // without apiVersion or kind, a container name from a missing variable): then an unmatched
+    // `--image` proves nothing, and "no container is named" would only be a consequence.
+    let mut incomplete = false;
+    let mut empty = Vec::new();
     for (s, source) in request.sources.iter().enumerate() {
         let variables = (!request.options.literal).then_some(&variables);
         let loaded = load::load(&source.name, &source.text, variables);
+        incomplete |= loaded.lost;
+        if loaded.documents.is_empty() && loaded.diagnostics.is_empty() {
+            empty.push(s);
+        }
         diagnostics.extend(loaded.diagnostics);
         report.substitutions.extend(
             loaded
@@ -250,6 +259,22 @@ pub fn render(request: &Request) -> Result<Rendered, Vec<Diagnostic>> {
             expand_list(s, document, &source.name, &mut work, &mut diagnostics);
         }
     }
+    // Nothing at all is an error (as kubectl's "no objects passed to apply"); one empty file
+    // among others, a warning.
+    let nothing = work.is_empty() && diagnostics.is_empty();
+    for s in empty {
+        let source = &request.sources[s];
+        let what = if source.text.trim().is_empty() {
+            "the file is empty"
+        } else {
+            "the file has no documents, only comments or `---`"
+        };
+        diagnostics.push(if nothing {
+            Diagnostic::error(&source.name, Pos::default(), what)
+        } else {
+            Diagnostic::warning(&source.name, Pos::default(), what)
+        });
+    }
     for w in &mut work {
         let source = &request.sources[w.source].name;
         match identity(&w.root) {
@@ -262,20 +287,23 @@ pub fn render(request: &Request) -> Result<Rendered, Vec<Diagnostic>> {
                         document_message(w, &message),
                     ));
                 }
-                continue;
             }
         }
-        api_version(
-            w,
-            source,
-            request.options.upgrade_api_versions,
-            &mut report,
-            &mut diagnostics,
-        );
-        images(w, source, &mut overrides, &mut report, &mut diagnostics);
+        if w.identity.is_some() {
+            api_version(
+                w,
+                source,
+                request.options.upgrade_api_versions,
+                &mut report,
+                &mut diagnostics,
+            );
+        }
+        // Even without a name (`${APP}` unset), a workload's containers are known: an override
+        // that names one of them is matched.
+        incomplete |= !images(w, source, &mut overrides, &mut report, &mut diagnostics);
     }
     duplicates(&work, &request.sources, &mut diagnostics);
-    for o in overrides.iter().filter(|o| o.matched == 0) {
+    for o in overrides.iter().filter(|o| o.matched == 0 && !incomplete) {
         let message = format!(
             "--image {}={}: no container is named `{}` or uses that repository",
             o.name, o.reference, o.name
@@ -389,6 +417,16 @@ fn parse_overrides(images: &[ImageOverride], diagnostics: &mut Vec<Diagnostic>) 
                         ),
                     ));
                 }
+            }
+            Err(ReferenceError::Empty) => {
+                // `--image web=$IMAGE` in a job where IMAGE is unset or empty.
+                bad(
+                    diagnostics,
+                    "the image reference is empty: is the variable it comes from (as in \
+                     `--image NAME=$IMAGE`) unset or empty in this job?"
+                        .into(),
+                );
+                continue;
             }
             Err(e) => {
                 bad(
@@ -504,6 +542,8 @@ fn identity(root: &Node) -> Result<Identity, Vec<(Pos, String)>> {
                 }
                 Some(s.clone())
             }
+            // The missing variable is the problem, already reported.
+            Some(other) if other.unresolved => None,
             Some(other) => {
                 errors.push((
                     other.pos,
@@ -520,6 +560,7 @@ fn identity(root: &Node) -> Result<Identity, Vec<(Pos, String)>> {
             text(m, "name", "metadata.name", true),
             text(m, "namespace", "metadata.namespace", false),
         ),
+        Some(m) if m.unresolved => (None, None),
         Some(m) => {
             errors.push((
                 m.pos,
@@ -637,19 +678,36 @@ fn group(api_version: &str) -> &str {
     api_version.split_once('/').map_or("", |(g, _)| g)
 }
 
+/// Applies the overrides to `w`'s containers and checks their images. Returns whether every
+/// container could be matched against the overrides (not when a name is unknown).
 fn images(
     w: &mut Work,
     source: &str,
     overrides: &mut [Override],
     report: &mut Report,
     diagnostics: &mut Vec<Diagnostic>,
-) {
-    let Some(id) = &w.identity else { return };
-    let Some(path) = pod_spec_path(group(&id.api_version), &id.kind) else {
-        return;
+) -> bool {
+    let mut complete = true;
+    let (api_version, kind, name) = match &w.identity {
+        Some(id) => (id.api_version.clone(), id.kind.clone(), id.name.clone()),
+        None => match (w.root.str_at(&["apiVersion"]), w.root.str_at(&["kind"])) {
+            (Some(api_version), Some(kind)) => (
+                api_version.to_owned(),
+                kind.to_owned(),
+                w.root
+                    .str_at(&["metadata", "name"])
+                    .unwrap_or("?")
+                    .to_owned(),
+            ),
+            // What containers it has is unknown.
+            _ => return false,
+        },
+    };
+    let Some(path) = pod_spec_path(group(&api_version), &kind) else {
+        return complete;
     };
     let Some(pod) = w.root.get_path_mut(path).and_then(Node::as_map_mut) else {
-        return;
+        return complete;
     };
     for (list, init) in [("initContainers", true), ("containers", false)] {
         let Some(containers) = pod.get_mut(list).and_then(Node::as_seq_mut) else {
@@ -658,29 +716,32 @@ fn images(
         for container in containers {
             let container_pos = container.pos;
             let Some(c) = container.as_map_mut() else {
+                complete = false;
+                if container.unresolved {
+                    continue;
+                }
                 diagnostics.push(Diagnostic::error(
                     source,
                     container_pos,
-                    format!("{} `{}`: a container must be a mapping", id.kind, id.name),
+                    format!("{kind} `{name}`: a container must be a mapping"),
                 ));
                 continue;
             };
-            let cname = c
-                .get("name")
-                .and_then(Node::as_str)
-                .unwrap_or("")
-                .to_owned();
+            let name_node = c.get("name");
+            complete &= name_node.is_none_or(|n| !n.unresolved);
+            let cname = name_node.and_then(Node::as_str).unwrap_or("").to_owned();
             let label = format!(
                 "{} `{}` {} `{cname}`",
-                id.kind,
-                id.name,
+                kind,
+                name,
                 if init { "init container" } else { "container" }
             );
             let image = c.get("image");
             let image_pos = image.map_or(container_pos, |n| n.pos);
-            let old = match image.map(|n| &n.value) {
-                None => None,
-                Some(Value::Str(s)) => Some(s.clone()),
+            let old = match image.map(|n| (&n.value, n.unresolved)) {
+                // A missing variable (reported): matched by container name only.
+                None | Some((_, true)) => None,
+                Some((Value::Str(s), _)) => Some(s.clone()),
                 Some(_) => {
                     let t = image.map_or("null", Node::type_name);
                     diagnostics.push(Diagnostic::error(
@@ -724,8 +785,8 @@ fn images(
                     report.images.push(ImageChange {
                         source: source.to_owned(),
                         pos: image_pos,
-                        kind: id.kind.clone(),
-                        name: id.name.clone(),
+                        kind: kind.clone(),
+                        name: name.clone(),
                         container: cname.clone(),
                         init,
                         old: old.unwrap_or_default(),
@@ -734,6 +795,10 @@ fn images(
                     });
                 }
                 many => {
+                    // Each of them matched (this container): the conflict is the one problem.
+                    for i in many {
+                        overrides[*i].matched += 1;
+                    }
                     let names: Vec<String> = many
                         .iter()
                         .map(|i| format!("`{}`", overrides[*i].name))
@@ -750,6 +815,7 @@ fn images(
             }
         }
     }
+    complete
 }
 
 /// The classic `image: IMAGE` left for `sed` is not a reference; say what to do instead.
@@ -1126,6 +1192,123 @@ mod tests {
                 .warnings
                 .iter()
                 .any(|w| w.message.contains("no container is named `nothing`"))
+        );
+    }
+
+    /// Renders `text` as `m.yaml` with `vars` and `images`; the error messages.
+    fn errors_of(text: &str, vars: &[(&str, &str)], images: Vec<ImageOverride>) -> Vec<String> {
+        let e = render(&Request {
+            sources: source(text),
+            variables: vars
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+            images,
+            options: Options::default(),
+        })
+        .unwrap_err();
+        messages(&e)
+            .into_iter()
+            .filter(|m| m.contains("error:"))
+            .collect()
+    }
+
+    const DEPLOYMENT: &str = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: ${APP}-report\n\
+        spec:\n  template:\n    spec:\n      containers:\n      - name: web\n        image: ${IMAGE}\n";
+
+    #[test]
+    fn only_the_root_cause_is_reported() {
+        // One container matched by two overrides: the conflict, not "no container is named".
+        let e = errors_of(
+            DEPLOYMENT,
+            &[("APP", "a"), ("IMAGE", "nginx:1")],
+            vec![image("web", "x:1"), image("nginx", "y:1")],
+        );
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert!(
+            e[0].contains("matched by several --image overrides (`web`, `nginx`)"),
+            "{e:?}"
+        );
+        // IMAGE unset, --image web=…: the container exists; only the variable is missing.
+        let e = errors_of(DEPLOYMENT, &[("APP", "a")], vec![image("web", "x:1")]);
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert!(
+            e[0].starts_with("m.yaml:10:16: error:") && e[0].contains("`IMAGE`"),
+            "{e:?}"
+        );
+        // APP unset in `${APP}-report`: the variable, not "metadata.name must be a string", nor
+        // (the document having no identity) "no container is named web".
+        let e = errors_of(
+            DEPLOYMENT,
+            &[("IMAGE", "nginx:1")],
+            vec![image("web", "x:1")],
+        );
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert!(
+            e[0].starts_with("m.yaml:4:9: error:") && e[0].contains("`APP`"),
+            "{e:?}"
+        );
+        // A container named by a missing variable could be any: no "no container is named".
+        let named = DEPLOYMENT.replace("name: web", "name: ${C}");
+        let e = errors_of(
+            &named,
+            &[("APP", "a"), ("IMAGE", "n:1")],
+            vec![image("api", "x:1")],
+        );
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert!(e[0].contains("`C`"), "{e:?}");
+        // A true mismatch is still reported, also next to a missing variable elsewhere.
+        let e = errors_of(DEPLOYMENT, &[("IMAGE", "n:1")], vec![image("api", "x:1")]);
+        assert_eq!(e.len(), 2, "{e:?}");
+        assert!(e[0].contains("no container is named `api`"), "{e:?}");
+        let e = errors_of(
+            DEPLOYMENT,
+            &[("APP", "a"), ("IMAGE", "nginx:1")],
+            vec![image("api", "x:1")],
+        );
+        assert!(e[0].contains("no container is named `api`"), "{e:?}");
+    }
+
+    #[test]
+    fn empty_files_are_named() {
+        let only = render(&Request {
+            sources: source("# nothing yet\n---\n"),
+            ..Request::default()
+        })
+        .unwrap_err();
+        assert_eq!(
+            messages(&only),
+            ["m.yaml: error: the file has no documents, only comments or `---`"]
+        );
+        let mut sources = source(DEPLOYMENT);
+        sources.push(Source {
+            name: "empty.yaml".into(),
+            text: String::new(),
+        });
+        let r = render(&Request {
+            sources,
+            variables: vec![("APP".into(), "a".into()), ("IMAGE".into(), "n:1".into())],
+            ..Request::default()
+        })
+        .unwrap();
+        assert_eq!(
+            messages(&r.report.warnings),
+            ["empty.yaml: warning: the file is empty"]
+        );
+    }
+
+    #[test]
+    fn an_empty_image_reference_hints_at_its_variable() {
+        let e = errors_of(
+            DEPLOYMENT,
+            &[("APP", "a"), ("IMAGE", "nginx:1")],
+            vec![image("web", "")],
+        );
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert!(
+            e[0].contains("--image web=: the image reference is empty")
+                && e[0].contains("unset or empty in this job"),
+            "{e:?}"
         );
     }
 

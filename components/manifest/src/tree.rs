@@ -39,6 +39,9 @@ pub struct Node {
     pub pos: Pos,
     /// Whether a placeholder produced (part of) this scalar.
     pub substituted: bool,
+    /// A placeholder here could not be expanded (already reported): the value is a stand-in,
+    /// and checks of it stay silent rather than report the consequence of that one problem.
+    pub unresolved: bool,
 }
 
 impl Node {
@@ -48,6 +51,7 @@ impl Node {
             value,
             pos,
             substituted: false,
+            unresolved: false,
         }
     }
 

@@ -455,10 +455,29 @@ pub fn parse_yaml(text: &str) -> Result<Option<Yaml>, Problem> {
     let parsed: Result<Option<Spanned>, _> = serde_saphyr::from_str_with_options(text, options);
     match parsed {
         Ok(v) => Ok(v.map(|s| s.0).filter(|y| y.value != Y::Null)),
-        Err(e) => Err(Problem::error(
-            plain_message(&e.to_string()),
-            e.location().map_or((0, 0), |l| location(&l)),
-        )),
+        Err(e) => {
+            let message = match innermost(&e) {
+                // The library's wording names its own API (`use from_str_multiple`).
+                serde_saphyr::Error::MultipleDocuments { .. } => {
+                    "a values file is one YAML document, and this one has more after a `---`: \
+                     merge them into one"
+                        .to_owned()
+                }
+                _ => plain_message(&e.to_string()),
+            };
+            Err(Problem::error(
+                message,
+                e.location().map_or((0, 0), |l| location(&l)),
+            ))
+        }
+    }
+}
+
+/// The error inside any snippet wrappers.
+fn innermost(e: &serde_saphyr::Error) -> &serde_saphyr::Error {
+    match e {
+        serde_saphyr::Error::WithSnippet { error, .. } => innermost(error),
+        other => other,
     }
 }
 
@@ -990,6 +1009,17 @@ mod tests {
             assert_eq!(v.image.tag.value, DEFAULT_TAG);
             assert_eq!(v.entry_points.websecure_port().number, 8443);
         }
+    }
+
+    #[test]
+    fn several_documents_are_refused_in_words() {
+        let e = one("namespace: a\n---\nreplicas: 2\n");
+        assert!(
+            e.message.starts_with("a values file is one YAML document"),
+            "{e:?}"
+        );
+        assert!(!e.message.contains("from_str"), "{e:?}");
+        assert!(e.line >= 2, "{e:?}");
     }
 
     #[test]

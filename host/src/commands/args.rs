@@ -256,6 +256,11 @@ pub fn parse_image(text: &str) -> Result<(String, String), String> {
         Some((name, reference)) if !name.is_empty() && !reference.is_empty() => {
             Ok((name.to_owned(), reference.to_owned()))
         }
+        // `--image web=$IMAGE` in a job where IMAGE is unset or empty.
+        Some((name, "")) if !name.is_empty() => Err(format!(
+            "`{text}`: the image reference is empty: is the variable it comes from (as in \
+             `--image {name}=$IMAGE`) unset or empty in this job?"
+        )),
         _ => Err(format!("`{text}`: expected NAME=REF")),
     }
 }

@@ -328,8 +328,9 @@ fn set(args: &SetArgs) -> CliResult {
         // The value is never echoed: it may be anything.
         let Some((key, value)) = arg.split_once('=') else {
             return Err(CliError::invalid(anyhow::anyhow!(
-                "argument {}: expected KEY=VALUE (no \"=\" found)",
-                i + 1
+                "argument {}: expected KEY=VALUE (no \"=\" found){}",
+                i + 1,
+                reversed_hint(&args.file, arg)
             )));
         };
         assignments.push((key.to_owned(), value.to_owned()));
@@ -377,11 +378,35 @@ fn set(args: &SetArgs) -> CliResult {
     Ok(())
 }
 
+/// `kstep dotenv set IMAGE=x docker.env`: the file comes first. Says so when FILE looks like
+/// an assignment and the argument without `=` could be the file; shows the key and the file
+/// name, never the value.
+fn reversed_hint(file: &Path, arg: &str) -> String {
+    let Some((key, _)) = file.to_str().and_then(|f| f.split_once('=')) else {
+        return String::new();
+    };
+    if key.is_empty() || key.contains('/') {
+        return String::new();
+    }
+    format!(". The file comes first: kstep dotenv set {arg} {key}=…")
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
 
     use super::*;
+
+    #[test]
+    fn reversed_arguments_get_a_hint_without_the_value() {
+        let hint = reversed_hint(Path::new("IMAGE=registry/app:1"), "docker.env");
+        assert_eq!(
+            hint,
+            ". The file comes first: kstep dotenv set docker.env IMAGE=…"
+        );
+        assert_eq!(reversed_hint(Path::new("docker.env"), "IMAGE"), "");
+        assert_eq!(reversed_hint(Path::new("./a=b/c.env"), "X"), "");
+    }
 
     fn entry(key: &str, value: &str) -> step::Entry {
         step::Entry {

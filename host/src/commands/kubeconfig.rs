@@ -56,7 +56,7 @@ pub(crate) enum Command {
 #[derive(Debug, clap::Args)]
 struct SourceArgs {
     /// The kubeconfig file. Default: $KSTEP_KUBECONFIG, then $KUBECONFIG (each may hold the
-    /// kubeconfig, its base64 form, or a path).
+    /// kubeconfig, its base64 form, or a path), then ~/.kube/config.
     #[arg(long, value_name = "PATH")]
     kubeconfig: Option<PathBuf>,
     /// Use this context instead of the current-context.
@@ -334,6 +334,7 @@ fn summary(c: &Credentials) -> Summary {
         credentials::Origin::Flag => "flag",
         credentials::Origin::KstepVariable => "KSTEP_KUBECONFIG",
         credentials::Origin::KubeconfigVariable => "KUBECONFIG",
+        credentials::Origin::Home => "home",
     };
     Summary {
         source: SourceSummary {
@@ -462,6 +463,11 @@ fn decode(args: &DecodeArgs) -> CliResult {
     secrets::register_kubeconfig(rendered.as_bytes());
     if rendered.trim().is_empty() {
         return Err(anyhow::anyhow!("the kubeconfig step rendered nothing (a bug)").into());
+    }
+    // `--write "$CI_PROJECT_DIR/.kube/config"` in a fresh job: the directory is not there yet.
+    if let Some(dir) = args.write.parent() {
+        crate::fsutil::create_private_dir(dir)
+            .map_err(|e| anyhow::anyhow!("creating {}: {e}", dir.display()))?;
     }
     crate::fsutil::write_atomic(&args.write, rendered.as_bytes(), Some(0o600))
         .map_err(|e| anyhow::anyhow!("writing {}: {e}", args.write.display()))?;

@@ -9,6 +9,9 @@
 //! show it (or the base64 kubeconfig, which embeds it). The only ways out are the files in
 //! `--out-dir` (mode 0600) and `--print-secret`, which writes the masked-variable value to
 //! stdout unmasked because that is what was asked for.
+//!
+//! stdout carries that value alone (`--print-secret > file` gives a usable variable value):
+//! progress, the apply engine's lines and the verification table all go to stderr.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -68,7 +71,8 @@ pub(crate) struct CreateArgs {
     /// than the admin's kubeconfig.
     #[arg(long, value_name = "URL")]
     server: Option<String>,
-    /// The admin's kubeconfig. Default: $KSTEP_KUBECONFIG, then $KUBECONFIG.
+    /// The admin's kubeconfig. Default: $KSTEP_KUBECONFIG, then $KUBECONFIG, then
+    /// ~/.kube/config.
     #[arg(long, value_name = "PATH")]
     kubeconfig: Option<PathBuf>,
     /// Use this context of the admin's kubeconfig.
@@ -107,6 +111,8 @@ fn create(args: &CreateArgs) -> CliResult {
             TokenKind::Bound(args.token_duration)
         },
     };
+    // Before anything prints: the apply engine's lines too.
+    output::progress_to_stderr();
     let runtime = Runtime::new()?;
     let target = crate::deploy::session::Target {
         kubeconfig: args.kubeconfig.clone(),
@@ -157,11 +163,11 @@ fn create(args: &CreateArgs) -> CliResult {
             )))
         })
     })?;
-    output::stdout(&format!(
+    output::stderr_line(&format!(
         "Verification as {} on {}:\n{}",
         request.username(),
         connection.server,
-        sa::table(&checks)
+        sa::table(&checks).trim_end()
     ));
     let failed: Vec<&sa::Check> = checks.iter().filter(|c| !c.ok()).collect();
     if !failed.is_empty() {
@@ -184,9 +190,9 @@ fn create(args: &CreateArgs) -> CliResult {
     // 4. The outputs.
     if let Some(dir) = &args.out_dir {
         write_outputs(dir, &kubeconfig, &encoded)?;
-        output::stdout(&format!(
+        output::stderr_line(&format!(
             "Wrote {} and {} (mode 0600). Store the content of KUBECONFIG.b64 in a CI/CD variable \
-             KUBECONFIG with \"Masked and hidden\" (or \"Mask variable\") checked.\n",
+             KUBECONFIG with \"Masked and hidden\" (or \"Mask variable\") checked.",
             dir.join("kubeconfig").display(),
             dir.join("KUBECONFIG.b64").display()
         ));
@@ -225,6 +231,24 @@ async fn bootstrap(
             request.namespace
         )));
     }
+    match sa::cluster_role_exists(&client, request)
+        .await
+        .map_err(|e| fail(&e, "reading the ClusterRole"))?
+    {
+        Some(true) => {}
+        Some(false) => {
+            return Err(CliError::invalid(anyhow::anyhow!(
+                "ClusterRole {} does not exist; nothing was created (`kubectl get clusterroles` \
+                 lists them; the default, `admin`, is built in)",
+                request.cluster_role
+            )));
+        }
+        None => output::stderr_line(&format!(
+            "warning: this kubeconfig may not read ClusterRoles: cannot check that {} exists \
+             before creating the binding",
+            request.cluster_role
+        )),
+    }
     let objects =
         sa::objects(request, !exists).map_err(|e| CliError::from(anyhow::Error::from(e)))?;
     let options = Options {
@@ -241,20 +265,23 @@ async fn bootstrap(
         establish_timeout: args.timeout,
         watch_timeout: crate::deploy::watch::timeout_for(args.timeout),
     };
-    output::stdout(&format!(
-        "Creating ServiceAccount {} in namespace {} bound to ClusterRole {} on {}\n",
+    output::stderr_line(&format!(
+        "Creating ServiceAccount {} in namespace {} bound to ClusterRole {} on {}",
         request.name, request.namespace, request.cluster_role, conn.server
     ));
-    if let Err(e) = engine::apply(&client, objects, &options, &Shell::new(false)).await {
-        output::stderr_line(&format!("error: {e}"));
-        for line in e.details() {
-            output::stderr_line(&line);
-        }
-        return Err(if e.is_invalid_input() {
-            CliError::reported_invalid()
-        } else {
-            CliError::reported()
-        });
+    apply(&client, objects, &options).await?;
+    if request.token == TokenKind::LongLived {
+        // The token controller deletes a token Secret whose ServiceAccount it cannot find: the
+        // account must exist before its Secret does.
+        sa::wait_for_account(&client, request, args.timeout)
+            .await
+            .map_err(|e| match e {
+                sa::TokenError::Api(inner) => fail(&inner, "watching the ServiceAccount"),
+                other => CliError::from(anyhow::Error::from(other)),
+            })?;
+        let secret =
+            sa::token_secret(request).map_err(|e| CliError::from(anyhow::Error::from(e)))?;
+        apply(&client, vec![secret], &options).await?;
     }
     let issued = sa::issue_token(&client, request, args.timeout)
         .await
@@ -264,14 +291,36 @@ async fn bootstrap(
         })?;
     match (&request.token, &issued.expires) {
         (TokenKind::Bound(_), Some(expires)) => {
-            output::stdout(&format!("Token: TokenRequest, expires {expires}\n"));
+            output::stderr_line(&format!("Token: TokenRequest, expires {expires}"));
         }
-        _ => output::stdout(&format!(
-            "Token: long-lived, from Secret {} (valid until the Secret is deleted)\n",
+        _ => output::stderr_line(&format!(
+            "Token: long-lived, from Secret {} (valid until the Secret is deleted)",
             request.secret_name()
         )),
     }
     Ok(issued)
+}
+
+/// Applies `objects` with the engine, reporting a failure on stderr.
+async fn apply(
+    client: &::kube::Client,
+    objects: Vec<crate::deploy::objects::Object>,
+    options: &Options,
+) -> Result<(), CliError> {
+    match engine::apply(client, objects, options, &Shell::new(false)).await {
+        Ok(_) => Ok(()),
+        Err(e) => {
+            output::stderr_line(&format!("error: {e}"));
+            for line in e.details() {
+                output::stderr_line(&line);
+            }
+            Err(if e.is_invalid_input() {
+                CliError::reported_invalid()
+            } else {
+                CliError::reported()
+            })
+        }
+    }
 }
 
 /// The new identity's connection: the admin's server and CA, the ServiceAccount's token.
@@ -342,16 +391,7 @@ fn write_outputs(dir: &Path, kubeconfig: &str, encoded: &str) -> Result<(), CliE
     let io = |what: &Path, e: std::io::Error| {
         CliError::from(anyhow::anyhow!("writing {}: {e}", what.display()))
     };
-    if !dir.exists() {
-        let mut builder = std::fs::DirBuilder::new();
-        builder.recursive(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::DirBuilderExt as _;
-            builder.mode(0o700);
-        }
-        builder.create(dir).map_err(|e| io(dir, e))?;
-    }
+    crate::fsutil::create_private_dir(dir).map_err(|e| io(dir, e))?;
     let path = dir.join("kubeconfig");
     crate::fsutil::write_atomic(&path, kubeconfig.as_bytes(), Some(0o600))
         .map_err(|e| io(&path, e))?;

@@ -75,8 +75,8 @@ pub fn seconds(d: Duration) -> String {
     } else if s < 60.0 {
         format!("{s:.1} s")
     } else {
-        let whole = d.as_secs();
-        format!("{}m{:02}s", whole / 60, whole % 60)
+        // What `--timeout` and `wait: {timeout:}` read back.
+        crate::duration::format(d)
     }
 }
 

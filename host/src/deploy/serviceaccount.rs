@@ -2,9 +2,11 @@
 //! (`kubectl apply` of a ServiceAccount and a RoleBinding, fishing the token out of a Secret,
 //! hand-editing a kubeconfig), for a current cluster.
 //!
-//! - [`objects`]: the ServiceAccount, the RoleBinding (rbac/v1) to a ClusterRole, and for
-//!   `--long-lived` the `kubernetes.io/service-account-token` Secret, applied with the apply
-//!   engine (dry run first, field manager `kstep`);
+//! - [`cluster_role_exists`]: the ClusterRole is checked before anything is created;
+//! - [`objects`]: the ServiceAccount and the RoleBinding (rbac/v1) to a ClusterRole, applied
+//!   with the apply engine (dry run first, field manager `kstep`); for `--long-lived`, once
+//!   [`wait_for_account`] has seen the ServiceAccount, the [`token_secret`] (the token
+//!   controller deletes a token Secret whose ServiceAccount it cannot find);
 //! - [`issue_token`]: a TokenRequest with a duration (what `kubectl create token` does), or the
 //!   long-lived Secret's token once the token controller has filled it in (watched, not polled);
 //!   the token is registered with the masker the moment it is received;
@@ -16,12 +18,14 @@ use std::fmt;
 use std::time::Duration;
 
 use base64::Engine as _;
+use futures::StreamExt as _;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::authentication::v1::{SelfSubjectReview, TokenRequest, TokenRequestSpec};
 use k8s_openapi::api::authorization::v1::{
     ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec,
 };
 use k8s_openapi::api::core::v1::{Pod, Secret, ServiceAccount};
+use k8s_openapi::api::rbac::v1::ClusterRole;
 use kube::Client;
 use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams, PostParams};
 use kube::discovery::ApiResource;
@@ -82,8 +86,25 @@ fn origin(index: u32) -> Origin {
     }
 }
 
-/// The objects to apply: optionally the Namespace, the ServiceAccount, the RoleBinding, and
-/// for a long-lived token its Secret.
+/// Whether the ClusterRole to bind exists: `None` when the admin may not read ClusterRoles
+/// (the RoleBinding can still be created; the verification then tells).
+///
+/// # Errors
+/// The server failed or refused otherwise.
+pub async fn cluster_role_exists(
+    client: &Client,
+    request: &Request,
+) -> Result<Option<bool>, kube::Error> {
+    let roles: Api<ClusterRole> = Api::all(client.clone());
+    match roles.get_opt(&request.cluster_role).await {
+        Ok(found) => Ok(Some(found.is_some())),
+        Err(e) if api_error::code(&e) == Some(403) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// The objects to apply first: optionally the Namespace, the ServiceAccount and the
+/// RoleBinding.
 ///
 /// # Errors
 /// Never in practice: the documents are built here (an error would be a bug).
@@ -109,20 +130,60 @@ pub fn objects(
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": request.cluster_role},
         "subjects": [{"kind": "ServiceAccount", "name": request.name, "namespace": request.namespace}],
     }));
-    if request.token == TokenKind::LongLived {
-        docs.push(json!({
-            "apiVersion": "v1", "kind": "Secret",
-            "type": "kubernetes.io/service-account-token",
-            "metadata": {
-                "name": request.secret_name(), "namespace": request.namespace, "labels": labels,
-                "annotations": {"kubernetes.io/service-account.name": request.name},
-            },
-        }));
-    }
     docs.into_iter()
         .zip(1..)
         .map(|(value, i)| Object::new(value, origin(i)))
         .collect()
+}
+
+/// The `kubernetes.io/service-account-token` Secret of a long-lived token: apply it only once
+/// the ServiceAccount exists ([`wait_for_account`]).
+///
+/// # Errors
+/// Never in practice: the document is built here (an error would be a bug).
+pub fn token_secret(request: &Request) -> Result<Object, super::objects::InvalidObject> {
+    let secret = json!({
+        "apiVersion": "v1", "kind": "Secret",
+        "type": "kubernetes.io/service-account-token",
+        "metadata": {
+            "name": request.secret_name(), "namespace": request.namespace,
+            "labels": {"app.kubernetes.io/managed-by": "kstep"},
+            "annotations": {"kubernetes.io/service-account.name": request.name},
+        },
+    });
+    Object::new(secret, origin(4))
+}
+
+/// Waits, watching the namespace's ServiceAccounts, until `request`'s exists (at once when it
+/// already does).
+///
+/// # Errors
+/// [`TokenError::NoAccount`] after `wait`; the list or watch failed.
+pub async fn wait_for_account(
+    client: &Client,
+    request: &Request,
+    wait: Duration,
+) -> Result<(), TokenError> {
+    let api: Api<DynamicObject> = Api::namespaced_with(
+        client.clone(),
+        &request.namespace,
+        &ApiResource::erase::<ServiceAccount>(&()),
+    );
+    let is_it = |o: &DynamicObject| o.metadata.name.as_deref() == Some(request.name.as_str());
+    let changes = watch::collection(api, None, watch::timeout_for(wait));
+    let mut changes = std::pin::pin!(changes);
+    let seen = tokio::time::timeout(wait, async {
+        while let Some(change) = changes.next().await {
+            match change? {
+                watch::Change::Reset(all) if all.iter().any(is_it) => return Ok(()),
+                watch::Change::Applied(o) if is_it(&o) => return Ok(()),
+                _ => {}
+            }
+        }
+        Err(TokenError::NoAccount(request.name.clone(), wait))
+    })
+    .await;
+    seen.unwrap_or_else(|_| Err(TokenError::NoAccount(request.name.clone(), wait)))
 }
 
 /// A token the server issued.
@@ -152,13 +213,18 @@ pub enum TokenError {
     Api(#[from] kube::Error),
     /// The token controller did not fill the Secret in time.
     #[error(
-        "Secret {0} was not filled with a token within {1:?}: is kube-controller-manager running \
-         with --service-account-private-key-file?"
+        "Secret {name} was not filled with a token within {wait}: is kube-controller-manager \
+         running with --service-account-private-key-file?",
+        name = .0,
+        wait = crate::duration::format(*.1)
     )]
     NotFilled(String, Duration),
     /// The answer had no token.
     #[error("the server's TokenRequest answer has no token")]
     Empty,
+    /// The ServiceAccount was applied but not seen within the time allowed.
+    #[error("ServiceAccount {name} did not appear within {wait}", name = .0, wait = crate::duration::format(*.1))]
+    NoAccount(String, Duration),
 }
 
 /// Obtains the token: a TokenRequest, or the long-lived Secret's once filled (`wait` bounds
@@ -203,7 +269,7 @@ pub async fn issue_token(
                         "the server capped the token's lifetime: asked for {}, it expires at \
                          {expires} (--service-account-max-token-expiration); use --long-lived for \
                          a token that lives as long as its Secret",
-                        humantime(asked)
+                        crate::duration::format(duration)
                     ));
                 }
             }
@@ -253,17 +319,6 @@ fn now_seconds() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-}
-
-/// `8760h`, `90m`, `45s`.
-pub fn humantime(seconds: i64) -> String {
-    if seconds % 3600 == 0 {
-        format!("{}h", seconds / 3600)
-    } else if seconds % 60 == 0 {
-        format!("{}m", seconds / 60)
-    } else {
-        format!("{seconds}s")
-    }
 }
 
 /// One verification with the new identity.
@@ -493,18 +548,16 @@ mod tests {
         assert_eq!(binding["roleRef"]["kind"], "ClusterRole");
         assert_eq!(binding["roleRef"]["name"], "admin");
         assert_eq!(binding["subjects"][0]["namespace"], "example");
-        let long = objects_with_secret();
-        assert_eq!(long.len(), 4);
-        assert_eq!(long[0].kind, "Namespace");
-        assert_eq!(long[3].value["type"], "kubernetes.io/service-account-token");
+        // The token Secret is not among them: it comes after the ServiceAccount exists.
+        let long = super::objects(&request(TokenKind::LongLived), true).unwrap();
+        let kinds: Vec<&str> = long.iter().map(|o| o.kind.as_str()).collect();
+        assert_eq!(kinds, ["Namespace", "ServiceAccount", "RoleBinding"]);
+        let secret = token_secret(&request(TokenKind::LongLived)).unwrap();
+        assert_eq!(secret.value["type"], "kubernetes.io/service-account-token");
         assert_eq!(
-            long[3].value["metadata"]["annotations"]["kubernetes.io/service-account.name"],
+            secret.value["metadata"]["annotations"]["kubernetes.io/service-account.name"],
             "gitlab-example"
         );
-    }
-
-    fn objects_with_secret() -> Vec<Object> {
-        objects(&request(TokenKind::LongLived), true).unwrap()
     }
 
     #[test]
@@ -524,8 +577,6 @@ mod tests {
         let t = table(&checks);
         assert!(t.lines().nth(1).unwrap().ends_with("ok"), "{t}");
         assert!(t.lines().nth(2).unwrap().ends_with("FAILED"), "{t}");
-        assert_eq!(humantime(8760 * 3600), "8760h");
-        assert_eq!(humantime(90 * 60), "90m");
     }
 
     #[test]

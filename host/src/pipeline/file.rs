@@ -30,9 +30,10 @@ use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 use serde_saphyr::{Location, MessageFormatter as _, Spanned};
 
+use crate::duration;
 use crate::runtime::{GrantedDir, Limits};
 use crate::steps::custom::is_variable_name;
-use crate::units::{parse_duration, parse_size};
+use crate::units::parse_size;
 
 /// The largest pipeline file kstep reads.
 pub const MAX_PIPELINE_BYTES: u64 = 1 << 20;
@@ -238,25 +239,228 @@ pub fn parse(file: &str, project: &Path, text: &str) -> Result<Pipeline, FileErr
     let options = serde_saphyr::options! {
         strict_booleans: true,
     };
-    let raw: RawFile = serde_saphyr::from_str_with_options(text, options).map_err(|e| {
-        fail(vec![FileError {
-            pos: e.location().map(Pos::from).unwrap_or_default(),
-            message: serde_saphyr::DefaultMessageFormatter
-                .format_message(&e)
-                .into_owned(),
-        }])
-    })?;
+    // Unknown keys first, from the event stream: the typed parse below ignores them, so that
+    // one misspelt key does not hide every other problem.
+    let unknown = unknown_keys(text);
     let mut checker = Checker {
         project,
-        errors: Vec::new(),
+        errors: unknown
+            .iter()
+            .map(|u| FileError {
+                pos: u.pos,
+                message: u.message(),
+            })
+            .collect(),
+        unknown_in_root: unknown.iter().any(|u| u.place == Place::Root),
+        unknown_in_steps: unknown
+            .iter()
+            .filter_map(|u| match u.place {
+                Place::Step(i) => Some(i),
+                _ => None,
+            })
+            .collect(),
     };
-    let pipeline = checker.pipeline(file, raw);
-    if checker.errors.is_empty() {
-        Ok(pipeline)
-    } else {
-        checker.errors.sort_by_key(|e| (e.pos.line, e.pos.column));
-        Err(fail(checker.errors))
+    let pipeline = match serde_saphyr::from_str_with_options::<RawFile>(text, options) {
+        Ok(raw) => Some(checker.pipeline(file, raw)),
+        Err(e) => {
+            checker.errors.push(FileError {
+                pos: e.location().map(Pos::from).unwrap_or_default(),
+                message: serde_saphyr::DefaultMessageFormatter
+                    .format_message(&e)
+                    .into_owned(),
+            });
+            None
+        }
+    };
+    match pipeline {
+        Some(pipeline) if checker.errors.is_empty() => Ok(pipeline),
+        _ => {
+            checker.errors.sort_by_key(|e| (e.pos.line, e.pos.column));
+            Err(fail(checker.errors))
+        }
     }
+}
+
+/// Where a mapping is in the pipeline file, for the unknown-key check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Place {
+    /// The top level ([`RawFile`]).
+    Root,
+    /// The `steps:` sequence.
+    Steps,
+    /// Step number N, 0-based ([`RawStep`]).
+    Step(usize),
+    /// The settings of a step's kind, or its limits: these keys, nothing checked below.
+    Settings(&'static [&'static str]),
+    /// Free-form (`variables`, `with`, `images`…) or not a mapping of the schema.
+    Free,
+}
+
+impl Place {
+    /// The keys a mapping here may have (`None`: any).
+    fn fields(self) -> Option<&'static [&'static str]> {
+        match self {
+            Self::Root => Some(fields_of::<RawFile>()),
+            Self::Step(_) => Some(fields_of::<RawStep>()),
+            Self::Settings(fields) => Some(fields),
+            Self::Steps | Self::Free => None,
+        }
+    }
+
+    /// The place of the value of `key` in a mapping here.
+    fn value_of(self, key: &str) -> Self {
+        match (self, key) {
+            (Self::Root, "steps") => Self::Steps,
+            (Self::Step(_), "dotenv") => Self::Settings(fields_of::<RawDotenv>()),
+            (Self::Step(_), "render") => Self::Settings(fields_of::<RawRender>()),
+            (Self::Step(_), "traefik") => Self::Settings(fields_of::<RawTraefik>()),
+            (Self::Step(_), "apply") => Self::Settings(fields_of::<RawApply>()),
+            (Self::Step(_), "wait") => Self::Settings(fields_of::<RawWait>()),
+            (Self::Step(_), "limits") => Self::Settings(fields_of::<RawLimits>()),
+            _ => Self::Free,
+        }
+    }
+}
+
+/// A key the schema does not know.
+struct Unknown {
+    pos: Pos,
+    key: String,
+    place: Place,
+}
+
+impl Unknown {
+    /// serde's wording, as when it stopped at the first unknown key.
+    fn message(&self) -> String {
+        format!(
+            "unknown field `{}`, expected one of {}",
+            self.key,
+            self.place.fields().unwrap_or_default().join(", ")
+        )
+    }
+}
+
+/// The keys of the schema's mappings that it does not know, in file order. Reads the first
+/// document's events (a YAML error is left to the typed parse, which reports it). Content
+/// reached through an alias or a merge key is checked where it is defined only.
+fn unknown_keys(text: &str) -> Vec<Unknown> {
+    use serde_saphyr::granit_parser::{Event, Parser};
+
+    enum Frame {
+        /// A mapping; `key`: `None` while a key is awaited, else the key whose value is next
+        /// (`Some(None)` after a key that is not a plain string).
+        Map {
+            place: Place,
+            key: Option<Option<String>>,
+        },
+        Seq {
+            place: Place,
+            next: usize,
+        },
+    }
+    let mut found = Vec::new();
+    let mut stack: Vec<Frame> = Vec::new();
+    let mut documents = 0;
+    let mut parser = Parser::new_from_str(text);
+    while let Some(Ok((event, span))) = parser.next_event() {
+        let scalar = match &event {
+            Event::DocumentStart(..) => {
+                documents += 1;
+                if documents > 1 {
+                    break;
+                }
+                continue;
+            }
+            Event::MappingEnd | Event::SequenceEnd => {
+                stack.pop();
+                continue;
+            }
+            Event::Scalar(value, ..) => Some(value.to_string()),
+            Event::Alias(_) | Event::MappingStart(..) | Event::SequenceStart(..) => None,
+            _ => continue,
+        };
+        // This node's place, and whether it is a key.
+        let place = match stack.last_mut() {
+            None => Place::Root,
+            Some(Frame::Seq { place, next }) => {
+                let item = *next;
+                *next += 1;
+                match place {
+                    Place::Steps => Place::Step(item),
+                    _ => Place::Free,
+                }
+            }
+            Some(Frame::Map { place, key }) => match key.take() {
+                Some(k) => k.map_or(Place::Free, |k| place.value_of(&k)),
+                None => {
+                    if let (Some(k), Some(fields)) = (&scalar, place.fields())
+                        && k != "<<"
+                        && !fields.contains(&k.as_str())
+                    {
+                        found.push(Unknown {
+                            pos: Pos {
+                                line: span.start.line() as u64,
+                                column: span.start.col() as u64 + 1,
+                            },
+                            key: k.clone(),
+                            place: *place,
+                        });
+                    }
+                    *key = Some(scalar.clone());
+                    Place::Free
+                }
+            },
+        };
+        match event {
+            Event::MappingStart(..) => stack.push(Frame::Map { place, key: None }),
+            Event::SequenceStart(..) => stack.push(Frame::Seq { place, next: 0 }),
+            _ => {}
+        }
+    }
+    found
+}
+
+/// The keys serde accepts for `T`: the `fields` its derived `Deserialize` hands to
+/// `deserialize_struct`. The unknown-key check reads the schema from the structs themselves,
+/// so the two cannot drift apart.
+fn fields_of<T: serde::de::DeserializeOwned>() -> &'static [&'static str] {
+    #[derive(Debug)]
+    struct Stop;
+    impl fmt::Display for Stop {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("probe")
+        }
+    }
+    impl std::error::Error for Stop {}
+    impl de::Error for Stop {
+        fn custom<M: fmt::Display>(_: M) -> Self {
+            Self
+        }
+    }
+    struct Probe<'a>(&'a mut &'static [&'static str]);
+    impl<'de> Deserializer<'de> for Probe<'_> {
+        type Error = Stop;
+        fn deserialize_any<V: Visitor<'de>>(self, _: V) -> Result<V::Value, Stop> {
+            Err(Stop)
+        }
+        fn deserialize_struct<V: Visitor<'de>>(
+            self,
+            _: &'static str,
+            fields: &'static [&'static str],
+            _: V,
+        ) -> Result<V::Value, Stop> {
+            *self.0 = fields;
+            Err(Stop)
+        }
+        serde::forward_to_deserialize_any! {
+            bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf
+            option unit unit_struct newtype_struct seq tuple tuple_struct map enum identifier
+            ignored_any
+        }
+    }
+    let mut fields: &'static [&'static str] = &[];
+    let _ = T::deserialize(Probe(&mut fields));
+    fields
 }
 
 /// Reads `path` and parses it; the project is its directory.
@@ -293,6 +497,10 @@ pub fn load(path: &Path) -> Result<Pipeline, FileErrors> {
 struct Checker<'a> {
     project: &'a Path,
     errors: Vec<FileError>,
+    /// A top-level key is unknown (a misspelt `steps:`?): "no steps" would only repeat it.
+    unknown_in_root: bool,
+    /// Steps (0-based) with an unknown key (a misspelt kind?): "needs one of" would repeat it.
+    unknown_in_steps: Vec<usize>,
 }
 
 impl Checker<'_> {
@@ -332,10 +540,15 @@ impl Checker<'_> {
                 self.error(value.referenced, format!("`{name}` is not a variable name"));
             }
         }
-        if raw.steps.is_empty() {
+        if raw.steps.is_empty() && !self.unknown_in_root {
             self.error(Pos { line: 1, column: 1 }, "the pipeline has no steps");
         }
-        let steps = raw.steps.into_iter().filter_map(|s| self.step(s)).collect();
+        let steps = raw
+            .steps
+            .into_iter()
+            .enumerate()
+            .filter_map(|(i, s)| self.step(i, s))
+            .collect();
         Pipeline {
             file: file.to_owned(),
             project: self.project.to_path_buf(),
@@ -345,7 +558,7 @@ impl Checker<'_> {
         }
     }
 
-    fn step(&mut self, raw: Spanned<RawStep>) -> Option<StepSpec> {
+    fn step(&mut self, index: usize, raw: Spanned<RawStep>) -> Option<StepSpec> {
         let pos = Pos::from(raw.referenced);
         let raw = raw.value;
         let mut kinds: Vec<(&str, Pos)> = Vec::new();
@@ -363,6 +576,9 @@ impl Checker<'_> {
         kinds.sort_by_key(|(_, pos)| (pos.line, pos.column));
         match kinds.as_slice() {
             [] => {
+                if self.unknown_in_steps.contains(&index) {
+                    return None;
+                }
                 self.error(
                     pos,
                     "a step needs one of `dotenv`, `render`, `traefik`, `wasm` (a custom step), \
@@ -431,7 +647,7 @@ impl Checker<'_> {
                 (spec.failure_grace, &mut wait.failure_grace),
             ] {
                 if let Some(v) = value {
-                    match parse_duration(&v.value) {
+                    match duration::parse(&v.value) {
                         Ok(d) => *slot = d,
                         Err(e) => self.error(v.referenced, e),
                     }
@@ -545,7 +761,7 @@ impl Checker<'_> {
         let mut out = Limits::default();
         if let Some(limits) = limits {
             if let Some(cpu) = limits.value.cpu {
-                match parse_duration(&cpu.value) {
+                match duration::parse(&cpu.value) {
                     Ok(d) => out.cpu = d,
                     Err(e) => self.error(cpu.referenced, e),
                 }
@@ -646,7 +862,6 @@ fn or_outer(inner: Location, outer: Location) -> Location {
 // ---- The raw YAML schema. `Spanned` keeps positions for the checks above. ----
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 struct RawFile {
     #[serde(default)]
     env: Vec<Spanned<String>>,
@@ -657,7 +872,6 @@ struct RawFile {
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 struct RawStep {
     name: Option<Spanned<String>>,
     dotenv: Option<Spanned<Shorthand<RawDotenv>>>,
@@ -684,14 +898,13 @@ where
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 struct RawDotenv {
     file: Spanned<String>,
     flavor: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+#[serde(rename_all = "kebab-case")]
 struct RawRender {
     files: Vec<Spanned<String>>,
     #[serde(default)]
@@ -700,13 +913,12 @@ struct RawRender {
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 struct RawTraefik {
     values: Spanned<String>,
 }
 
 #[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+#[serde(rename_all = "kebab-case")]
 struct RawApply {
     namespace: Option<Spanned<String>>,
     #[serde(default)]
@@ -717,14 +929,13 @@ struct RawApply {
 }
 
 #[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+#[serde(rename_all = "kebab-case")]
 struct RawWait {
     timeout: Option<Spanned<String>>,
     failure_grace: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 struct RawLimits {
     cpu: Option<Spanned<String>>,
     memory: Option<Spanned<String>>,
@@ -897,6 +1108,73 @@ mod tests {
         assert!(
             errors("steps:\n  - dotenv: {file: a, flavr: x}\n")
                 .starts_with("kstep.yaml:2:23: unknown field `flavr`")
+        );
+    }
+
+    #[test]
+    fn unknown_keys_are_collected_with_every_other_problem() {
+        // Three misspelt keys used to take three runs before the rest showed.
+        let text = "env: [KUBECONFIG]\nsteps:\n\
+                    - rendr: k8s/\n\
+                    - dotenv: a.env\n  nmae: x\n  with: {x: 1}\n\
+                    - wait: {timeout: 90, wat: 1}\n\
+                    - wasm: b.wasm\n  limits: {cpu: 2 parsecs}\n";
+        let out = errors(text);
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines.len(), 7, "{out}");
+        for (line, start) in [
+            (0, "kstep.yaml:1:7: `KUBECONFIG` holds credentials"),
+            (
+                1,
+                "kstep.yaml:3:3: unknown field `rendr`, expected one of name, dotenv,",
+            ),
+            (
+                2,
+                "kstep.yaml:5:3: unknown field `nmae`, expected one of name,",
+            ),
+            (3, "kstep.yaml:6:9: `with` applies to custom steps"),
+            (4, "kstep.yaml:7:19: `90` needs a unit"),
+            (
+                5,
+                "kstep.yaml:7:23: unknown field `wat`, expected one of timeout, failure-grace",
+            ),
+            (6, "kstep.yaml:9:17: `2 parsecs`: unknown unit"),
+        ] {
+            assert!(lines[line].starts_with(start), "{start}\n{out}");
+        }
+        // The misspelt kind is the one problem of its step: no "a step needs one of" too.
+        assert!(!out.contains("a step needs one of"), "{out}");
+        // Nor "no steps" after a misspelt `steps:`.
+        assert_eq!(
+            errors("stepz:\n  - apply:\n"),
+            "kstep.yaml:1:1: unknown field `stepz`, expected one of env, variables, steps"
+        );
+        // Keys of free-form mappings are not checked.
+        assert!(
+            parse(
+                "kstep.yaml",
+                &project(),
+                "variables: {ANY: x}\nsteps:\n  - render: {files: [k8s], images: {web: x}}\n  \
+                 - wasm: a.wasm\n    with: {anything: [1]}\n"
+            )
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn durations_as_kstep_prints_them() {
+        let p = parse(
+            "kstep.yaml",
+            &project(),
+            "steps:\n  - wait: {timeout: 1m30s, failure-grace: 5m00s}\n",
+        )
+        .unwrap();
+        assert_eq!(
+            p.steps[0].kind,
+            KindSpec::Wait(WaitSpec {
+                timeout: Duration::from_secs(90),
+                failure_grace: Duration::from_secs(300),
+            })
         );
     }
 

@@ -192,12 +192,19 @@ pub enum SourceError {
         path: PathBuf,
     },
     /// A file is not UTF-8.
-    #[error("{}: not valid UTF-8 (byte {offset})", path.display())]
+    #[error(
+        "{}:{line}:{column}: not valid UTF-8 (byte {offset}): save the file as UTF-8",
+        path.display()
+    )]
     NotUtf8 {
         /// The file.
         path: PathBuf,
-        /// Where the first invalid byte is.
+        /// Where the first invalid byte is (1-based).
         offset: usize,
+        /// Its line.
+        line: u32,
+        /// Its column, in characters.
+        column: u32,
     },
     /// A directory holds no manifest.
     #[error("{}: no *.yaml, *.yml or *.json file in this directory", path.display())]
@@ -270,9 +277,15 @@ fn read_source(path: &Path, stdin: bool, name: &str) -> Result<Source, SourceErr
             path: path.to_owned(),
         },
     })?;
-    let text = String::from_utf8(bytes).map_err(|e| SourceError::NotUtf8 {
-        path: path.to_owned(),
-        offset: e.utf8_error().valid_up_to(),
+    let text = String::from_utf8(bytes).map_err(|e| {
+        let offset = e.utf8_error().valid_up_to();
+        let (line, column) = kstep_kubeconfig::input::line_column(e.as_bytes(), offset);
+        SourceError::NotUtf8 {
+            path: path.to_owned(),
+            offset: offset + 1,
+            line,
+            column,
+        }
     })?;
     Ok(Source {
         name: name.to_owned(),
