@@ -50,6 +50,7 @@ mod bindings {
         path: "../wit",
         world: "manifest-step",
         with: { "kstep:steps/types": crate::steps::types::kstep::steps::types },
+        exports: { default: async },
     });
 }
 
@@ -84,10 +85,10 @@ pub fn render(
 ) -> Result<Result<Rendered, Vec<Diagnostic>>, StepError> {
     let step = runtime.builtin("manifest")?;
     let input: usize = request.sources.iter().map(|s| s.text.len()).sum();
-    runtime.call(&step, &limits_for(input), |store, instance| {
+    runtime.call(&step, &limits_for(input), async |store, instance| {
         ManifestStep::new(&mut *store, instance)?
             .kstep_steps_manifest()
-            .call_render(store, request)
+            .call_render(store, request).await
     })
 }
 
@@ -99,6 +100,7 @@ fn limits_for(input: usize) -> Limits {
     let mib = u32::try_from(input >> 20).unwrap_or(u32::MAX);
     Limits {
         cpu: base.cpu + Duration::from_millis(500) * mib,
+        wall: base.wall + Duration::from_millis(500) * mib,
         memory: base.memory.max(input.saturating_mul(64)),
         hostcall: base.hostcall.max(input.saturating_mul(8)),
     }

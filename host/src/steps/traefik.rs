@@ -30,6 +30,7 @@ mod bindings {
         path: "../wit",
         world: "traefik-step",
         with: { "kstep:steps/types": crate::steps::types::kstep::steps::types },
+        exports: { default: async },
     });
 }
 
@@ -52,10 +53,10 @@ pub fn render(
     format: ManifestFormat,
 ) -> Result<Result<Rendered, Vec<Diagnostic>>, StepError> {
     let step = runtime.builtin("traefik")?;
-    runtime.call(&step, &Limits::default(), |store, instance| {
+    runtime.call(&step, &Limits::default(), async |store, instance| {
         TraefikStep::new(&mut *store, instance)?
             .kstep_steps_traefik()
-            .call_render(store, values, format)
+            .call_render(store, values, format).await
     })
 }
 
@@ -69,10 +70,10 @@ pub fn migrate(
     format: ConfigFormat,
 ) -> Result<Result<Migration, Vec<Diagnostic>>, StepError> {
     let step = runtime.builtin("traefik")?;
-    runtime.call(&step, &Limits::default(), |store, instance| {
+    runtime.call(&step, &Limits::default(), async |store, instance| {
         TraefikStep::new(&mut *store, instance)?
             .kstep_steps_traefik()
-            .call_migrate(store, traefik_toml, format)
+            .call_migrate(store, traefik_toml, format).await
     })
 }
 
