@@ -379,12 +379,11 @@ impl Runtime {
         let step = Arc::new(match self.embedded_native(builtin) {
             Some(component) => self.checked_builtin(builtin.name, &component, true)?,
             None => {
-                let component = Component::new(&self.engine, builtin.wasm).map_err(|e| {
-                    StepError::Load {
+                let component =
+                    Component::new(&self.engine, builtin.wasm).map_err(|e| StepError::Load {
                         step: builtin.name.to_owned(),
                         reason: format!("{e:#}"),
-                    }
-                })?;
+                    })?;
                 self.checked_builtin(builtin.name, &component, false)?
             }
         });

@@ -52,7 +52,8 @@ fn every_builtin_loads_with_only_allowed_imports_and_runs() {
             b.name
         );
         // Instantiating in a fresh sandboxed store proves every import is satisfied.
-        rt.call(&step, &Limits::default(), async |_, _| Ok(())).unwrap();
+        rt.call(&step, &Limits::default(), async |_, _| Ok(()))
+            .unwrap();
     }
 }
 
@@ -338,7 +339,10 @@ fn the_wall_clock_limit_defaults_to_ten_seconds() {
         step: "x".into(),
         limit: Limits::default().wall,
     };
-    assert_eq!(err.to_string(), "step `x` exceeded its 10 s wall-clock limit");
+    assert_eq!(
+        err.to_string(),
+        "step `x` exceeded its 10 s wall-clock limit"
+    );
 }
 
 #[test]
@@ -419,7 +423,9 @@ fn instances_and_memories_are_counted() {
     ));
     let run = call(&wat_fixture(&dir, "many-memories"), &["noop"]);
     run.fails_with(1);
-    run.stderr(Has("step `many-memories` exceeded its limit of 16 memories"));
+    run.stderr(Has(
+        "step `many-memories` exceeded its limit of 16 memories",
+    ));
 }
 
 #[test]

@@ -895,7 +895,11 @@ mod tests {
         assert_eq!(read.host, p.project.join("policies/nested"));
         assert_eq!(
             (w.limits.cpu, w.limits.memory, w.limits.wall),
-            (Duration::from_millis(500), 32 << 20, Duration::from_secs(30))
+            (
+                Duration::from_millis(500),
+                32 << 20,
+                Duration::from_secs(30)
+            )
         );
         assert_eq!(p.steps[4].kind, KindSpec::Apply(ApplySpec::default()));
         assert_eq!(

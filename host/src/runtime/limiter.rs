@@ -30,7 +30,9 @@ pub struct StepLimiter {
 
 /// The guest tried to grow its memories and tables past the step's limit.
 #[derive(Debug, thiserror::Error)]
-#[error("growing a {what} would bring memories and tables to {wanted} bytes, over the limit of {limit}")]
+#[error(
+    "growing a {what} would bring memories and tables to {wanted} bytes, over the limit of {limit}"
+)]
 pub struct OverLimit {
     /// `linear memory` or `table`.
     pub what: &'static str,
@@ -95,6 +97,7 @@ impl ResourceLimiter for StepLimiter {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     #[test]
@@ -105,8 +108,13 @@ mod tests {
         assert!(l.memory_growing(0, 512 << 10, None).unwrap());
         let err = l.table_growing(0, 1, None).unwrap_err();
         assert!(err.downcast_ref::<OverLimit>().is_some(), "{err}");
-        let err = l.memory_growing(512 << 10, (512 << 10) + 1, None).unwrap_err();
-        assert_eq!(err.downcast_ref::<OverLimit>().unwrap().what, "linear memory");
+        let err = l
+            .memory_growing(512 << 10, (512 << 10) + 1, None)
+            .unwrap_err();
+        assert_eq!(
+            err.downcast_ref::<OverLimit>().unwrap().what,
+            "linear memory"
+        );
     }
 
     #[test]

@@ -22,8 +22,8 @@ use wasmtime_wasi::cli::{WasiCli, WasiCliView};
 use wasmtime_wasi::clocks::{WasiClocks, WasiClocksView};
 use wasmtime_wasi::filesystem::{WasiFilesystem, WasiFilesystemView};
 use wasmtime_wasi::p2::bindings::{cli, clocks, filesystem, random};
-use wasmtime_wasi_io::bindings::wasi::io;
 use wasmtime_wasi::random::WasiRandom;
+use wasmtime_wasi_io::bindings::wasi::io;
 
 use super::StepState;
 

@@ -230,7 +230,8 @@ pub fn run(
         runtime.call_captured_in(step, limits, request.sandbox, async |store, instance| {
             CustomStep::new(&mut *store, instance)?
                 .kstep_steps_step()
-                .call_run(store, &input).await
+                .call_run(store, &input)
+                .await
         })?;
     forward(step.name(), "stdout", &captured.stdout);
     forward(step.name(), "stderr", &captured.stderr);

@@ -80,7 +80,8 @@ pub fn parse_detailed(
     runtime.call(&step, &Limits::default(), async |store, instance| {
         DotenvStep::new(&mut *store, instance)?
             .kstep_steps_dotenv()
-            .call_parse(store, text, flavor, &environment).await
+            .call_parse(store, text, flavor, &environment)
+            .await
     })
 }
 
@@ -93,7 +94,8 @@ pub fn check(runtime: &Runtime, text: &[u8], limits: GitlabLimits) -> Result<Rep
     runtime.call(&step, &Limits::default(), async |store, instance| {
         DotenvStep::new(&mut *store, instance)?
             .kstep_steps_dotenv()
-            .call_check(store, text, limits).await
+            .call_check(store, text, limits)
+            .await
     })
 }
 
@@ -112,7 +114,8 @@ pub fn set(
     runtime.call(&step, &Limits::default(), async |store, instance| {
         DotenvStep::new(&mut *store, instance)?
             .kstep_steps_dotenv()
-            .call_set(store, existing, &assignments, limits).await
+            .call_set(store, existing, &assignments, limits)
+            .await
     })
 }
 
@@ -128,7 +131,8 @@ pub fn to_gitlab(
     runtime.call(&step, &Limits::default(), async |store, instance| {
         DotenvStep::new(&mut *store, instance)?
             .kstep_steps_dotenv()
-            .call_to_gitlab(store, entries).await
+            .call_to_gitlab(store, entries)
+            .await
     })
 }
 

@@ -61,7 +61,8 @@ fn call_decode(
     runtime.call(&step, &Limits::default(), async |store, instance| {
         let result = KubeconfigStep::new(&mut *store, instance)?
             .kstep_steps_kubeconfig()
-            .call_decode(store, inputs, context).await?;
+            .call_decode(store, inputs, context)
+            .await?;
         // Inside the call: the runtime forwards the guest's output only after this returns.
         if register {
             let secrets = match &result {
@@ -85,7 +86,8 @@ pub fn render(runtime: &Runtime, connection: &Connection) -> Result<String, Step
     runtime.call(&step, &Limits::default(), async |store, instance| {
         KubeconfigStep::new(&mut *store, instance)?
             .kstep_steps_kubeconfig()
-            .call_render(store, connection).await
+            .call_render(store, connection)
+            .await
     })
 }
 
@@ -101,7 +103,8 @@ pub fn encode(
     runtime.call(&step, &Limits::default(), async |store, instance| {
         KubeconfigStep::new(&mut *store, instance)?
             .kstep_steps_kubeconfig()
-            .call_encode(store, kubeconfig).await
+            .call_encode(store, kubeconfig)
+            .await
     })
 }
 

@@ -88,7 +88,8 @@ pub fn render(
     runtime.call(&step, &limits_for(input), async |store, instance| {
         ManifestStep::new(&mut *store, instance)?
             .kstep_steps_manifest()
-            .call_render(store, request).await
+            .call_render(store, request)
+            .await
     })
 }
 

@@ -56,7 +56,8 @@ pub fn render(
     runtime.call(&step, &Limits::default(), async |store, instance| {
         TraefikStep::new(&mut *store, instance)?
             .kstep_steps_traefik()
-            .call_render(store, values, format).await
+            .call_render(store, values, format)
+            .await
     })
 }
 
@@ -73,7 +74,8 @@ pub fn migrate(
     runtime.call(&step, &Limits::default(), async |store, instance| {
         TraefikStep::new(&mut *store, instance)?
             .kstep_steps_traefik()
-            .call_migrate(store, traefik_toml, format).await
+            .call_migrate(store, traefik_toml, format)
+            .await
     })
 }
 
