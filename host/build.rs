@@ -1,5 +1,7 @@
-//! Builds the built-in steps (and the sandbox test fixtures) for `wasm32-wasip2` and generates
-//! `builtins.rs`, which embeds them, so the `kstep` binary is self-contained.
+//! Builds the built-in steps (and the sandbox test fixtures) for `wasm32-wasip2`, precompiles
+//! the built-in steps to native code with the runtime's engine settings
+//! (`src/runtime/engine.rs`, included below), and generates `builtins.rs`, which embeds both, so
+//! the `kstep` binary is self-contained and never loads a built-in step from a writable cache.
 //!
 //! The nested cargo uses its own target directory: sharing the outer one deadlocks on cargo's
 //! build lock. Its profile `component` (root Cargo.toml) optimises for size with LTO without
@@ -11,6 +13,12 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use sha2::{Digest, Sha256};
+
+/// The runtime's engine settings, shared so the precompiled code matches the engine that loads
+/// it.
+#[allow(dead_code)]
+#[path = "src/runtime/engine.rs"]
+mod engine;
 
 /// (step name, crate, WIT world) of every built-in step.
 const BUILTINS: &[(&str, &str, &str)] = &[
@@ -42,6 +50,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         .ok_or("host/ has no parent")?
         .to_path_buf();
     for watched in [
+        "host/src/runtime/engine.rs",
         "components",
         "wit",
         "tests/fixtures",
@@ -71,12 +80,26 @@ fn main() -> Result<(), Box<dyn Error>> {
     let out_wasm = target_dir.join(WASM_TARGET).join(PROFILE);
     println!("cargo:rustc-env=KSTEP_FIXTURES_DIR={}", out_wasm.display());
 
+    let out_dir = PathBuf::from(std::env::var("OUT_DIR")?);
+    // A target this wasmtime cannot compile for (another architecture than the build
+    // machine's) gets no native code: the runtime then compiles the steps in memory.
+    let engine = precompiling_engine()
+        .inspect_err(|e| println!("cargo:warning=the built-in steps are not precompiled: {e}"))
+        .ok();
     let mut code = String::from(
         "/// Every built-in step, embedded at build time.\npub static BUILTINS: &[Builtin] = &[\n",
     );
     for (name, krate, world) in BUILTINS {
         let path = out_wasm.join(format!("{}.wasm", krate.replace('-', "_")));
         let bytes = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let native = match &engine {
+            Some(engine) => engine
+                .precompile_component(&bytes)
+                .map_err(|e| format!("precompiling {}: {e:#}", path.display()))?,
+            None => Vec::new(),
+        };
+        let cwasm = out_dir.join(format!("{}.cwasm", krate.replace('-', "_")));
+        std::fs::write(&cwasm, native)?;
         let sha256 = Sha256::digest(&bytes)
             .iter()
             .fold(String::new(), |mut s, b| {
@@ -86,13 +109,13 @@ fn main() -> Result<(), Box<dyn Error>> {
         writeln!(
             code,
             "    Builtin {{ name: {name:?}, world: \"kstep:builtin/{world}@{builtin_version}\", sha256: {sha256:?}, \
-             wasm: include_bytes!({path:?}) }},",
-            path = path.display().to_string()
+             wasm: include_bytes!({path:?}), native: include_bytes!({cwasm:?}) }},",
+            path = path.display().to_string(),
+            cwasm = cwasm.display().to_string()
         )?;
     }
     code.push_str("];\n");
-    let out = PathBuf::from(std::env::var("OUT_DIR")?).join("builtins.rs");
-    std::fs::write(out, code)?;
+    std::fs::write(out_dir.join("builtins.rs"), code)?;
     Ok(())
 }
 
@@ -104,6 +127,18 @@ fn wit_version(path: &Path, name: &str) -> Result<String, Box<dyn Error>> {
         .and_then(|rest| rest.strip_suffix(';'))
         .map(str::to_owned)
         .ok_or_else(|| format!("{}: no `package {name}@…;` line", path.display()).into())
+}
+
+/// The runtime's engine, for the binary's target: `Config::target` also leaves out the build
+/// machine's optional CPU features, so the embedded code runs on any CPU of the architecture (a
+/// runner older than the build machine included; the runtime compiles in memory when it cannot
+/// load it all the same).
+fn precompiling_engine() -> Result<wasmtime::Engine, Box<dyn Error>> {
+    let mut config = engine::config();
+    config
+        .target(&std::env::var("TARGET")?)
+        .map_err(|e| format!("{e:#}"))?;
+    wasmtime::Engine::new(&config).map_err(|e| format!("{e:#}").into())
 }
 
 /// `$KSTEP_WASM_TARGET_DIR`, else `<cargo target dir>/wasm-components`: stable across host

@@ -20,7 +20,7 @@ fn bench(c: &mut Criterion) {
     c.bench_function("instantiate + empty call", |b| {
         b.iter(|| {
             runtime
-                .call(&step, &Limits::default(), |_, _| Ok(()))
+                .call(&step, &Limits::default(), async |_, _| Ok(()))
                 .unwrap()
         })
     });

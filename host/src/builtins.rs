@@ -1,4 +1,5 @@
-//! The built-in steps embedded in the binary by `build.rs`.
+//! The built-in steps embedded in the binary by `build.rs`: each component, and its native code
+//! precompiled at build time with the runtime's engine settings.
 
 /// One embedded component.
 #[derive(Debug)]
@@ -11,6 +12,9 @@ pub struct Builtin {
     pub sha256: &'static str,
     /// The component.
     pub wasm: &'static [u8],
+    /// Its native code (`Engine::precompile_component` output of this build), or empty when
+    /// the build could not precompile for its target.
+    pub native: &'static [u8],
 }
 
 include!(concat!(env!("OUT_DIR"), "/builtins.rs"));

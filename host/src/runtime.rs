@@ -1,29 +1,37 @@
 //! Component loading and the sandbox every step runs in.
 //!
-//! One [`Runtime`] per process holds the wasmtime [`Engine`], the [`Linker`]s with exactly the
-//! interfaces a step may import ([`policy`]: one for built-in steps, one for custom steps, which
-//! may also log), the compile cache ([`cache`]) and the epoch ticker. Each call gets a fresh
-//! [`Store`]: no environment, no arguments, no sockets, stdout/stderr captured in memory, an epoch
-//! deadline, a memory cap and a cap on what the guest can make the host allocate; no preopened
-//! directory either, except the one read-only directory a pipeline may grant a custom step
-//! ([`Sandbox`]).
+//! One [`Runtime`] per process holds the wasmtime [`Engine`] (settings in [`engine`], shared
+//! with build.rs), the [`Linker`]s with exactly the interfaces a step may import ([`policy`]: one
+//! for built-in steps, one for custom steps, which may also log), the compile cache of custom
+//! steps ([`cache`]) and the epoch ticker. Built-in steps load from native code embedded at build
+//! time. Each call gets a fresh [`Store`]: no environment, no arguments, no sockets,
+//! stdout/stderr captured in memory, a CPU budget, a wall-clock limit, one memory cap for all
+//! memories and tables ([`limiter`]) and a cap on what the guest can make the host allocate; no
+//! preopened directory either, except the one read-only directory a pipeline may grant a custom
+//! step ([`Sandbox`]).
 //!
-//! Calls run on a dedicated OS thread with a known stack size: the synchronous WASI bindings
-//! panic when called from a tokio worker thread (wasmtime#11339), and wasm needs more host stack
-//! than its own `max_wasm_stack`. A scoped thread gives both guarantees whatever the caller is,
-//! for about 20 µs per call.
+//! The wall-clock limit is why calls are async: with the async WASI bindings a guest blocked in
+//! a host call (a sleep, a poll on a clock) is a pending future, so a timer around the call wins
+//! and dropping the call unwinds the guest; and running wasm yields to the timer at every epoch
+//! tick. The synchronous bindings block inside the host, where nothing can interrupt them. Each
+//! call is driven by a current-thread tokio runtime on a dedicated OS thread, so callers stay
+//! synchronous and a call works the same from a tokio worker or a plain thread (a nested
+//! `block_on` would panic). Wasm runs on a fiber of [`engine::ASYNC_STACK`] bytes; the thread
+//! and the runtime cost about 50 µs per call.
 
 pub mod cache;
+mod engine;
+pub mod limiter;
 pub mod policy;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use wasmtime::component::{Component, Instance, InstancePre, Linker, ResourceTable};
-use wasmtime::{Config, Engine, Store, StoreLimits, StoreLimitsBuilder, Trap};
+use wasmtime::{Engine, Precompiled, Store, Trap, UpdateDeadline};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
 
@@ -31,10 +39,9 @@ use crate::output;
 
 /// How often the epoch advances; the CPU budget is counted in these ticks.
 const EPOCH_TICK: Duration = Duration::from_millis(10);
-/// The deepest wasm stack a guest may use.
-const MAX_WASM_STACK: usize = 1 << 20;
-/// Stack of the thread a call runs on: well above [`MAX_WASM_STACK`] plus host frames.
-const CALL_THREAD_STACK: usize = 16 << 20;
+/// Stack of the thread a call runs on: host frames only (wasm runs on its fiber), but WASI
+/// implementations and the tokio runtime are not frugal.
+const CALL_THREAD_STACK: usize = 4 << 20;
 /// Bytes of stdout/stderr kept per stream and call; a guest that writes more gets a write error.
 pub const CAPTURE_LIMIT: usize = 1 << 20;
 
@@ -43,7 +50,10 @@ pub const CAPTURE_LIMIT: usize = 1 << 20;
 pub struct Limits {
     /// Time the guest may run (wall-clock time spent in wasm, counted in epoch ticks).
     pub cpu: Duration,
-    /// Linear memory the guest may grow to, in bytes.
+    /// Time the whole call may take, whatever the guest does (blocked in a sleep or a poll
+    /// included).
+    pub wall: Duration,
+    /// Linear memories and tables the guest may grow to, together, in bytes.
     pub memory: usize,
     /// Bytes the guest may make the host allocate in one call (strings, lists it returns).
     pub hostcall: usize,
@@ -53,6 +63,7 @@ impl Default for Limits {
     fn default() -> Self {
         Self {
             cpu: Duration::from_secs(2),
+            wall: Duration::from_secs(10),
             memory: 128 << 20,
             hostcall: 64 << 20,
         }
@@ -70,12 +81,36 @@ pub enum StepError {
         /// The budget it had.
         budget: Duration,
     },
-    /// The guest tried to grow its memory past the cap.
-    #[error("step `{step}` exceeded its {} MiB memory limit", limit >> 20)]
+    /// The call ran past its wall-clock limit (the guest may have been blocked in a host call).
+    #[error("step `{step}` exceeded its {} wall-clock limit", spaced_duration(*limit))]
+    WallClock {
+        /// The step's name.
+        step: String,
+        /// The limit it had.
+        limit: Duration,
+    },
+    /// The guest tried to grow its memories and tables past the cap.
+    #[error(
+        "step `{step}` exceeded its {} MiB memory limit (growing a {what}; all linear memories \
+         and tables count together)",
+        limit >> 20
+    )]
     MemoryLimit {
         /// The step's name.
         step: String,
         /// The cap, in bytes.
+        limit: usize,
+        /// What grew: `linear memory` or `table`.
+        what: &'static str,
+    },
+    /// The guest tried to create more instances, memories or tables than a step may.
+    #[error("step `{step}` exceeded its limit of {limit} {what}")]
+    TooMany {
+        /// The step's name.
+        step: String,
+        /// `instances`, `memories` or `tables`.
+        what: &'static str,
+        /// The limit.
         limit: usize,
     },
     /// The guest trapped (panic, stack overflow, unreachable, bad memory access…).
@@ -124,7 +159,7 @@ pub enum StepError {
 pub struct StepState {
     wasi: WasiCtx,
     table: ResourceTable,
-    limits: StoreLimits,
+    limits: limiter::StepLimiter,
     /// What the guest logged so far through `kstep:steps/log` (custom steps only).
     pub(crate) log: crate::steps::custom::LogState,
 }
@@ -158,6 +193,7 @@ pub struct GrantedDir {
 pub struct LoadedStep {
     name: String,
     pre: InstancePre<StepState>,
+    precompiled: bool,
 }
 
 impl LoadedStep {
@@ -169,6 +205,12 @@ impl LoadedStep {
     /// The component, for callers that inspect its types.
     pub fn component(&self) -> &Component {
         self.pre.component()
+    }
+
+    /// Whether a built-in step was loaded from the native code embedded at build time (`false`
+    /// when this machine could not run it and it was compiled in memory, and for custom steps).
+    pub fn precompiled(&self) -> bool {
+        self.precompiled
     }
 }
 
@@ -206,12 +248,7 @@ impl Runtime {
     /// # Errors
     /// When the engine or linker cannot be configured.
     pub fn with_cache(cache: Option<cache::CompileCache>) -> anyhow::Result<Self> {
-        let mut config = Config::new();
-        config
-            .epoch_interruption(true)
-            .max_wasm_stack(MAX_WASM_STACK)
-            .wasm_component_model(true);
-        let engine = Engine::new(&config)?;
+        let engine = Engine::new(&engine::config())?;
         let mut linker = Linker::new(&engine);
         policy::link_allowed(&mut linker)?;
         let mut custom_linker = Linker::new(&engine);
@@ -241,13 +278,24 @@ impl Runtime {
     /// [`StepError::Load`] when the bytes are not a component wasmtime accepts.
     pub fn load(&self, name: &str, wasm: &[u8]) -> Result<LoadedStep, StepError> {
         let component = self.compile(name, wasm)?;
-        policy::check_imports(&self.engine, &component).map_err(|import| {
+        self.checked_builtin(name, &component, false)
+    }
+
+    fn checked_builtin(
+        &self,
+        name: &str,
+        component: &Component,
+        precompiled: bool,
+    ) -> Result<LoadedStep, StepError> {
+        policy::check_imports(&self.engine, component).map_err(|import| {
             StepError::ForbiddenImport {
                 step: name.to_owned(),
                 import,
             }
         })?;
-        self.pre_link(name, &self.linker, &component)
+        let mut step = self.pre_link(name, &self.linker, component)?;
+        step.precompiled = precompiled;
+        Ok(step)
     }
 
     /// Like [`Runtime::load`], for a custom step (world `kstep:steps/custom-step`): checked
@@ -308,6 +356,7 @@ impl Runtime {
         Ok(LoadedStep {
             name: name.to_owned(),
             pre,
+            precompiled: false,
         })
     }
 
@@ -327,9 +376,36 @@ impl Runtime {
         if let Some(step) = loaded.get(builtin.name) {
             return Ok(Arc::clone(step));
         }
-        let step = Arc::new(self.load(builtin.name, builtin.wasm)?);
+        let step = Arc::new(match self.embedded_native(builtin) {
+            Some(component) => self.checked_builtin(builtin.name, &component, true)?,
+            None => {
+                let component =
+                    Component::new(&self.engine, builtin.wasm).map_err(|e| StepError::Load {
+                        step: builtin.name.to_owned(),
+                        reason: format!("{e:#}"),
+                    })?;
+                self.checked_builtin(builtin.name, &component, false)?
+            }
+        });
         loaded.insert(builtin.name, Arc::clone(&step));
         Ok(step)
+    }
+
+    /// The built-in's native code embedded by build.rs, when this machine can run it: wasmtime
+    /// refuses code from another wasmtime version, other engine settings or for CPU features
+    /// this machine lacks, and the caller then compiles in memory (never from the cache).
+    fn embedded_native(&self, builtin: &crate::builtins::Builtin) -> Option<Component> {
+        if Engine::detect_precompiled(builtin.native) != Some(Precompiled::Component) {
+            return None;
+        }
+        // SAFETY: `native` is `Engine::precompile_component` output that build.rs produced for
+        // this very binary (embedded with `include_bytes!`, read-only in the executable), with
+        // the engine settings of `engine::config()`, which this engine also uses; wasmtime
+        // checks its version, settings and the CPU features it needs and returns an error, not
+        // UB, on any mismatch.
+        #[allow(unsafe_code)]
+        let component = unsafe { Component::deserialize(&self.engine, builtin.native) };
+        component.ok()
     }
 
     /// Compiles `wasm` into the cache without instantiating it (for `kstep warm`).
@@ -352,7 +428,7 @@ impl Runtime {
         &self,
         step: &LoadedStep,
         limits: &Limits,
-        f: impl FnOnce(&mut Store<StepState>, &Instance) -> wasmtime::Result<T> + Send,
+        f: impl AsyncFnOnce(&mut Store<StepState>, &Instance) -> wasmtime::Result<T> + Send,
     ) -> Result<T, StepError> {
         let (result, captured) = self.call_captured_in(step, limits, &Sandbox::default(), f)?;
         output::guest_output(&step.name, &captured.stdout);
@@ -362,7 +438,8 @@ impl Runtime {
 
     /// Like [`Runtime::call`] but hands back what the guest printed instead of forwarding it,
     /// in a sandbox that may see one read-only directory. The outer error is a failure to start
-    /// the call; the inner result is the call's.
+    /// the call; the inner result is the call's. `f` runs with the store's async API
+    /// (`call_async`, bindings generated with `exports: { default: async }`).
     ///
     /// # Errors
     /// When the granted directory cannot be opened, or the call thread cannot be spawned or
@@ -372,7 +449,7 @@ impl Runtime {
         step: &LoadedStep,
         limits: &Limits,
         sandbox: &Sandbox,
-        f: impl FnOnce(&mut Store<StepState>, &Instance) -> wasmtime::Result<T> + Send,
+        f: impl AsyncFnOnce(&mut Store<StepState>, &Instance) -> wasmtime::Result<T> + Send,
     ) -> Result<(wasmtime::Result<T>, Captured), StepError> {
         let stdout = MemoryOutputPipe::new(CAPTURE_LIMIT);
         let stderr = MemoryOutputPipe::new(CAPTURE_LIMIT);
@@ -395,28 +472,44 @@ impl Runtime {
             wasi,
             log: crate::steps::custom::LogState::new(&step.name),
             table: ResourceTable::new(),
-            limits: StoreLimitsBuilder::new()
-                .memory_size(limits.memory)
-                .instances(64)
-                .tables(64)
-                .memories(16)
-                .trap_on_grow_failure(true)
-                .build(),
+            limits: limiter::StepLimiter::new(limits.memory),
         };
-        let ticks = limits
-            .cpu
-            .as_millis()
-            .div_ceil(EPOCH_TICK.as_millis())
-            .max(1);
-        let ticks = u64::try_from(ticks).unwrap_or(u64::MAX);
-        let run = move || {
-            let mut store = Store::new(&self.engine, state);
-            store.limiter(|s| &mut s.limits);
-            store.set_epoch_deadline(ticks);
-            store.epoch_deadline_trap();
-            store.set_hostcall_fuel(limits.hostcall);
-            let instance = step.pre.instantiate(&mut store)?;
-            f(&mut store, &instance)
+        let (cpu, wall) = (limits.cpu, limits.wall);
+        let run = move || -> wasmtime::Result<T> {
+            let executor = tokio::runtime::Builder::new_current_thread()
+                .enable_time()
+                .build()?;
+            let result = executor.block_on(async move {
+                let mut store = Store::new(&self.engine, state);
+                store.limiter(|s| &mut s.limits);
+                store.set_hostcall_fuel(limits.hostcall);
+                // At every epoch tick: past the CPU budget the guest traps (`Trap::Interrupt`);
+                // before it, the guest yields, so the wall-clock timer below gets to run even
+                // when wasm spins without calling the host.
+                let started = Instant::now();
+                store.set_epoch_deadline(1);
+                store.epoch_deadline_callback(move |_| {
+                    Ok(if started.elapsed() >= cpu {
+                        UpdateDeadline::Interrupt
+                    } else {
+                        UpdateDeadline::Yield(1)
+                    })
+                });
+                let call = async {
+                    let instance = step.pre.instantiate_async(&mut store).await?;
+                    f(&mut store, &instance).await
+                };
+                // On timeout the call future is dropped: wasmtime unwinds the guest's fiber,
+                // and the store goes with it.
+                match tokio::time::timeout(wall, call).await {
+                    Ok(result) => result,
+                    Err(_elapsed) => Err(wasmtime::Error::new(WallClockExceeded)),
+                }
+            });
+            // Blocking WASI work (a file read) still running cannot hold the call up: it was
+            // abandoned with the call, and this does not wait for it.
+            executor.shutdown_background();
+            result
         };
         let result = std::thread::scope(|scope| {
             std::thread::Builder::new()
@@ -466,6 +559,11 @@ impl Drop for Runtime {
     }
 }
 
+/// The error a call ends with when its wall-clock limit passes.
+#[derive(Debug, thiserror::Error)]
+#[error("the wall-clock limit passed")]
+struct WallClockExceeded;
+
 /// Advances the engine's epoch every [`EPOCH_TICK`] until the runtime is dropped. The thread
 /// holds only a weak reference so it never keeps an engine alive.
 fn spawn_ticker(engine: &Engine, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
@@ -488,15 +586,29 @@ fn spawn_ticker(engine: &Engine, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
 /// without wasm backtraces (they name internal function indices, useless to a user).
 fn classify(step: &str, limits: &Limits, error: &wasmtime::Error, stderr: &[u8]) -> StepError {
     let step = step.to_owned();
-    let chain = format!("{error:#}");
-    // The limiter's refusal surfaces as a trap whose context names the growth.
-    if chain.contains("forcing trap when growing memory")
-        || chain.contains("forcing a memory growth failure")
-    {
+    if error.is::<WallClockExceeded>() {
+        return StepError::WallClock {
+            step,
+            limit: limits.wall,
+        };
+    }
+    if let Some(over) = error.downcast_ref::<limiter::OverLimit>() {
         return StepError::MemoryLimit {
             step,
-            limit: limits.memory,
+            limit: over.limit,
+            what: over.what,
         };
+    }
+    // wasmtime's own refusal: "resource limit exceeded: instance count too high at 65".
+    let chain = format!("{error:#}");
+    for (desc, what, limit) in [
+        ("instance count", "instances", limiter::MAX_INSTANCES),
+        ("memory count", "memories", limiter::MAX_MEMORIES),
+        ("table count", "tables", limiter::MAX_TABLES),
+    ] {
+        if chain.contains(&format!("resource limit exceeded: {desc} too high")) {
+            return StepError::TooMany { step, what, limit };
+        }
     }
     let reason = match error.downcast_ref::<Trap>() {
         Some(Trap::Interrupt) => {
@@ -527,6 +639,15 @@ fn with_last_words(reason: String, stderr: &[u8]) -> String {
     {
         Some(last) => format!("{reason} ({})", last.trim()),
         None => reason,
+    }
+}
+
+/// `10 s`, `1500 ms`: the wall-clock limit as users read it.
+fn spaced_duration(d: Duration) -> String {
+    if d.subsec_millis() == 0 {
+        format!("{} s", d.as_secs())
+    } else {
+        format!("{} ms", d.as_millis())
     }
 }
 

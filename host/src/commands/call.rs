@@ -61,7 +61,7 @@ pub fn run(args: &Args) -> CliResult {
         Some((i, f)) => (Some(i), f),
         None => (None, args.export.as_str()),
     };
-    let results = runtime.call(&step, &limits, |store, instance| {
+    let results = runtime.call(&step, &limits, async |store, instance| {
         let parent = interface
             .map(|i| {
                 instance
@@ -95,7 +95,7 @@ pub fn run(args: &Args) -> CliResult {
             .collect::<Result<Vec<_>, String>>()
             .map_err(wasmtime::Error::msg)?;
         let mut results = vec![Val::Bool(false); ty.results().len()];
-        func.call(&mut *store, &vals, &mut results)?;
+        func.call_async(&mut *store, &vals, &mut results).await?;
         Ok(results)
     });
     let results = results.map_err(|e| match e {

@@ -48,6 +48,9 @@ pub(crate) struct RunArgs {
     /// CPU budget.
     #[arg(long, value_parser = parse_duration, default_value = "2s")]
     cpu: Duration,
+    /// Wall-clock limit of the step call, whatever the step does (sleeping included).
+    #[arg(long, value_parser = parse_duration, default_value = "10s")]
+    wall: Duration,
     /// Memory limit.
     #[arg(long, value_parser = parse_size, default_value = "128MiB")]
     memory: usize,
@@ -149,6 +152,7 @@ fn run_step(args: &RunArgs) -> CliResult {
             read,
             limits: Limits {
                 cpu: args.cpu,
+                wall: args.wall,
                 memory: args.memory,
                 ..Limits::default()
             },

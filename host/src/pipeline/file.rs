@@ -11,7 +11,7 @@
 //!     with: {required-limits: [memory]}   #   its parameters
 //!     variables: [CI_COMMIT_SHA]          #   the only variables it sees
 //!     read: policies                      #   one read-only project subdirectory
-//!     limits: {cpu: 2s, memory: 64MiB}
+//!     limits: {cpu: 2s, memory: 64MiB, wall: 30s}
 //!   - apply: {}                           # host action
 //!   - wait: {timeout: 5m}                 # host action
 //! ```
@@ -772,6 +772,12 @@ impl Checker<'_> {
                     Err(e) => self.error(memory.referenced, e),
                 }
             }
+            if let Some(wall) = limits.value.wall {
+                match duration::parse(&wall.value) {
+                    Ok(d) => out.wall = d,
+                    Err(e) => self.error(wall.referenced, e),
+                }
+            }
         }
         if !path.value.ends_with(".wasm") {
             self.error(
@@ -939,6 +945,7 @@ struct RawWait {
 struct RawLimits {
     cpu: Option<Spanned<String>>,
     memory: Option<Spanned<String>>,
+    wall: Option<Spanned<String>>,
 }
 
 /// A kind's settings, or the shorthand for its main path(s): `dotenv: FILE`, `render: DIR`,
@@ -1041,7 +1048,7 @@ mod tests {
              - dotenv: build.env\n\
              - dotenv: {file: .env, flavor: compose}\n\
              - render: [k8s/, extra.yaml]\n\
-             - wasm: steps/deny.wasm\n  name: policy\n  with: {tags: [y, on], n: 2}\n  variables: [CI_COMMIT_SHA]\n  read: policies/nested/\n  limits: {cpu: 500ms, memory: 32MiB}\n\
+             - wasm: steps/deny.wasm\n  name: policy\n  with: {tags: [y, on], n: 2}\n  variables: [CI_COMMIT_SHA]\n  read: policies/nested/\n  limits: {cpu: 500ms, memory: 32MiB, wall: 30s}\n\
              - apply:\n\
              - wait: {timeout: 2m}\n",
         )
@@ -1085,8 +1092,12 @@ mod tests {
         assert_eq!(read.guest, "/policies/nested");
         assert_eq!(read.host, p.project.join("policies/nested"));
         assert_eq!(
-            (w.limits.cpu, w.limits.memory),
-            (Duration::from_millis(500), 32 << 20)
+            (w.limits.cpu, w.limits.memory, w.limits.wall),
+            (
+                Duration::from_millis(500),
+                32 << 20,
+                Duration::from_secs(30)
+            )
         );
         assert_eq!(p.steps[4].kind, KindSpec::Apply(ApplySpec::default()));
         assert_eq!(
@@ -1102,7 +1113,7 @@ mod tests {
     fn unknown_keys_are_errors_with_their_position() {
         assert_eq!(
             errors("steps:\n  - wasm: a.wasm\n    limits:\n      cpux: 2s\n"),
-            "kstep.yaml:4:7: unknown field `cpux`, expected one of cpu, memory"
+            "kstep.yaml:4:7: unknown field `cpux`, expected one of cpu, memory, wall"
         );
         assert!(errors("stepz: []\n").starts_with("kstep.yaml:1:1: unknown field `stepz`"));
         assert!(

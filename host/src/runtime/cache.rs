@@ -1,13 +1,21 @@
-//! The compile cache: precompiled components on disk, so a warm run compiles nothing.
+//! The compile cache of custom steps: precompiled components on disk, so a warm run compiles
+//! nothing. (The built-in steps never come from here: their native code is embedded at build
+//! time, see [`super::Runtime::builtin`].)
 //!
 //! Entries are keyed by sha256 of (wasmtime version, the engine's compatibility hash, the
 //! component bytes): a wasmtime upgrade or an engine setting change (epochs, stack size…) misses
 //! instead of loading incompatible code. Entries are written atomically (temporary file, then
 //! rename) into a directory only the user can write.
+//!
+//! Loading an entry runs its native code outside the sandbox, so an entry is only trusted when
+//! nobody else could have written it: the directory and the entry must be owned by the current
+//! user (or root) and not writable by group or others, and the entry must be a plain file.
+//! Anything else is ignored, with one warning per process, and the step is compiled in memory.
 
 use std::fs;
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Context;
 use sha2::{Digest, Sha256};
@@ -17,6 +25,8 @@ use wasmtime::component::Component;
 /// Where precompiled components live.
 pub struct CompileCache {
     dir: PathBuf,
+    /// Whether the one warning about an untrusted directory or entry was printed.
+    warned: AtomicBool,
 }
 
 /// What [`CompileCache::warm`] did.
@@ -31,7 +41,10 @@ pub enum Warmed {
 impl CompileCache {
     /// A cache in `dir` (created on first write).
     pub fn new(dir: PathBuf) -> Self {
-        Self { dir }
+        Self {
+            dir,
+            warned: AtomicBool::new(false),
+        }
     }
 
     /// `$KSTEP_CACHE_DIR`, else `$XDG_CACHE_HOME/kstep`, else `$HOME/.cache/kstep`.
@@ -52,12 +65,15 @@ impl CompileCache {
     /// # Errors
     /// When `wasm` is not a valid component.
     pub fn load(&self, engine: &Engine, wasm: &[u8]) -> anyhow::Result<Component> {
+        let usable = self.usable_dir();
         let path = self.entry_path(engine, wasm);
-        if path.is_file() {
-            // SAFETY: entries are only ever written by `store` below, from `precompile_component`
+        if usable && self.trusted_entry(&path) {
+            // SAFETY: the entry is a plain file in a directory that only this user (or root) can
+            // write, owned by this user (or root) and not writable by anyone else
+            // (`trusted_entry`): it was written by `store` below, from `precompile_component`
             // output of this same wasmtime build (the key includes its version and engine
-            // settings), into a directory private to the user. wasmtime validates the header and
-            // returns an error, not UB, for a version or settings mismatch.
+            // settings). wasmtime validates the header and returns an error, not UB, for a
+            // version or settings mismatch.
             #[allow(unsafe_code)]
             let loaded = unsafe { Component::deserialize_file(engine, &path) };
             if let Ok(component) = loaded {
@@ -66,8 +82,10 @@ impl CompileCache {
             // A stale or truncated entry: fall through and replace it.
         }
         let compiled = engine.precompile_component(wasm)?;
-        // Best effort: a read-only cache only costs the next run a compile.
-        let _ = self.store(&path, &compiled);
+        if usable {
+            // Best effort: a read-only cache only costs the next run a compile.
+            let _ = self.store(&path, &compiled);
+        }
         // SAFETY: `compiled` was produced just above by this engine.
         #[allow(unsafe_code)]
         let component = unsafe { Component::deserialize(engine, &compiled)? };
@@ -79,13 +97,72 @@ impl CompileCache {
     /// # Errors
     /// When `wasm` does not compile or the entry cannot be written.
     pub fn warm(&self, engine: &Engine, wasm: &[u8]) -> anyhow::Result<Warmed> {
+        if !self.usable_dir() {
+            anyhow::bail!(
+                "the compile cache {} is not private to this user",
+                self.dir.display()
+            );
+        }
         let path = self.entry_path(engine, wasm);
-        if path.is_file() {
+        if self.trusted_entry(&path) {
             return Ok(Warmed::Hit);
         }
         let compiled = engine.precompile_component(wasm)?;
         self.store(&path, &compiled)?;
         Ok(Warmed::Compiled)
+    }
+
+    /// Whether the directory may be read and written: missing (it is created private on first
+    /// write) or trusted. Warns (once) when it is not.
+    fn usable_dir(&self) -> bool {
+        match fs::metadata(&self.dir) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => true,
+            Err(e) => {
+                self.warn(&self.dir, &e.to_string());
+                false
+            }
+            Ok(meta) if !meta.is_dir() => {
+                self.warn(&self.dir, "it is not a directory");
+                false
+            }
+            Ok(meta) => match untrusted(&meta) {
+                Some(why) => {
+                    self.warn(&self.dir, &why);
+                    false
+                }
+                None => true,
+            },
+        }
+    }
+
+    /// Whether `path` exists and may be loaded: a plain file (not a symbolic link) owned by this
+    /// user or root, not writable by group or others. Warns (once) when it exists but is not.
+    fn trusted_entry(&self, path: &Path) -> bool {
+        let Ok(meta) = fs::symlink_metadata(path) else {
+            return false;
+        };
+        let why = if meta.file_type().is_file() {
+            untrusted(&meta)
+        } else {
+            Some("it is not a plain file".to_owned())
+        };
+        match why {
+            Some(why) => {
+                self.warn(path, &why);
+                false
+            }
+            None => true,
+        }
+    }
+
+    fn warn(&self, path: &Path, why: &str) {
+        if !self.warned.swap(true, Ordering::Relaxed) {
+            crate::output::stderr_line(&format!(
+                "warning: ignoring the compile cache {}: {why}; custom steps are compiled in \
+                 memory instead",
+                path.display()
+            ));
+        }
     }
 
     fn entry_path(&self, engine: &Engine, wasm: &[u8]) -> PathBuf {
@@ -100,7 +177,9 @@ impl CompileCache {
 
     fn store(&self, path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
         create_private_dir(&self.dir)?;
-        crate::fsutil::write_atomic(path, bytes, None)
+        // Writable by the owner only, whatever the umask or a replaced entry's mode, so the
+        // next run trusts it; readable by all, for a cache root fills for other users.
+        crate::fsutil::write_atomic(path, bytes, Some(0o644))
             .with_context(|| format!("writing the compile cache entry {}", path.display()))
     }
 }
@@ -113,6 +192,34 @@ fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
     builder
         .create(dir)
         .with_context(|| format!("creating the compile cache {}", dir.display()))
+}
+
+/// Why a cache directory or entry with `meta` cannot be trusted, if it cannot: another owner
+/// than this user or root (root can replace the kstep binary anyway), or writable by group or
+/// others.
+#[cfg(unix)]
+fn untrusted(meta: &fs::Metadata) -> Option<String> {
+    use std::os::unix::fs::MetadataExt as _;
+    let me = rustix::process::geteuid().as_raw();
+    if meta.uid() != me && meta.uid() != 0 {
+        return Some(format!(
+            "it is owned by uid {}, not by this user (uid {me})",
+            meta.uid()
+        ));
+    }
+    if meta.mode() & 0o022 != 0 {
+        return Some(format!(
+            "it is writable by group or others (mode {:o})",
+            meta.mode() & 0o7777
+        ));
+    }
+    None
+}
+
+/// Ownership and modes are not checked where they do not exist.
+#[cfg(not(unix))]
+fn untrusted(_meta: &fs::Metadata) -> Option<String> {
+    None
 }
 
 /// Feeds `Hash` implementations (the engine's compatibility hash) into sha256, so the key is

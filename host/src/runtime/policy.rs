@@ -21,8 +21,9 @@ use wasmtime_wasi::WasiView;
 use wasmtime_wasi::cli::{WasiCli, WasiCliView};
 use wasmtime_wasi::clocks::{WasiClocks, WasiClocksView};
 use wasmtime_wasi::filesystem::{WasiFilesystem, WasiFilesystemView};
-use wasmtime_wasi::p2::bindings::{cli, clocks, filesystem, random, sync};
+use wasmtime_wasi::p2::bindings::{cli, clocks, filesystem, random};
 use wasmtime_wasi::random::WasiRandom;
+use wasmtime_wasi_io::bindings::wasi::io;
 
 use super::StepState;
 
@@ -168,7 +169,9 @@ impl HasData for HasTable {
     type Data<'a> = &'a mut ResourceTable;
 }
 
-/// Links the synchronous implementations of exactly [`ALLOWED_IMPORTS`] (nothing from sockets).
+/// Links exactly [`ALLOWED_IMPORTS`] (nothing from sockets). The functions that can block
+/// (filesystem, poll, streams) are the async implementations, so that a blocked guest is a
+/// pending future the wall-clock limit can drop ([`super::Runtime::call_captured_in`]).
 ///
 /// # Errors
 /// When an interface is linked twice (a bug).
@@ -188,12 +191,10 @@ pub fn link_allowed(linker: &mut Linker<StepState>) -> wasmtime::Result<()> {
     clocks::monotonic_clock::add_to_linker::<StepState, WasiClocks>(l, StepState::clocks)?;
     clocks::wall_clock::add_to_linker::<StepState, WasiClocks>(l, StepState::clocks)?;
     filesystem::preopens::add_to_linker::<StepState, WasiFilesystem>(l, StepState::filesystem)?;
-    sync::filesystem::types::add_to_linker::<StepState, WasiFilesystem>(l, StepState::filesystem)?;
-    wasmtime_wasi_io::bindings::wasi::io::error::add_to_linker::<StepState, HasTable>(l, |t| {
-        t.ctx().table
-    })?;
-    sync::io::poll::add_to_linker::<StepState, HasTable>(l, |t| t.ctx().table)?;
-    sync::io::streams::add_to_linker::<StepState, HasTable>(l, |t| t.ctx().table)?;
+    filesystem::types::add_to_linker::<StepState, WasiFilesystem>(l, StepState::filesystem)?;
+    io::error::add_to_linker::<StepState, HasTable>(l, |t| t.ctx().table)?;
+    io::poll::add_to_linker::<StepState, HasTable>(l, |t| t.ctx().table)?;
+    io::streams::add_to_linker::<StepState, HasTable>(l, |t| t.ctx().table)?;
     random::random::add_to_linker::<StepState, WasiRandom>(l, |t| t.ctx().ctx.random())?;
     random::insecure::add_to_linker::<StepState, WasiRandom>(l, |t| t.ctx().ctx.random())?;
     random::insecure_seed::add_to_linker::<StepState, WasiRandom>(l, |t| t.ctx().ctx.random())?;

@@ -22,6 +22,7 @@ mod bindings {
         path: "../wit",
         world: "custom-step",
         with: { "kstep:steps/types": crate::steps::types::kstep::steps::types },
+        exports: { default: async },
     });
 }
 
@@ -228,10 +229,11 @@ pub fn run(
         directory: request.sandbox.dir.as_ref().map(|d| d.guest.clone()),
     };
     let (result, captured) =
-        runtime.call_captured_in(step, limits, request.sandbox, |store, instance| {
+        runtime.call_captured_in(step, limits, request.sandbox, async |store, instance| {
             CustomStep::new(&mut *store, instance)?
                 .kstep_steps_step()
                 .call_run(store, &input)
+                .await
         })?;
     forward(step.name(), "stdout", &captured.stdout);
     forward(step.name(), "stderr", &captured.stderr);

@@ -26,6 +26,7 @@ mod bindings {
         path: "../wit/builtin",
         world: "dotenv-step",
         with: { "kstep:steps/types": crate::steps::types::kstep::steps::types },
+        exports: { default: async },
     });
 }
 
@@ -76,10 +77,11 @@ pub fn parse_detailed(
     let step = runtime.builtin("dotenv")?;
     // The WIT `pairs` typedef binds as `&Vec`; the copy is small next to the call.
     let environment = environment.to_vec();
-    runtime.call(&step, &Limits::default(), |store, instance| {
+    runtime.call(&step, &Limits::default(), async |store, instance| {
         DotenvStep::new(&mut *store, instance)?
             .kstep_builtin_dotenv()
             .call_parse(store, text, flavor, &environment)
+            .await
     })
 }
 
@@ -89,10 +91,11 @@ pub fn parse_detailed(
 /// A sandbox failure.
 pub fn check(runtime: &Runtime, text: &[u8], limits: GitlabLimits) -> Result<Report, StepError> {
     let step = runtime.builtin("dotenv")?;
-    runtime.call(&step, &Limits::default(), |store, instance| {
+    runtime.call(&step, &Limits::default(), async |store, instance| {
         DotenvStep::new(&mut *store, instance)?
             .kstep_builtin_dotenv()
             .call_check(store, text, limits)
+            .await
     })
 }
 
@@ -108,10 +111,11 @@ pub fn set(
 ) -> Result<Result<SetOutcome, Vec<Diagnostic>>, StepError> {
     let step = runtime.builtin("dotenv")?;
     let assignments = assignments.to_vec();
-    runtime.call(&step, &Limits::default(), |store, instance| {
+    runtime.call(&step, &Limits::default(), async |store, instance| {
         DotenvStep::new(&mut *store, instance)?
             .kstep_builtin_dotenv()
             .call_set(store, existing, &assignments, limits)
+            .await
     })
 }
 
@@ -124,10 +128,11 @@ pub fn to_gitlab(
     entries: &[Entry],
 ) -> Result<Result<String, Vec<Diagnostic>>, StepError> {
     let step = runtime.builtin("dotenv")?;
-    runtime.call(&step, &Limits::default(), |store, instance| {
+    runtime.call(&step, &Limits::default(), async |store, instance| {
         DotenvStep::new(&mut *store, instance)?
             .kstep_builtin_dotenv()
             .call_to_gitlab(store, entries)
+            .await
     })
 }
 

@@ -11,6 +11,7 @@ mod bindings {
         path: "../wit/builtin",
         world: "kubeconfig-step",
         with: { "kstep:steps/types": crate::steps::types::kstep::steps::types },
+        exports: { default: async },
     });
 }
 
@@ -56,10 +57,11 @@ fn call_decode(
     register: bool,
 ) -> Result<Result<Decoded, DecodeFailure>, StepError> {
     let step = runtime.builtin("kubeconfig")?;
-    runtime.call(&step, &Limits::default(), |store, instance| {
+    runtime.call(&step, &Limits::default(), async |store, instance| {
         let result = KubeconfigStep::new(&mut *store, instance)?
             .kstep_builtin_kubeconfig()
-            .call_decode(store, inputs, context)?;
+            .call_decode(store, inputs, context)
+            .await?;
         // Inside the call: the runtime forwards the guest's output only after this returns.
         if register {
             let secrets = match &result {
@@ -80,10 +82,11 @@ fn call_decode(
 /// A sandbox failure.
 pub fn render(runtime: &Runtime, connection: &Connection) -> Result<String, StepError> {
     let step = runtime.builtin("kubeconfig")?;
-    runtime.call(&step, &Limits::default(), |store, instance| {
+    runtime.call(&step, &Limits::default(), async |store, instance| {
         KubeconfigStep::new(&mut *store, instance)?
             .kstep_builtin_kubeconfig()
             .call_render(store, connection)
+            .await
     })
 }
 
@@ -96,10 +99,11 @@ pub fn encode(
     kubeconfig: &[u8],
 ) -> Result<Result<String, Diagnostic>, StepError> {
     let step = runtime.builtin("kubeconfig")?;
-    runtime.call(&step, &Limits::default(), |store, instance| {
+    runtime.call(&step, &Limits::default(), async |store, instance| {
         KubeconfigStep::new(&mut *store, instance)?
             .kstep_builtin_kubeconfig()
             .call_encode(store, kubeconfig)
+            .await
     })
 }
 

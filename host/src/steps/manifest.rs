@@ -58,6 +58,7 @@ mod bindings {
         path: "../wit/builtin",
         world: "manifest-step",
         with: { "kstep:steps/types": crate::steps::types::kstep::steps::types },
+        exports: { default: async },
     });
 }
 
@@ -98,10 +99,11 @@ pub fn render(
 ) -> Result<Result<Rendered, Vec<Diagnostic>>, StepError> {
     let step = runtime.builtin("manifest")?;
     let input: usize = request.sources.iter().map(|s| s.text.len()).sum();
-    let rendered = runtime.call(&step, &limits_for(input), |store, instance| {
+    let rendered = runtime.call(&step, &limits_for(input), async |store, instance| {
         ManifestStep::new(&mut *store, instance)?
             .kstep_builtin_manifest()
             .call_render(store, request)
+            .await
     })?;
     Ok(rendered.and_then(|rendered| refuse_credentials(request, rendered)))
 }
@@ -159,6 +161,7 @@ fn limits_for(input: usize) -> Limits {
     let mib = u32::try_from(input >> 20).unwrap_or(u32::MAX);
     Limits {
         cpu: base.cpu + Duration::from_millis(500) * mib,
+        wall: base.wall + Duration::from_millis(500) * mib,
         memory: base.memory.max(input.saturating_mul(64)),
         hostcall: base.hostcall.max(input.saturating_mul(8)),
     }

@@ -30,6 +30,7 @@ mod bindings {
         path: "../wit/builtin",
         world: "traefik-step",
         with: { "kstep:steps/types": crate::steps::types::kstep::steps::types },
+        exports: { default: async },
     });
 }
 
@@ -52,10 +53,11 @@ pub fn render(
     format: ManifestFormat,
 ) -> Result<Result<Rendered, Vec<Diagnostic>>, StepError> {
     let step = runtime.builtin("traefik")?;
-    runtime.call(&step, &Limits::default(), |store, instance| {
+    runtime.call(&step, &Limits::default(), async |store, instance| {
         TraefikStep::new(&mut *store, instance)?
             .kstep_builtin_traefik()
             .call_render(store, values, format)
+            .await
     })
 }
 
@@ -69,10 +71,11 @@ pub fn migrate(
     format: ConfigFormat,
 ) -> Result<Result<Migration, Vec<Diagnostic>>, StepError> {
     let step = runtime.builtin("traefik")?;
-    runtime.call(&step, &Limits::default(), |store, instance| {
+    runtime.call(&step, &Limits::default(), async |store, instance| {
         TraefikStep::new(&mut *store, instance)?
             .kstep_builtin_traefik()
             .call_migrate(store, traefik_toml, format)
+            .await
     })
 }
 
