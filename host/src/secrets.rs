@@ -207,9 +207,14 @@ pub fn forms(value: &str) -> Vec<String> {
         return out;
     }
     push(value.to_owned(), MIN_SECRET_LEN);
-    for style in [Escape::Json, Escape::GoJson, Escape::GoQuoted, Escape::Yaml] {
+    for style in [Escape::Json, Escape::GoJson, Escape::GoQuoted] {
         push(escape(value, style), MIN_SECRET_LEN);
     }
+    // As the manifest step's emitter writes it (its core is linked natively for this rule).
+    push(
+        kstep_manifest::emit::double_quoted_body(value),
+        MIN_SECRET_LEN,
+    );
     let bytes = value.as_bytes();
     for engine in [&STANDARD, &STANDARD_NO_PAD, &URL_SAFE, &URL_SAFE_NO_PAD] {
         push(engine.encode(bytes), MIN_SECRET_LEN);
@@ -247,8 +252,6 @@ enum Escape {
     GoJson,
     /// Go's `%q` (`strconv.Quote`), the quoting of API server messages: `\a`, `\x1b`.
     GoQuoted,
-    /// A YAML double-quoted scalar as kstep's manifest step writes it (`\u001b`).
-    Yaml,
 }
 
 /// The body of `value` quoted in `style`, without the quotes.
@@ -261,8 +264,8 @@ fn escape(value: &str, style: Escape) -> String {
             '\n' => out.push_str("\\n"),
             '\t' => out.push_str("\\t"),
             '\r' => out.push_str("\\r"),
-            '\u{8}' if !matches!(style, Escape::Yaml) => out.push_str("\\b"),
-            '\u{c}' if !matches!(style, Escape::Yaml) => out.push_str("\\f"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
             '\u{7}' if matches!(style, Escape::GoQuoted) => out.push_str("\\a"),
             '\u{b}' if matches!(style, Escape::GoQuoted) => out.push_str("\\v"),
             '<' | '>' | '&' | '\u{2028}' | '\u{2029}' if matches!(style, Escape::GoJson) => {
@@ -287,13 +290,6 @@ fn needs_escape(c: char, style: Escape) -> bool {
     match style {
         Escape::Json | Escape::GoJson => c < ' ',
         Escape::GoQuoted => c.is_control(),
-        // YAML's `c-printable`, minus the characters some readers take for line breaks or a
-        // BOM: the rule of the manifest step's emitter, which lives in the sandboxed component
-        // (a test renders through it to keep the two in step).
-        Escape::Yaml => {
-            !matches!(c, '\u{20}'..='\u{7e}' | '\u{a0}'..='\u{d7ff}' | '\u{e000}'..='\u{fffd}' | '\u{10000}'..)
-                || matches!(c, '\u{2028}' | '\u{2029}' | '\u{feff}')
-        }
     }
 }
 
@@ -528,20 +524,22 @@ mod tests {
             assert!(forms.contains(&expected), "{expected}");
         }
         // YAML as the manifest step writes it: the same text the step's emitter produces.
-        let yaml = escape(secret, Escape::Yaml);
+        let yaml = kstep_manifest::emit::double_quoted_body(secret);
         assert_eq!(yaml, "pa\\\"ss\\\\wo\\nrd\\u001b<&>?~~~");
     }
 
     #[test]
     fn escaped_forms_are_what_the_manifest_step_writes() {
         use crate::steps::manifest::{self, Options, OutputFormat, Request, Source};
-        // The step's emitters are in the sandboxed component: check the rules agree by
-        // rendering through it.
+        // The forms must be what the step really writes: render through it.
         let runtime = crate::runtime::Runtime::new().unwrap();
         let secret = "tab\there \"quoted\" back\\slash bell\u{7} esc\u{1b} del\u{7f} nel\u{85}";
-        for (output, style) in [
-            (OutputFormat::YamlOnly, Escape::Yaml),
-            (OutputFormat::JsonOnly, Escape::Json),
+        for (output, form) in [
+            (
+                OutputFormat::YamlOnly,
+                kstep_manifest::emit::double_quoted_body(secret),
+            ),
+            (OutputFormat::JsonOnly, escape(secret, Escape::Json)),
         ] {
             let request = Request {
                 sources: vec![Source {
@@ -559,8 +557,7 @@ mod tests {
             };
             let rendered = manifest::render(&runtime, &request).unwrap().unwrap();
             let text = rendered.text.unwrap();
-            let form = escape(secret, style);
-            assert!(text.contains(&form), "{style:?}: {form:?} not in {text:?}");
+            assert!(text.contains(&form), "{output:?}: {form:?} not in {text:?}");
         }
     }
 

@@ -227,6 +227,15 @@ fn printable(c: char) -> bool {
         && !matches!(c, '\u{2028}' | '\u{2029}' | '\u{feff}')
 }
 
+/// `s` as the body of a YAML double-quoted scalar (without the quotes), as the emitter writes
+/// it: the host's masker registers this form of every secret.
+pub fn double_quoted_body(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    double_quoted(&mut out, s);
+    // The quotes are one byte each.
+    out[1..out.len() - 1].to_owned()
+}
+
 fn double_quoted(out: &mut String, s: &str) {
     out.push('"');
     for c in s.chars() {
