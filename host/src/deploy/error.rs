@@ -7,7 +7,9 @@
 use std::path::PathBuf;
 
 use super::apply::{self, ApplyError};
+use super::applyset::{ApplySetError, Member};
 use super::objects::InvalidObject;
+use super::revision::RevisionError;
 use super::rollout::RolloutError;
 use crate::credentials::{Connection, CredentialError};
 use crate::failure::Failure;
@@ -161,6 +163,82 @@ impl DeployError {
             headline,
             details,
             invalid: error.is_invalid_input(),
+        }
+    }
+
+    /// An ApplySet that cannot be used or read, explained.
+    pub fn applyset(error: &ApplySetError, connection: &Connection) -> Self {
+        let headline = match error {
+            ApplySetError::Api { parent, error } => crate::kube_client::explain(
+                error,
+                connection,
+                &format!("reading or recording ApplySet {parent}"),
+            ),
+            other => other.to_string(),
+        };
+        DeployError::Apply {
+            headline,
+            details: Vec::new(),
+            invalid: error.is_invalid_input(),
+        }
+    }
+
+    /// The set's history that cannot be read or written.
+    pub fn revision(error: &RevisionError, connection: &Connection) -> Self {
+        let (headline, invalid) = match error {
+            RevisionError::Api(inner) => (
+                crate::kube_client::explain(inner, connection, "reading or recording revisions"),
+                false,
+            ),
+            other => (
+                other.to_string(),
+                matches!(other, RevisionError::NotFound { .. }),
+            ),
+        };
+        DeployError::Apply {
+            headline,
+            details: Vec::new(),
+            invalid,
+        }
+    }
+
+    /// This rollout failure, with the outcome of the rollback that followed it among its
+    /// details (the exit code stays the rollout's).
+    #[must_use]
+    pub fn with_rollback(mut self, rollback: Result<u32, DeployError>) -> Self {
+        if let DeployError::Rollout { details, .. } = &mut self {
+            match rollback {
+                Ok(revision) => details.push(format!(
+                    "rolled back to revision {revision}: applied and rolled out"
+                )),
+                Err(e) => {
+                    details.push(format!(
+                        "the rollback failed too: {}",
+                        e.headline().unwrap_or_else(|| e.to_string())
+                    ));
+                    details.extend(e.details().into_iter().map(|d| format!("  {d}")));
+                }
+            }
+        }
+        self
+    }
+
+    /// A deletion that failed (`member`), after `deleted`.
+    pub fn delete(
+        error: &kube::Error,
+        member: &Member,
+        deleted: &[Member],
+        connection: &Connection,
+    ) -> Self {
+        let mut details = Vec::new();
+        if !deleted.is_empty() {
+            details.push("deleted before the failure:".to_owned());
+            details.extend(deleted.iter().map(|m| format!("  {m}")));
+        }
+        DeployError::Apply {
+            headline: crate::kube_client::explain(error, connection, &format!("deleting {member}")),
+            details,
+            invalid: false,
         }
     }
 
