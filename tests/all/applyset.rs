@@ -386,7 +386,7 @@ fn a_failed_rollout_rolls_back_to_the_last_good_revision() {
     assert_eq!(revisions(&ns), ["1", "2", "3"]);
 
     // A manual rollback to a revision by number, and the history limit.
-    deploy(&good.replace("good", "good"), &["--history-limit", "2"]).ok();
+    deploy(&good, &["--history-limit", "2"]).ok();
     assert_eq!(revisions(&ns), ["3", "4"]);
     as_admin(&["rollback", "--applyset", "app", "-n", &ns.name, "--to", "1"])
         .fails_with(2)
