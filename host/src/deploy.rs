@@ -16,6 +16,7 @@
 //!   server-side apply with created/configured/unchanged outcomes;
 //! - [`applyset`]: ApplySets (KEP-3659), kubectl's inventory: parent, id, member labels,
 //!   listing members;
+//! - [`cancel`]: SIGTERM/SIGINT during an operation: stop sending, exit 128 + signal;
 //! - [`prune`]: deleting members: pruning what an apply no longer contains, teardown;
 //! - [`revision`]: an ApplySet's numbered revisions (what each apply applied), for history
 //!   and rollback;
@@ -31,6 +32,7 @@ pub mod adopt;
 pub mod api_error;
 pub mod apply;
 pub mod applyset;
+pub mod cancel;
 pub mod discovery;
 pub mod error;
 pub mod events;

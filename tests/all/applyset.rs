@@ -418,3 +418,93 @@ fn a_failed_rollout_rolls_back_to_the_last_good_revision() {
     }
     assert!(left.is_empty(), "revisions left: {left:?}");
 }
+
+/// Runs `kstep args…` as the admin, sends `signal` once stdout has a line with `when`, and
+/// returns the run.
+fn interrupted(args: &[&str], when: &str, signal: &str) -> Run {
+    use std::io::{BufRead as _, BufReader, Read as _};
+    let mut child = crate::support::kstep_command(args)
+        .env("KUBECONFIG", cluster::admin_kubeconfig())
+        .spawn()
+        .unwrap();
+    let mut stdout = String::new();
+    let mut reader = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    while reader.read_line(&mut line).unwrap() > 0 {
+        stdout.push_str(&line);
+        if line.contains(when) {
+            let status = std::process::Command::new("kill")
+                .args([signal, &child.id().to_string()])
+                .status()
+                .unwrap();
+            assert!(status.success());
+            break;
+        }
+        line.clear();
+    }
+    reader.read_to_string(&mut stdout).unwrap();
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    let status = child.wait().unwrap();
+    Run {
+        code: status.code().unwrap_or(-1),
+        stdout,
+        stderr,
+    }
+}
+
+#[test]
+#[ignore = "needs a cluster (tests/cluster/up.sh)"]
+fn a_cancelled_deploy_stops_and_with_rollback_on_failure_restores_the_last_good_revision() {
+    let ns = Namespace::create("applyset-cancel");
+    let dir = TempDir::new("applyset-cancel");
+    let good = dir.write("good.yaml", web("web:1"));
+    let bad = dir.write("bad.yaml", web("web-does-not-exist:2"));
+    let slow = [
+        "--failure-grace",
+        "5m",
+        "--timeout",
+        "5m",
+        "-n",
+        &ns.name,
+        "--applyset",
+        "app",
+    ];
+    let args = |file: &str, extra: &[&str]| -> Vec<String> {
+        ["deploy", "-f", file]
+            .iter()
+            .chain(slow.iter())
+            .chain(extra.iter())
+            .map(|s| (*s).to_owned())
+            .collect()
+    };
+    let good_args = args(&good, &[]);
+    as_admin(&good_args.iter().map(String::as_str).collect::<Vec<_>>()).ok();
+
+    // Without a rollback: the conventional exit code, a report, the cluster left as it is.
+    let plain = args(&bad, &[]);
+    let run = interrupted(
+        &plain.iter().map(String::as_str).collect::<Vec<_>>(),
+        "Waiting for",
+        "-TERM",
+    );
+    run.exits_with(143).stderr(Has("cancelled by SIGTERM"));
+    assert_eq!(live_image(&ns), "registry.local/web-does-not-exist:2");
+
+    // With --rollback-on-failure: back to the last good revision first.
+    let rollback = args(&bad, &["--rollback-on-failure"]);
+    let run = interrupted(
+        &rollback.iter().map(String::as_str).collect::<Vec<_>>(),
+        "Waiting for",
+        "-INT",
+    );
+    run.exits_with(130)
+        .stderr(Has("cancelled by SIGINT"))
+        .stderr(Has("rolled back to revision 1: applied and rolled out"));
+    assert_eq!(live_image(&ns), "registry.local/web:1");
+}

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 
 use super::apply::{self, ApplyError};
 use super::applyset::{ApplySetError, Member};
+use super::cancel::Signal;
 use super::objects::InvalidObject;
 use super::revision::RevisionError;
 use super::rollout::RolloutError;
@@ -65,6 +66,14 @@ pub enum DeployError {
         /// Whether the input is at fault (exit 2: nothing was changed).
         invalid: bool,
     },
+    /// A signal cancelled the operation; no request was sent after it.
+    #[error("cancelled by {}: no request was sent after it; the objects reported above as created or configured were applied", .signal.name())]
+    Cancelled {
+        /// The signal.
+        signal: Signal,
+        /// What the rollback that followed did, when there was one.
+        details: Vec<String>,
+    },
     /// A rollout failed or timed out, or watching it failed.
     #[error("{headline}")]
     Rollout {
@@ -98,6 +107,7 @@ impl DeployError {
                     Failure::Runtime
                 }
             }
+            DeployError::Cancelled { signal, .. } => Failure::Cancelled(signal.exit_code()),
             DeployError::Rollout { watch_failed, .. } => {
                 if *watch_failed {
                     Failure::Runtime
@@ -132,9 +142,9 @@ impl DeployError {
             }
             DeployError::EnvFile(EnvFileError::Invalid { lines })
             | DeployError::Output { lines, .. } => lines.clone(),
-            DeployError::Apply { details, .. } | DeployError::Rollout { details, .. } => {
-                details.clone()
-            }
+            DeployError::Apply { details, .. }
+            | DeployError::Rollout { details, .. }
+            | DeployError::Cancelled { details, .. } => details.clone(),
             _ => Vec::new(),
         }
     }
@@ -206,7 +216,9 @@ impl DeployError {
     /// details (the exit code stays the rollout's).
     #[must_use]
     pub fn with_rollback(mut self, rollback: Result<u32, DeployError>) -> Self {
-        if let DeployError::Rollout { details, .. } = &mut self {
+        if let DeployError::Rollout { details, .. } | DeployError::Cancelled { details, .. } =
+            &mut self
+        {
             match rollback {
                 Ok(revision) => details.push(format!(
                     "rolled back to revision {revision}: applied and rolled out"

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use super::apply::{self as engine, Applied};
 use super::applyset::{ApplySet, Inventory, ParentRef};
+use super::cancel;
 use super::error::DeployError;
 use super::events::{Event, Reporter};
 use super::objects::{NamespacePolicy, Object};
@@ -154,13 +155,32 @@ pub fn load_credentials(
 }
 
 /// Runs `future` to completion on a runtime of its own (see [`crate::kube_client::runtime`]).
+/// SIGTERM or SIGINT drops it — no request is sent after — and ends with
+/// [`DeployError::Cancelled`]; while an operation rolls back a cancelled deploy
+/// ([`cancel::Graceful`]), it gets [`cancel::GRACE`] to finish first.
 ///
 /// # Errors
 /// When the runtime cannot start, or what `future` returns.
 pub fn block_on<T>(future: impl Future<Output = Result<T, DeployError>>) -> Result<T, DeployError> {
     let rt = crate::kube_client::runtime()
         .map_err(|e| DeployError::Runtime(format!("cannot start the I/O runtime: {e}")))?;
-    rt.block_on(future)
+    rt.block_on(async {
+        let mut future = std::pin::pin!(future);
+        tokio::select! {
+            biased;
+            result = &mut future => result,
+            signal = cancel::signalled() => {
+                let cancelled = DeployError::Cancelled { signal, details: Vec::new() };
+                if !cancel::graceful() {
+                    return Err(cancelled);
+                }
+                // A margin over the rollback's own bound, so that it reports how it ended.
+                tokio::time::timeout(cancel::GRACE + Duration::from_secs(5), &mut future)
+                    .await
+                    .unwrap_or(Err(cancelled))
+            }
+        }
+    })
 }
 
 /// A connected client and what it applies with.
@@ -379,7 +399,28 @@ impl<'a> Session<'a> {
                 .map_err(|f| f.error);
         };
         let (before, parent_uid) = self.open_set(&set, &mut objects, options.dry_run).await?;
-        let result = self.apply_then_wait(objects, options, wait, reporter).await;
+        let result = if options.rollback_on_failure && !options.dry_run {
+            let _grace = cancel::Graceful::arm();
+            tokio::select! {
+                result = self.apply_then_wait(objects, options, wait, reporter) => result,
+                signal = cancel::signalled() => {
+                    // Cancelled mid-deploy: back to the last good revision, within the grace.
+                    let rollback = tokio::time::timeout(
+                        cancel::GRACE,
+                        self.rollback(&set, None, None, options, wait.unwrap_or_default(), reporter),
+                    )
+                    .await
+                    .unwrap_or_else(|_| Err(DeployError::Runtime(format!(
+                        "the rollback did not finish within the {}s grace period",
+                        cancel::GRACE.as_secs()
+                    ))));
+                    let cancelled = DeployError::Cancelled { signal, details: Vec::new() };
+                    return Err(cancelled.with_rollback(rollback));
+                }
+            }
+        } else {
+            self.apply_then_wait(objects, options, wait, reporter).await
+        };
         if options.dry_run {
             let summary = result.map_err(|f| f.error)?;
             if options.prune {
