@@ -1313,6 +1313,32 @@ mod tests {
     }
 
     #[test]
+    fn apply_applyset_and_prune() {
+        let p = parse(
+            "kstep.yaml",
+            &project(),
+            "steps:\n  - apply: {applyset: configmaps/app, prune: true}\n",
+        )
+        .unwrap();
+        let KindSpec::Apply(a) = &p.steps[0].kind else {
+            panic!()
+        };
+        assert_eq!(
+            a.applyset.as_ref().map(ToString::to_string).as_deref(),
+            Some("configmaps/app")
+        );
+        assert!(a.prune);
+        assert_eq!(
+            errors("steps:\n  - apply:\n      prune: true\n"),
+            "kstep.yaml:3:14: `prune` needs `applyset`: only the members of an ApplySet can be pruned"
+        );
+        assert!(
+            errors("steps:\n  - apply: {applyset: deployments/app}\n")
+                .starts_with("kstep.yaml:2:23: `deployments/app`: an ApplySet parent is")
+        );
+    }
+
+    #[test]
     fn yaml_errors_carry_positions() {
         assert!(errors("steps:\n  - wasm: [\n").starts_with("kstep.yaml:2:"));
         assert!(errors("steps:\n  - dotenv: [a, b]\n").contains("expected one path, not a list"));
