@@ -16,7 +16,8 @@
 //! created / configured / unchanged comes for free from the dry run: its answer carries the live
 //! object's uid and resourceVersion (a fresh random uid when the object does not exist yet); the
 //! real apply's answer either has another uid (created), another resourceVersion (configured) or
-//! the same (unchanged: the server detected a no-op and wrote nothing).
+//! the same (unchanged: the server detected a no-op and wrote nothing). An existing object whose
+//! dry-run answer is identical to the live object is not sent again ([`unchanged`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -434,7 +435,8 @@ pub async fn apply(
         }
     }
 
-    // 5. Apply, phase by phase.
+    // 5. Apply, phase by phase; objects the apply would not change are not sent again.
+    let mut noop = unchanged(client, &planned, &dry, &takeovers, concurrency).await;
     let mut applied: Vec<Applied> = Vec::with_capacity(planned.len());
     let mut validated_deferred = planned.iter().all(|p| p.waits_for.is_none());
     for phase in Phase::ALL {
@@ -464,14 +466,15 @@ pub async fn apply(
                 }
             }
         }
-        let indices: Vec<usize> = (0..planned.len())
+        let (indices, same): (Vec<usize>, Vec<usize>) = (0..planned.len())
             .filter(|&i| planned[i].object.phase() == phase)
-            .collect();
-        if indices.is_empty() {
+            .partition(|i| !noop.contains_key(i));
+        if indices.is_empty() && same.is_empty() {
             continue;
         }
-        let (ok, failed) =
+        let (mut ok, failed) =
             run_patches(client, &planned, &indices, &params.apply, concurrency).await;
+        ok.extend(same.iter().filter_map(|i| noop.remove_entry(i)));
         let mut phase_applied: Vec<(usize, Applied)> = ok
             .into_iter()
             .map(|(i, result)| {
@@ -505,6 +508,45 @@ pub async fn apply(
         }
     }
     Ok(applied)
+}
+
+/// The objects whose dry-run answer is the live object itself — same resourceVersion, same
+/// managed fields, same content — so that applying them would change nothing: reading them is
+/// far cheaper than sending them again (the server validates every apply, a no-op included,
+/// and large CRDs take it long). An object that changes between the read and the dry run
+/// differs, and is applied; a failed read only means it is applied.
+async fn unchanged(
+    client: &Client,
+    planned: &[Planned],
+    dry: &[(usize, DynamicObject)],
+    takeovers: &[Takeover],
+    concurrency: usize,
+) -> BTreeMap<usize, DynamicObject> {
+    let existing = dry.iter().filter(|(i, answer)| {
+        planned[*i].waits_for.is_none()
+            && !takeovers.iter().any(|t| t.index == *i)
+            && answer
+                .metadata
+                .resource_version
+                .as_deref()
+                .is_some_and(|v| !v.is_empty())
+    });
+    stream::iter(existing)
+        .map(|(i, answer)| async move {
+            let p = &planned[*i];
+            match p.api(client).get_opt(&p.object.name).await {
+                Ok(Some(live))
+                    if serde_json::to_value(&live).ok() == serde_json::to_value(answer).ok() =>
+                {
+                    Some((*i, live))
+                }
+                _ => None,
+            }
+        })
+        .buffer_unordered(concurrency)
+        .filter_map(std::future::ready)
+        .collect()
+        .await
 }
 
 /// The scope of `object` without asking the server.
