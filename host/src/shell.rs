@@ -349,6 +349,16 @@ impl Shell {
                     ));
                 }
             }
+            Event::AdoptedIntoSet {
+                object,
+                set,
+                dry_run,
+            } => output::stdout(&format!(
+                "  {:<12} {} {} ApplySet {set}: it existed outside any set\n",
+                "adopted",
+                object.display_name(),
+                if dry_run { "would join" } else { "joins" },
+            )),
             Event::RevisionRecorded { set, info } => output::stdout(&format!(
                 "Recorded revision {} of ApplySet {set} ({})\n",
                 info.revision, info.result
@@ -519,6 +529,16 @@ fn event_json(event: &Event<'_>) -> Value {
             "event": "delete_ended",
             "ok": deleted.is_some(),
             "objects": deleted,
+            "dry_run": dry_run,
+        }),
+        Event::AdoptedIntoSet {
+            object,
+            set,
+            dry_run,
+        } => json!({
+            "event": "adopted_into_set",
+            "object": object.display_name(),
+            "applyset": set,
             "dry_run": dry_run,
         }),
         Event::RevisionRecorded { set, info } => json!({

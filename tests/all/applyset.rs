@@ -508,3 +508,58 @@ fn a_cancelled_deploy_stops_and_with_rollback_on_failure_restores_the_last_good_
         .stderr(Has("rolled back to revision 1: applied and rolled out"));
     assert_eq!(live_image(&ns), "registry.local/web:1");
 }
+
+#[test]
+#[ignore = "needs a cluster (tests/cluster/up.sh)"]
+fn existing_objects_are_adopted_into_a_set_and_another_sets_members_refused() {
+    let ns = Namespace::create("applyset-adopt");
+    let dir = TempDir::new("applyset-adopt");
+    // Deployed the reference workflow's way: client-side kubectl apply.
+    let v1 = dir.write("v1.yaml", documents(&[config_map("a"), web("web:1")]));
+    let v2 = dir.write("v2.yaml", documents(&[config_map("a"), web("web:2")]));
+    kubectl_ok(&["apply", "-n", &ns.name, "-f", &v1]);
+
+    as_admin(&[
+        "deploy",
+        "-f",
+        &v2,
+        "-n",
+        &ns.name,
+        "--applyset",
+        "app",
+        "--prune",
+        "--timeout",
+        "60s",
+    ])
+    .ok()
+    .stdout(Has("adopted      configmap/a joins ApplySet secrets/app"))
+    .stdout(Has(
+        "adopted      deployment.apps/web joins ApplySet secrets/app",
+    ))
+    .stdout(Lacks("Pruning"));
+    let id = label(&ns, "secret", "app", ID).unwrap();
+    assert_eq!(label(&ns, "deployment", "web", PART_OF), Some(id.clone()));
+    assert_eq!(live_image(&ns), "registry.local/web:2");
+    // Members are not adopted again.
+    as_admin(&["apply", "-f", &v2, "-n", &ns.name, "--applyset", "app"])
+        .ok()
+        .stdout(Lacks("adopted"));
+
+    // Another set's member is refused, naming that set, before anything changes.
+    let shared = dir.write("shared.yaml", config_map("a"));
+    as_admin(&[
+        "apply",
+        "-f",
+        &shared,
+        "-n",
+        &ns.name,
+        "--applyset",
+        "other",
+    ])
+    .fails_with(2)
+    .stderr(Has(
+        "shared.yaml:1:1: configmap/a: a member of another ApplySet, secrets/app",
+    ));
+    assert_eq!(label(&ns, "configmap", "a", PART_OF), Some(id));
+    assert!(!exists(&ns.name, "secret", "other"));
+}

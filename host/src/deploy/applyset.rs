@@ -575,6 +575,153 @@ impl ApplySet {
     }
 }
 
+/// What an object of an apply already is, with respect to a set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// It does not exist yet, or is already a member.
+    Ours,
+    /// It exists outside any set: the apply adopts it into this one.
+    Adopted,
+    /// It is a member of another set (that set's id, and its parent when found).
+    Foreign {
+        /// The other set's id.
+        id: String,
+        /// `secrets/NAME`, when its parent is in the object's namespace.
+        parent: Option<String>,
+    },
+}
+
+impl ApplySet {
+    /// For each of `objects`, whether it is new or already ours, an existing object to adopt,
+    /// or another set's member: one metadata list per group-kind and namespace (only for
+    /// `--applyset` runs).
+    ///
+    /// # Errors
+    /// A failed request.
+    pub async fn claims(
+        &self,
+        client: &Client,
+        objects: &[Object],
+    ) -> Result<Vec<Claim>, ApplySetError> {
+        let mut live: BTreeMap<(GroupKind, Option<String>), BTreeMap<String, Option<String>>> =
+            BTreeMap::new();
+        let mut resources: BTreeMap<GroupKind, Option<(ApiResource, Scope)>> = BTreeMap::new();
+        for object in objects {
+            let gk = GroupKind {
+                group: object.group.clone(),
+                kind: object.kind.clone(),
+            };
+            if !resources.contains_key(&gk) {
+                let found = self.discover(client, &gk).await?;
+                resources.insert(gk.clone(), found);
+            }
+            let Some((resource, scope)) = resources.get(&gk).cloned().flatten() else {
+                continue;
+            };
+            let namespace = match scope {
+                Scope::Namespaced => Some(
+                    object
+                        .namespace
+                        .clone()
+                        .unwrap_or_else(|| self.namespace.clone()),
+                ),
+                Scope::Cluster => None,
+            };
+            let key = (gk, namespace);
+            if live.contains_key(&key) {
+                continue;
+            }
+            let api: Api<DynamicObject> = match &key.1 {
+                Some(ns) => Api::namespaced_with(client.clone(), ns, &resource),
+                None => Api::all_with(client.clone(), &resource),
+            };
+            let list = api
+                .list_metadata(&ListParams::default())
+                .await
+                .map_err(|e| self.api_error(e))?;
+            let names = list
+                .items
+                .into_iter()
+                .filter_map(|item| {
+                    let part_of = item
+                        .metadata
+                        .labels
+                        .as_ref()
+                        .and_then(|l| l.get(PART_OF_LABEL))
+                        .cloned();
+                    item.metadata.name.map(|n| (n, part_of))
+                })
+                .collect();
+            live.insert(key, names);
+        }
+        let mut parents: BTreeMap<String, Option<String>> = BTreeMap::new();
+        let mut claims = Vec::with_capacity(objects.len());
+        for object in objects {
+            let gk = GroupKind {
+                group: object.group.clone(),
+                kind: object.kind.clone(),
+            };
+            let namespace = match resources.get(&gk).cloned().flatten() {
+                Some((_, Scope::Namespaced)) => Some(
+                    object
+                        .namespace
+                        .clone()
+                        .unwrap_or_else(|| self.namespace.clone()),
+                ),
+                _ => None,
+            };
+            let claim = match live
+                .get(&(gk, namespace.clone()))
+                .and_then(|m| m.get(&object.name))
+            {
+                None => Claim::Ours,
+                Some(None) => Claim::Adopted,
+                Some(Some(id)) if *id == self.id => Claim::Ours,
+                Some(Some(id)) => {
+                    if !parents.contains_key(id) {
+                        let parent = self
+                            .parent_of(client, id, namespace.as_deref().unwrap_or(&self.namespace))
+                            .await?;
+                        parents.insert(id.clone(), parent);
+                    }
+                    Claim::Foreign {
+                        id: id.clone(),
+                        parent: parents.get(id).cloned().flatten(),
+                    }
+                }
+            };
+            claims.push(claim);
+        }
+        Ok(claims)
+    }
+
+    /// The parent (`secrets/NAME`, `configmaps/NAME`) of the set `id` in `namespace`, if there.
+    async fn parent_of(
+        &self,
+        client: &Client,
+        id: &str,
+        namespace: &str,
+    ) -> Result<Option<String>, ApplySetError> {
+        let selector = ListParams::default().labels(&format!("{ID_LABEL}={id}"));
+        let secrets = Api::<Secret>::namespaced(client.clone(), namespace)
+            .list_metadata(&selector)
+            .await
+            .map_err(|e| self.api_error(e))?;
+        if let Some(name) = secrets.items.into_iter().find_map(|s| s.metadata.name) {
+            return Ok(Some(format!("secrets/{name}")));
+        }
+        let maps = Api::<ConfigMap>::namespaced(client.clone(), namespace)
+            .list_metadata(&selector)
+            .await
+            .map_err(|e| self.api_error(e))?;
+        Ok(maps
+            .items
+            .into_iter()
+            .find_map(|m| m.metadata.name)
+            .map(|name| format!("configmaps/{name}")))
+    }
+}
+
 /// The members to delete, in the order to delete them: the reverse of the apply order
 /// (Ingresses and workloads before the Services and configuration they use, definitions
 /// last), by name within a phase.

@@ -143,6 +143,15 @@ pub enum Event<'a> {
         /// Only a dry run.
         dry_run: bool,
     },
+    /// An existing object outside any ApplySet joins the run's set (or, in a dry run, would).
+    AdoptedIntoSet {
+        /// The object.
+        object: &'a Object,
+        /// The ApplySet (`secrets/NAME in namespace NS`).
+        set: &'a str,
+        /// Only a dry run.
+        dry_run: bool,
+    },
     /// A run was recorded as a revision of its ApplySet.
     RevisionRecorded {
         /// The ApplySet (`secrets/NAME in namespace NS`).

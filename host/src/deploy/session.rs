@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use super::apply::{self as engine, Applied};
-use super::applyset::{ApplySet, Inventory, ParentRef};
+use super::applyset::{ApplySet, Claim, Inventory, ParentRef};
 use super::cancel;
 use super::error::DeployError;
 use super::events::{Event, Reporter};
@@ -398,7 +398,9 @@ impl<'a> Session<'a> {
                 .await
                 .map_err(|f| f.error);
         };
-        let (before, parent_uid) = self.open_set(&set, &mut objects, options.dry_run).await?;
+        let (before, parent_uid) = self
+            .open_set(&set, &mut objects, options.dry_run, reporter)
+            .await?;
         let result = if options.rollback_on_failure && !options.dry_run {
             let _grace = cancel::Graceful::arm();
             tokio::select! {
@@ -527,7 +529,8 @@ impl<'a> Session<'a> {
         Ok(summary)
     }
 
-    /// Checks that `set` is kstep's (or new), labels `objects` as its members and records
+    /// Checks that `set` is kstep's (or new) and that no object belongs to another set,
+    /// reports the existing objects it adopts, labels `objects` as its members and records
     /// them in its parent on top of what it held. Returns what it held, and the parent's uid
     /// (empty in a dry run).
     async fn open_set(
@@ -535,12 +538,53 @@ impl<'a> Session<'a> {
         set: &ApplySet,
         objects: &mut [Object],
         dry_run: bool,
+        reporter: &dyn Reporter,
     ) -> Result<(Inventory, String), DeployError> {
         let before = set
             .fetch(&self.client)
             .await
             .map_err(|e| DeployError::applyset(&e, self.connection))?
             .unwrap_or_default();
+        let claims = set
+            .claims(&self.client, objects)
+            .await
+            .map_err(|e| DeployError::applyset(&e, self.connection))?;
+        let foreign: Vec<String> = objects
+            .iter()
+            .zip(&claims)
+            .filter_map(|(object, claim)| match claim {
+                Claim::Foreign { id, parent } => Some(format!(
+                    "{}: {}: a member of another ApplySet, {} ({id}); remove it from that set \
+                     first (or delete that set)",
+                    object.origin,
+                    object.display_name(),
+                    parent
+                        .as_deref()
+                        .unwrap_or("whose parent is not in its namespace"),
+                )),
+                _ => None,
+            })
+            .collect();
+        if !foreign.is_empty() {
+            return Err(DeployError::Apply {
+                headline: format!(
+                    "{} object(s) belong to another ApplySet; nothing was changed",
+                    foreign.len()
+                ),
+                details: foreign,
+                invalid: true,
+            });
+        }
+        let name = format!("{} in namespace {}", set.parent, set.namespace);
+        for (object, claim) in objects.iter().zip(&claims) {
+            if *claim == Claim::Adopted {
+                reporter.report(Event::AdoptedIntoSet {
+                    object,
+                    set: &name,
+                    dry_run,
+                });
+            }
+        }
         set.label(objects);
         let mut uid = String::new();
         if !dry_run {
