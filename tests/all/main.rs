@@ -7,6 +7,7 @@
 mod adopt;
 mod cluster;
 mod deploy;
+mod docs;
 mod dotenv;
 mod e2e;
 mod kubeconfig;
