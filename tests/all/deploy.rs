@@ -396,7 +396,15 @@ spec:
 ",
     );
     let run = as_admin(&[
-        "deploy", "-f", &file, "--set", "V=1.10", "--no-env", "-n", &ns.name, "--no-wait",
+        "deploy",
+        "-f",
+        &file,
+        "--set",
+        "V=1.10",
+        "--no-env",
+        "-n",
+        &ns.name,
+        "--no-wait",
     ]);
     run.exits_with(2);
     // Each field at its own line and column, in words; not the document's first line, not Go.
@@ -467,7 +475,10 @@ fn render_problems_are_visible_in_a_gitlab_log() {
     let (code, text) = log(&file, &["--set", "A=1"]);
     assert_eq!(code, 1, "{text}");
     let start = section(&text, ":kstep_render\r\x1b[0KRendering ");
-    let warning = section(&text, "CronJob `old`: batch/v1beta1 was removed in Kubernetes 1.25");
+    let warning = section(
+        &text,
+        "CronJob `old`: batch/v1beta1 was removed in Kubernetes 1.25",
+    );
     let end = section(&text, ":kstep_render\r\x1b[0K\n");
     assert!(start < warning && warning < end, "{text}");
     assert!(!text.contains("kstep_render[collapsed=true]"), "{text}");

@@ -173,7 +173,10 @@ fn markdown_commands(rel: &str, text: &str) -> (Vec<Example>, Vec<Example>) {
         if let Some(command) = span.strip_prefix("kstep ") {
             inline.push(Example {
                 place: format!("{rel}:{line}"),
-                line: format!("kstep {}", command.split_whitespace().collect::<Vec<_>>().join(" ")),
+                line: format!(
+                    "kstep {}",
+                    command.split_whitespace().collect::<Vec<_>>().join(" ")
+                ),
                 variables: Vec::new(),
             });
         }
@@ -232,10 +235,9 @@ fn template_commands(rel: &str, text: &str) -> Vec<Example> {
         // `#   kstep traefik render …`, not a sentence that starts with kstep.
         if let Some(comment) = line.trim_start().strip_prefix('#')
             && let Some(command) = comment.trim_start().strip_prefix("kstep ")
-            && command
-                .split(' ')
-                .next()
-                .is_some_and(|w| !w.is_empty() && w.bytes().all(|b| b.is_ascii_lowercase() || b == b'-'))
+            && command.split(' ').next().is_some_and(|w| {
+                !w.is_empty() && w.bytes().all(|b| b.is_ascii_lowercase() || b == b'-')
+            })
         {
             let command = format!("kstep {command}");
             if !is_synopsis(&command) {
@@ -273,7 +275,15 @@ fn template_commands(rel: &str, text: &str) -> Vec<Example> {
                 if line.contains("kstep ") {
                     let at = text
                         .lines()
-                        .position(|l| l.contains(line.split_whitespace().take(4).collect::<Vec<_>>().join(" ").as_str()))
+                        .position(|l| {
+                            l.contains(
+                                line.split_whitespace()
+                                    .take(4)
+                                    .collect::<Vec<_>>()
+                                    .join(" ")
+                                    .as_str(),
+                            )
+                        })
                         .map_or(0, |i| i + 1);
                     out.push(Example {
                         place: format!("{rel}:{at} ({name})"),
@@ -304,7 +314,11 @@ impl Scratch {
             dir.join("traefik-values.yaml"),
         )
         .unwrap();
-        std::fs::copy(test_fixture("traefik/traefik.toml"), dir.join("traefik.toml")).unwrap();
+        std::fs::copy(
+            test_fixture("traefik/traefik.toml"),
+            dir.join("traefik.toml"),
+        )
+        .unwrap();
         std::fs::copy(
             test_fixture("manifests/reference/deployment.yml"),
             dir.join("deployment.yml"),
@@ -331,9 +345,8 @@ impl Scratch {
     fn run(&self, example: &Example) -> Result<(), String> {
         let log = self.dir.join("kstep.log");
         let _ = std::fs::remove_file(&log);
-        let mut script = String::from(
-            "wl-copy() { cat > /dev/null; }\nexport CI_PROJECT_DIR=\"$PWD\"\n",
-        );
+        let mut script =
+            String::from("wl-copy() { cat > /dev/null; }\nexport CI_PROJECT_DIR=\"$PWD\"\n");
         for (name, value) in &example.variables {
             let escaped: String = value
                 .chars()
@@ -384,7 +397,11 @@ impl Scratch {
         if log.lines().all(|l| l.contains(" exit 0: ")) {
             return Ok(());
         }
-        Err(format!("  {}\n  it said: {}", log.trim_end().replace('\n', "\n  "), said.trim_end().replace('\n', "\n  ")))
+        Err(format!(
+            "  {}\n  it said: {}",
+            log.trim_end().replace('\n', "\n  "),
+            said.trim_end().replace('\n', "\n  ")
+        ))
     }
 }
 
@@ -409,8 +426,10 @@ impl HelpCache {
                     String::from_utf8_lossy(&out.stderr).trim_end()
                 ));
             }
-            self.0
-                .insert(path.to_vec(), String::from_utf8_lossy(&out.stdout).into_owned());
+            self.0.insert(
+                path.to_vec(),
+                String::from_utf8_lossy(&out.stdout).into_owned(),
+            );
         }
         Ok(&self.0[path])
     }

@@ -260,12 +260,7 @@ spec:
         let l = at(".spec.replicas");
         assert_eq!(
             (l.key, l.value, l.type_name, l.exact),
-            (
-                Some(Pos::new(9, 3)),
-                Pos::new(9, 13),
-                "a string",
-                true
-            )
+            (Some(Pos::new(9, 3)), Pos::new(9, 13), "a string", true)
         );
     }
 
@@ -283,7 +278,9 @@ spec:
             ".spec.template.spec.containers[name=\"web\"].ports[containerPort=81,protocol=\"TCP\"].name",
         );
         assert_eq!((l.value, l.exact), (Pos::new(21, 21), true));
-        let l = at(".spec.template.spec.containers[name=\"web\"].ports[containerPort=81,protocol=\"UDP\"]");
+        let l = at(
+            ".spec.template.spec.containers[name=\"web\"].ports[containerPort=81,protocol=\"UDP\"]",
+        );
         assert_eq!((l.value, l.key), (Pos::new(19, 15), None));
     }
 
@@ -334,7 +331,10 @@ spec:
             key_values(r#"a="x,]y",b=2"#),
             [("a".into(), "x,]y".into()), ("b".into(), "2".into())]
         );
-        assert_eq!(split_selector(r#"a="x]",b=2].c"#), Some((r#"a="x]",b=2"#, ".c")));
+        assert_eq!(
+            split_selector(r#"a="x]",b=2].c"#),
+            Some((r#"a="x]",b=2"#, ".c"))
+        );
         assert_eq!(split_selector("unclosed"), None);
     }
 }

@@ -146,7 +146,10 @@ impl FieldProblem {
                 "{path}: unknown field: the API's schema has no such field (strict field \
                  validation; is it misspelt or misplaced?)"
             ),
-            Problem::Type { expected, got: server_got } => {
+            Problem::Type {
+                expected,
+                got: server_got,
+            } => {
                 let expected_words = match expected.as_str() {
                     "numeric (int or float)" | "numeric" => "a number",
                     "string" => "a string",
@@ -364,7 +367,11 @@ mod tests {
         );
         assert!(fields[1].path.ends_with("].containerPort"), "{fields:?}");
         assert!(fields[2].at_key() && !fields[0].at_key());
-        assert!(fields[2].describe(None).starts_with("spec.nope: unknown field: "));
+        assert!(
+            fields[2]
+                .describe(None)
+                .starts_with("spec.nope: unknown field: ")
+        );
 
         let s = status(
             500,
@@ -396,16 +403,15 @@ mod tests {
         .unwrap();
         let fields = field_problems(&kube::Error::Api(Box::new(s)));
         assert_eq!(
-            fields
-                .iter()
-                .map(|f| f.describe(None))
-                .collect::<Vec<_>>(),
+            fields.iter().map(|f| f.describe(None)).collect::<Vec<_>>(),
             [
                 "spec.replicas: 422 Invalid: Invalid value: -1: must be greater than or equal to 0",
                 "spec.template.spec.containers[0].image: 422 Invalid: Required value",
             ]
         );
-        assert!(field_problems(&kube::Error::Api(Box::new(status(403, "Forbidden", "no")))).is_empty());
+        assert!(
+            field_problems(&kube::Error::Api(Box::new(status(403, "Forbidden", "no")))).is_empty()
+        );
     }
 
     #[test]

@@ -605,13 +605,28 @@ mod tests {
             line: 9,
             ..o.clone()
         };
-        assert_eq!(second.field(".datta", true).to_string(), "k8s/app.yaml:10:1");
+        assert_eq!(
+            second.field(".datta", true).to_string(),
+            "k8s/app.yaml:10:1"
+        );
         // No text (a step's output) or no such document: the document's own position.
-        let without = Origin { text: None, ..o.clone() };
-        assert_eq!(without.field(".data.V", false).to_string(), "k8s/app.yaml:2:1");
+        let without = Origin {
+            text: None,
+            ..o.clone()
+        };
+        assert_eq!(
+            without.field(".data.V", false).to_string(),
+            "k8s/app.yaml:2:1"
+        );
         let third = Origin { index: 3, ..o };
-        assert_eq!(third.field(".data.V", false).to_string(), "k8s/app.yaml:2:1");
-        assert!(!format!("{third:?}").contains("ConfigMap"), "Debug shows no text");
+        assert_eq!(
+            third.field(".data.V", false).to_string(),
+            "k8s/app.yaml:2:1"
+        );
+        assert!(
+            !format!("{third:?}").contains("ConfigMap"),
+            "Debug shows no text"
+        );
     }
 
     #[test]
