@@ -905,6 +905,16 @@ fn outputs_are_checked_before_the_cluster_changes_and_json_lines_on_request() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
+    // First, which kubeconfig and context.
+    assert_eq!(events[0]["event"], "kubeconfig", "{events:?}");
+    assert_eq!(events[0]["context"], "kstep-test", "{events:?}");
+    assert!(
+        events[0]["source"]
+            .as_str()
+            .unwrap()
+            .starts_with("$KUBECONFIG: path in the variable"),
+        "{events:?}"
+    );
     let applied: Vec<&str> = events
         .iter()
         .filter(|e| e["event"] == "applied")

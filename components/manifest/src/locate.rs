@@ -109,20 +109,26 @@ fn member<'n, 'p>(node: &'n Node, rest: &'p str) -> Option<(Step<'n>, &'p str)> 
     ))
 }
 
-/// Splits `inside` (what follows a `[`) at its closing `]`, outside quotes.
-fn split_selector(inside: &str) -> Option<(&str, &str)> {
+/// The characters of `text` outside its JSON string literals, with their byte offsets.
+fn outside_quotes(text: &str) -> impl Iterator<Item = (usize, char)> + '_ {
     let mut quoted = false;
     let mut escaped = false;
-    for (i, c) in inside.char_indices() {
+    text.char_indices().filter(move |&(_, c)| {
+        let outside = !quoted && c != '"';
         match c {
             _ if escaped => escaped = false,
             '\\' if quoted => escaped = true,
             '"' => quoted = !quoted,
-            ']' if !quoted => return Some((&inside[..i], &inside[i + 1..])),
             _ => {}
         }
-    }
-    None
+        outside
+    })
+}
+
+/// Splits `inside` (what follows a `[`) at its closing `]`, outside quotes.
+fn split_selector(inside: &str) -> Option<(&str, &str)> {
+    let (i, _) = outside_quotes(inside).find(|&(_, c)| c == ']')?;
+    Some((&inside[..i], &inside[i + 1..]))
 }
 
 /// One `[…]` step: an index, a value (`=x`) or keys (`k=v,k2=v2`) of a sequence item, or a key
@@ -176,19 +182,9 @@ fn by_keys<'a>(items: &'a [Node], keys: &[(String, String)]) -> Option<&'a Node>
 fn key_values(selector: &str) -> Vec<(String, String)> {
     let mut parts = Vec::new();
     let mut start = 0;
-    let mut quoted = false;
-    let mut escaped = false;
-    for (i, c) in selector.char_indices() {
-        match c {
-            _ if escaped => escaped = false,
-            '\\' if quoted => escaped = true,
-            '"' => quoted = !quoted,
-            ',' if !quoted => {
-                parts.push(&selector[start..i]);
-                start = i + 1;
-            }
-            _ => {}
-        }
+    for (i, _) in outside_quotes(selector).filter(|&(_, c)| c == ',') {
+        parts.push(&selector[start..i]);
+        start = i + 1;
     }
     parts.push(&selector[start..]);
     parts
