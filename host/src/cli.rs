@@ -58,6 +58,12 @@ enum Command {
     /// The deploy job in one line: dotenv variables, manifest rendering, apply and rollout wait,
     /// with GitLab log sections and a summary.
     Deploy(commands::deploy::Args),
+    /// Tear an ApplySet down: delete every member (listed first), then its parent.
+    Delete(commands::delete::Args),
+    /// List an ApplySet's revisions: number, time, commit, pipeline, job, images, result.
+    History(commands::history::Args),
+    /// Re-apply a revision of an ApplySet (default: the last good one), prune, and wait.
+    Rollback(commands::rollback::Args),
     /// Bootstrap a namespace-scoped ServiceAccount for CI: RoleBinding, token, verified
     /// kubeconfig and masked-variable value.
     #[command(name = "serviceaccount")]
@@ -179,6 +185,9 @@ fn run(cli: Cli) -> CliResult {
         Command::Step(args) => commands::step::run(&args),
         Command::Apply(args) => commands::apply::run(&args),
         Command::Deploy(args) => commands::deploy::run(&args),
+        Command::Delete(args) => commands::delete::run(&args),
+        Command::History(args) => commands::history::run(&args),
+        Command::Rollback(args) => commands::rollback::run(&args),
         Command::ServiceAccount(args) => commands::serviceaccount::run(&args),
         Command::Traefik(args) => commands::traefik::run(&args),
     }

@@ -3,12 +3,15 @@
 pub mod apply;
 pub mod args;
 pub mod call;
+pub mod delete;
 pub mod demo;
 pub mod deploy;
 pub mod dotenv;
+pub mod history;
 pub mod info;
 pub mod kubeconfig;
 pub mod render;
+pub mod rollback;
 pub mod run;
 pub mod serviceaccount;
 pub mod step;

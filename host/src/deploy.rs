@@ -14,6 +14,13 @@
 //! - [`adopt`]: taking over what client-side `kubectl apply` or Helm applied (pure);
 //! - [`apply`]: server-side dry-run of every object, then phased, bounded-concurrency
 //!   server-side apply with created/configured/unchanged outcomes;
+//! - [`applyset`]: ApplySets (KEP-3659), kubectl's inventory: parent, id, member labels,
+//!   listing members;
+//! - [`cancel`]: SIGTERM/SIGINT during an operation: stop sending, exit 128 + signal;
+//! - [`prune`]: deleting members: pruning what an apply no longer contains, teardown;
+//! - [`revision`]: an ApplySet's numbered revisions (what each apply applied), for history
+//!   and rollback;
+//! - [`rollback`]: re-applying a revision (`kstep rollback`, `--rollback-on-failure`);
 //! - [`rollout`]: rollout status (pure) and the watch-based wait, with failure diagnosis;
 //! - [`serviceaccount`]: the namespace-scoped CI identity bootstrap (ServiceAccount, RoleBinding,
 //!   token, kubeconfig, verification);
@@ -24,6 +31,8 @@
 pub mod adopt;
 pub mod api_error;
 pub mod apply;
+pub mod applyset;
+pub mod cancel;
 pub mod discovery;
 pub mod error;
 pub mod events;
@@ -31,6 +40,9 @@ pub mod job;
 pub mod load;
 pub mod log;
 pub mod objects;
+pub mod prune;
+pub mod revision;
+pub mod rollback;
 pub mod rollout;
 pub mod serviceaccount;
 pub mod session;

@@ -12,6 +12,8 @@ pub enum Failure {
     Invalid,
     /// A rollout failed or timed out (exit 3).
     Rollout,
+    /// A signal cancelled the run (exit 128 + its number: 130 for SIGINT, 143 for SIGTERM).
+    Cancelled(u8),
 }
 
 impl Failure {
@@ -21,6 +23,7 @@ impl Failure {
             Failure::Runtime => 1,
             Failure::Invalid => 2,
             Failure::Rollout => 3,
+            Failure::Cancelled(code) => code,
         }
     }
 }
@@ -34,5 +37,6 @@ mod tests {
         assert_eq!(Failure::Runtime.exit_code(), 1);
         assert_eq!(Failure::Invalid.exit_code(), 2);
         assert_eq!(Failure::Rollout.exit_code(), 3);
+        assert_eq!(Failure::Cancelled(143).exit_code(), 143);
     }
 }

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 use crate::deploy::DeployError;
 use crate::deploy::apply::{self, Applied};
-use crate::deploy::events::{Event, Reporter};
+use crate::deploy::events::{DeleteReason, Event, Reporter};
 use crate::deploy::job::{Deployed, files_label};
 use crate::deploy::log::{self, Sections};
 use crate::deploy::objects::Object;
@@ -314,6 +314,61 @@ impl Shell {
                     ));
                 }
             }
+            Event::DeleteStarted {
+                set,
+                members,
+                reason,
+                dry_run,
+            } => {
+                let what = match (reason, dry_run) {
+                    (DeleteReason::Prune, false) => "Pruning",
+                    (DeleteReason::Prune, true) => "Dry run: would prune",
+                    (DeleteReason::Teardown, false) => "Deleting",
+                    (DeleteReason::Teardown, true) => "Dry run: would delete",
+                };
+                let why = match reason {
+                    DeleteReason::Prune => "member(s) no longer applied",
+                    DeleteReason::Teardown => "member(s)",
+                };
+                // The whole list first: nothing is deleted before it is on the log.
+                sections.start(
+                    "kstep_delete",
+                    &format!("{what} {} {why} of ApplySet {set}:", members.len()),
+                    false,
+                );
+                let list: String = members.iter().map(|m| format!("  - {m}\n")).collect();
+                output::stdout(&list);
+            }
+            Event::Deleted { member, dry_run } => output::stdout(&format!(
+                "  {:<12} {member}\n",
+                if dry_run { "would delete" } else { "deleted" }
+            )),
+            Event::DeleteEnded { deleted, dry_run } => {
+                sections.end("kstep_delete");
+                if let Some(n) = deleted {
+                    output::stdout(&format!(
+                        "{} {n} object(s)\n",
+                        if dry_run { "Would delete" } else { "Deleted" }
+                    ));
+                }
+            }
+            Event::RevisionRecorded { set, info } => output::stdout(&format!(
+                "Recorded revision {} of ApplySet {set} ({})\n",
+                info.revision, info.result
+            )),
+            Event::RollbackStarted { set, revision } => sections.start(
+                "kstep_rollback",
+                &format!("Rolling ApplySet {set} back to revision {revision}"),
+                false,
+            ),
+            Event::RollbackEnded { revision, ok } => {
+                sections.end("kstep_rollback");
+                output::stdout(&if ok {
+                    format!("Rolled back to revision {revision}\n")
+                } else {
+                    format!("The rollback to revision {revision} failed\n")
+                });
+            }
             Event::DotenvWritten { path, names } => output::stdout(&format!(
                 "Wrote {} ({})\n",
                 path.display(),
@@ -450,6 +505,45 @@ fn event_json(event: &Event<'_>) -> Value {
             "ok": result.is_some(),
             "workloads": result.map(|(n, _)| n),
             "seconds": result.map(|(_, t)| t.as_secs_f64()),
+        }),
+        Event::DeleteStarted {
+            set,
+            members,
+            reason,
+            dry_run,
+        } => json!({
+            "event": "delete_started",
+            "applyset": set,
+            "reason": reason.as_str(),
+            "dry_run": dry_run,
+            "objects": members.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        }),
+        Event::Deleted { member, dry_run } => json!({
+            "event": "deleted",
+            "object": member.display_name(),
+            "namespace": member.namespace,
+            "dry_run": dry_run,
+        }),
+        Event::DeleteEnded { deleted, dry_run } => json!({
+            "event": "delete_ended",
+            "ok": deleted.is_some(),
+            "objects": deleted,
+            "dry_run": dry_run,
+        }),
+        Event::RevisionRecorded { set, info } => json!({
+            "event": "revision_recorded",
+            "applyset": set,
+            "revision": info,
+        }),
+        Event::RollbackStarted { set, revision } => json!({
+            "event": "rollback_started",
+            "applyset": set,
+            "revision": revision,
+        }),
+        Event::RollbackEnded { revision, ok } => json!({
+            "event": "rollback_ended",
+            "revision": revision,
+            "ok": ok,
         }),
         Event::DotenvWritten { path, names } => json!({
             "event": "dotenv_written",

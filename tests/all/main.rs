@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 mod adopt;
+mod applyset;
 mod cluster;
 mod deploy;
 mod docs;

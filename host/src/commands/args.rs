@@ -6,7 +6,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::cli::parse_duration;
-use crate::credentials::PlainHttp;
+use crate::credentials::{Connection, PlainHttp};
+use crate::deploy::applyset::{ApplySet, ParentRef};
+use crate::deploy::revision;
 use crate::deploy::session::{ApplyOptions, Target, WaitOptions, check_field_manager};
 use crate::deploy::{DEFAULT_CONCURRENCY, FIELD_MANAGER};
 use crate::steps::dotenv::Flavor;
@@ -148,6 +150,22 @@ pub struct ClusterArgs {
     /// annotations; the release's records are left alone.
     #[arg(long, value_enum, value_name = "TOOL")]
     pub adopt: Vec<AdoptArg>,
+    /// Make the objects members of this ApplySet (KEP-3659, as `kubectl apply --applyset`):
+    /// `NAME` (its parent is the Secret NAME in the target namespace) or `configmaps/NAME`.
+    #[arg(long, value_name = "NAME", value_parser = parse_applyset)]
+    pub applyset: Option<ParentRef>,
+    /// Once the apply (and the rollout wait) succeeded, delete the members of the ApplySet
+    /// that this apply no longer contains, listing them first. Never touches an object
+    /// without the set's label.
+    #[arg(long, requires = "applyset")]
+    pub prune: bool,
+    /// When the rollout fails or times out, re-apply the ApplySet's last good revision and
+    /// wait for it (the exit code stays 3; the log says whether the rollback succeeded).
+    #[arg(long, requires = "applyset")]
+    pub rollback_on_failure: bool,
+    /// How many revisions of the ApplySet to keep (`kstep history`, `kstep rollback`).
+    #[arg(long, value_name = "N", default_value_t = revision::DEFAULT_HISTORY_LIMIT, value_parser = parse_history_limit)]
+    pub history_limit: usize,
 }
 
 /// What `--adopt` takes over.
@@ -169,7 +187,38 @@ impl ClusterArgs {
             concurrency: self.concurrency,
             field_manager: self.field_manager.clone(),
             adopt_helm: self.adopt.contains(&AdoptArg::Helm),
+            applyset: self.applyset.clone(),
+            prune: self.prune,
+            history_limit: self.history_limit,
+            rollback_on_failure: self.rollback_on_failure,
+            rollback_of: None,
         }
+    }
+}
+
+/// Which ApplySet, where (`delete`, `history`, `rollback`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct SetArgs {
+    /// The ApplySet: `NAME` (its parent is the Secret NAME in the namespace) or
+    /// `configmaps/NAME`.
+    #[arg(long, value_name = "NAME", value_parser = parse_applyset)]
+    pub applyset: ParentRef,
+    /// The set's namespace. Default: the kubeconfig context's, else `default`.
+    #[arg(short = 'n', long, value_name = "NS")]
+    pub namespace: Option<String>,
+    /// Which cluster.
+    #[command(flatten)]
+    pub target: TargetArgs,
+}
+
+impl SetArgs {
+    /// The set, in `--namespace` or else the namespace of `connection`'s context.
+    pub fn applyset(&self, connection: &Connection) -> ApplySet {
+        let namespace = self
+            .namespace
+            .clone()
+            .unwrap_or_else(|| connection.namespace_or_default().to_owned());
+        ApplySet::new(self.applyset.clone(), &namespace)
     }
 }
 
@@ -230,6 +279,18 @@ fn parse_concurrency(text: &str) -> Result<usize, String> {
         Ok(n @ 1..=64) => Ok(n),
         _ => Err(format!("`{text}`: expected a number from 1 to 64")),
     }
+}
+
+fn parse_history_limit(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(n @ 1..=100) => Ok(n),
+        _ => Err(format!("`{text}`: expected a number from 1 to 100")),
+    }
+}
+
+/// Parses `--applyset NAME`.
+pub fn parse_applyset(text: &str) -> Result<ParentRef, String> {
+    text.parse()
 }
 
 /// Parses `--field-manager NAME`.

@@ -7,7 +7,10 @@
 use std::path::PathBuf;
 
 use super::apply::{self, ApplyError};
+use super::applyset::{ApplySetError, Member};
+use super::cancel::Signal;
 use super::objects::InvalidObject;
+use super::revision::RevisionError;
 use super::rollout::RolloutError;
 use crate::credentials::{Connection, CredentialError};
 use crate::failure::Failure;
@@ -63,6 +66,14 @@ pub enum DeployError {
         /// Whether the input is at fault (exit 2: nothing was changed).
         invalid: bool,
     },
+    /// A signal cancelled the operation; no request was sent after it.
+    #[error("cancelled by {}: no request was sent after it; the objects reported above as created or configured were applied", .signal.name())]
+    Cancelled {
+        /// The signal.
+        signal: Signal,
+        /// What the rollback that followed did, when there was one.
+        details: Vec<String>,
+    },
     /// A rollout failed or timed out, or watching it failed.
     #[error("{headline}")]
     Rollout {
@@ -96,6 +107,7 @@ impl DeployError {
                     Failure::Runtime
                 }
             }
+            DeployError::Cancelled { signal, .. } => Failure::Cancelled(signal.exit_code()),
             DeployError::Rollout { watch_failed, .. } => {
                 if *watch_failed {
                     Failure::Runtime
@@ -130,9 +142,9 @@ impl DeployError {
             }
             DeployError::EnvFile(EnvFileError::Invalid { lines })
             | DeployError::Output { lines, .. } => lines.clone(),
-            DeployError::Apply { details, .. } | DeployError::Rollout { details, .. } => {
-                details.clone()
-            }
+            DeployError::Apply { details, .. }
+            | DeployError::Rollout { details, .. }
+            | DeployError::Cancelled { details, .. } => details.clone(),
             _ => Vec::new(),
         }
     }
@@ -161,6 +173,84 @@ impl DeployError {
             headline,
             details,
             invalid: error.is_invalid_input(),
+        }
+    }
+
+    /// An ApplySet that cannot be used or read, explained.
+    pub fn applyset(error: &ApplySetError, connection: &Connection) -> Self {
+        let headline = match error {
+            ApplySetError::Api { parent, error } => crate::kube_client::explain(
+                error,
+                connection,
+                &format!("reading or recording ApplySet {parent}"),
+            ),
+            other => other.to_string(),
+        };
+        DeployError::Apply {
+            headline,
+            details: Vec::new(),
+            invalid: error.is_invalid_input(),
+        }
+    }
+
+    /// The set's history that cannot be read or written.
+    pub fn revision(error: &RevisionError, connection: &Connection) -> Self {
+        let (headline, invalid) = match error {
+            RevisionError::Api(inner) => (
+                crate::kube_client::explain(inner, connection, "reading or recording revisions"),
+                false,
+            ),
+            other => (
+                other.to_string(),
+                matches!(other, RevisionError::NotFound { .. }),
+            ),
+        };
+        DeployError::Apply {
+            headline,
+            details: Vec::new(),
+            invalid,
+        }
+    }
+
+    /// This rollout failure, with the outcome of the rollback that followed it among its
+    /// details (the exit code stays the rollout's).
+    #[must_use]
+    pub fn with_rollback(mut self, rollback: Result<u32, DeployError>) -> Self {
+        if let DeployError::Rollout { details, .. } | DeployError::Cancelled { details, .. } =
+            &mut self
+        {
+            match rollback {
+                Ok(revision) => details.push(format!(
+                    "rolled back to revision {revision}: applied and rolled out"
+                )),
+                Err(e) => {
+                    details.push(format!(
+                        "the rollback failed too: {}",
+                        e.headline().unwrap_or_else(|| e.to_string())
+                    ));
+                    details.extend(e.details().into_iter().map(|d| format!("  {d}")));
+                }
+            }
+        }
+        self
+    }
+
+    /// A deletion that failed (`member`), after `deleted`.
+    pub fn delete(
+        error: &kube::Error,
+        member: &Member,
+        deleted: &[Member],
+        connection: &Connection,
+    ) -> Self {
+        let mut details = Vec::new();
+        if !deleted.is_empty() {
+            details.push("deleted before the failure:".to_owned());
+            details.extend(deleted.iter().map(|m| format!("  {m}")));
+        }
+        DeployError::Apply {
+            headline: crate::kube_client::explain(error, connection, &format!("deleting {member}")),
+            details,
+            invalid: false,
         }
     }
 

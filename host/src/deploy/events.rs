@@ -7,7 +7,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::apply::Applied;
+use super::applyset::Member;
 use super::objects::Object;
+use super::revision::Info;
 use super::rollout::{Finished, Workload};
 use crate::credentials::Credentials;
 use crate::steps::manifest::{Report, Variables};
@@ -119,6 +121,53 @@ pub enum Event<'a> {
     RolloutDone(&'a Finished),
     /// Waiting ended: every workload rolled out in the given time, or `None` after a failure.
     RolloutEnded(Option<(usize, Duration)>),
+    /// Deleting starts: every object about to be deleted, listed before the first deletion
+    /// (pruning what an apply no longer contains, or tearing a set down).
+    DeleteStarted {
+        /// The ApplySet (`secrets/NAME in namespace NS`).
+        set: &'a str,
+        /// What will be deleted, in order.
+        members: &'a [Member],
+        /// Why: `prune` or `teardown`.
+        reason: DeleteReason,
+        /// Only a dry run.
+        dry_run: bool,
+    },
+    /// One object was deleted (or, in a dry run, would be).
+    Deleted {
+        /// The object.
+        member: &'a Member,
+        /// Only a dry run.
+        dry_run: bool,
+    },
+    /// Deleting ended: how many objects were deleted, or `None` after a failure.
+    DeleteEnded {
+        /// How many.
+        deleted: Option<usize>,
+        /// Only a dry run.
+        dry_run: bool,
+    },
+    /// A run was recorded as a revision of its ApplySet.
+    RevisionRecorded {
+        /// The ApplySet (`secrets/NAME in namespace NS`).
+        set: &'a str,
+        /// The revision.
+        info: &'a Info,
+    },
+    /// Rolling back to a revision starts.
+    RollbackStarted {
+        /// The ApplySet.
+        set: &'a str,
+        /// The revision restored.
+        revision: u32,
+    },
+    /// Rolling back ended.
+    RollbackEnded {
+        /// The revision restored.
+        revision: u32,
+        /// Whether it was applied and rolled out.
+        ok: bool,
+    },
     /// A deploy's facts were written to a dotenv file.
     DotenvWritten {
         /// The file.
@@ -126,6 +175,25 @@ pub enum Event<'a> {
         /// The variables written.
         names: &'a [String],
     },
+}
+
+/// Why objects are deleted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeleteReason {
+    /// Members of the set the apply no longer contains (`--prune`).
+    Prune,
+    /// The whole set (`kstep delete`).
+    Teardown,
+}
+
+impl DeleteReason {
+    /// `prune` or `teardown`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeleteReason::Prune => "prune",
+            DeleteReason::Teardown => "teardown",
+        }
+    }
 }
 
 /// Receives the engine's events. Implementations decide what to show and where.

@@ -8,12 +8,16 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use super::apply::{self as engine, Applied};
+use super::applyset::{ApplySet, Inventory, ParentRef};
+use super::cancel;
 use super::error::DeployError;
 use super::events::{Event, Reporter};
 use super::objects::{NamespacePolicy, Object};
+use super::revision::{self, History, Info, RevisionError, Status};
 use super::rollout::{self, Finished, Workload};
 use super::{DEFAULT_CONCURRENCY, FIELD_MANAGER, watch};
 use crate::credentials::{self, Connection, Credentials, PlainHttp};
+use crate::failure::Failure;
 use crate::runtime::Runtime;
 
 /// Which cluster, as whom.
@@ -59,6 +63,19 @@ pub struct ApplyOptions {
     pub field_manager: String,
     /// Take over objects Helm manages instead of refusing them (`--adopt helm`).
     pub adopt_helm: bool,
+    /// The ApplySet the objects belong to (`--applyset`): its parent lives in the target
+    /// namespace.
+    pub applyset: Option<ParentRef>,
+    /// Delete the set's members this apply no longer contains, once it (and the rollout wait)
+    /// succeeded (`--prune`; needs `applyset`).
+    pub prune: bool,
+    /// How many revisions of the set to keep (`--history-limit`).
+    pub history_limit: usize,
+    /// When the rollout fails, re-apply the set's last good revision and wait for it
+    /// (`--rollback-on-failure`; needs `applyset`).
+    pub rollback_on_failure: bool,
+    /// The revision this apply restores (`kstep rollback`), for the history.
+    pub rollback_of: Option<u32>,
 }
 
 impl Default for ApplyOptions {
@@ -72,6 +89,11 @@ impl Default for ApplyOptions {
             concurrency: DEFAULT_CONCURRENCY,
             field_manager: FIELD_MANAGER.to_owned(),
             adopt_helm: false,
+            applyset: None,
+            prune: false,
+            history_limit: revision::DEFAULT_HISTORY_LIMIT,
+            rollback_on_failure: false,
+            rollback_of: None,
         }
     }
 }
@@ -135,13 +157,32 @@ pub fn load_credentials(
 }
 
 /// Runs `future` to completion on a runtime of its own (see [`crate::kube_client::runtime`]).
+/// SIGTERM or SIGINT drops it — no request is sent after — and ends with
+/// [`DeployError::Cancelled`]; while an operation rolls back a cancelled deploy
+/// ([`cancel::Graceful`]), it gets [`cancel::GRACE`] to finish first.
 ///
 /// # Errors
 /// When the runtime cannot start, or what `future` returns.
 pub fn block_on<T>(future: impl Future<Output = Result<T, DeployError>>) -> Result<T, DeployError> {
     let rt = crate::kube_client::runtime()
         .map_err(|e| DeployError::Runtime(format!("cannot start the I/O runtime: {e}")))?;
-    rt.block_on(future)
+    rt.block_on(async {
+        let mut future = std::pin::pin!(future);
+        tokio::select! {
+            biased;
+            result = &mut future => result,
+            signal = cancel::signalled() => {
+                let cancelled = DeployError::Cancelled { signal, details: Vec::new() };
+                if !cancel::graceful() {
+                    return Err(cancelled);
+                }
+                // A margin over the rollback's own bound, so that it reports how it ended.
+                tokio::time::timeout(cancel::GRACE + Duration::from_secs(5), &mut future)
+                    .await
+                    .unwrap_or(Err(cancelled))
+            }
+        }
+    })
 }
 
 /// A connected client and what it applies with.
@@ -217,7 +258,7 @@ impl<'a> Session<'a> {
     }
 
     /// The namespace policy of `options`.
-    fn policy(&self, options: &ApplyOptions) -> NamespacePolicy {
+    pub fn policy(&self, options: &ApplyOptions) -> NamespacePolicy {
         NamespacePolicy {
             default_namespace: self.namespace(options),
             allowed: options
@@ -326,33 +367,235 @@ impl<'a> Session<'a> {
         }
     }
 
+    /// The ApplySet of `options`, if any, in the target namespace.
+    pub fn applyset(&self, options: &ApplyOptions) -> Option<ApplySet> {
+        options
+            .applyset
+            .clone()
+            .map(|parent| ApplySet::new(parent, &self.namespace(options)))
+    }
+
     /// Applies `objects`, then, with `wait` and not in a dry run, waits for the workloads
     /// among them.
     ///
+    /// With an ApplySet, the objects are labelled as its members and its parent records them
+    /// before anything is applied (so that an interrupted run leaks nothing); with `prune`,
+    /// once everything succeeded, the members no longer applied are deleted; and the run is
+    /// recorded as the set's next revision. With `rollback_on_failure`, a failed rollout
+    /// re-applies the last good revision and waits for it; the error stays the rollout's, with
+    /// the rollback's outcome among its details.
+    ///
     /// # Errors
-    /// As [`Session::apply`] and [`Session::wait`].
+    /// As [`Session::apply`] and [`Session::wait`]; another tool's ApplySet; a failed prune.
     pub async fn apply_and_wait(
+        &self,
+        mut objects: Vec<Object>,
+        options: &ApplyOptions,
+        wait: Option<WaitOptions>,
+        reporter: &dyn Reporter,
+    ) -> Result<RunSummary, DeployError> {
+        let Some(set) = self.applyset(options) else {
+            return self
+                .apply_then_wait(objects, options, wait, reporter)
+                .await
+                .map_err(|f| f.error);
+        };
+        let (before, parent_uid) = self.open_set(&set, &mut objects, options.dry_run).await?;
+        let result = if options.rollback_on_failure && !options.dry_run {
+            let _grace = cancel::Graceful::arm();
+            tokio::select! {
+                result = self.apply_then_wait(objects, options, wait, reporter) => result,
+                signal = cancel::signalled() => {
+                    // Cancelled mid-deploy: back to the last good revision, within the grace.
+                    let rollback = tokio::time::timeout(
+                        cancel::GRACE,
+                        self.rollback(&set, None, None, options, wait.unwrap_or_default(), reporter),
+                    )
+                    .await
+                    .unwrap_or_else(|_| Err(DeployError::Runtime(format!(
+                        "the rollback did not finish within the {}s grace period",
+                        cancel::GRACE.as_secs()
+                    ))));
+                    let cancelled = DeployError::Cancelled { signal, details: Vec::new() };
+                    return Err(cancelled.with_rollback(rollback));
+                }
+            }
+        } else {
+            self.apply_then_wait(objects, options, wait, reporter).await
+        };
+        if options.dry_run {
+            let summary = result.map_err(|f| f.error)?;
+            if options.prune {
+                self.prune(
+                    &set,
+                    &before,
+                    &summary.applied,
+                    &self.policy(options),
+                    true,
+                    reporter,
+                )
+                .await?;
+            }
+            return Ok(summary);
+        }
+        match result {
+            Ok(summary) => {
+                if options.prune {
+                    self.prune(
+                        &set,
+                        &before,
+                        &summary.applied,
+                        &self.policy(options),
+                        false,
+                        reporter,
+                    )
+                    .await?;
+                }
+                self.record_revision(
+                    &set,
+                    &parent_uid,
+                    &summary.applied,
+                    Status::Succeeded,
+                    options,
+                    reporter,
+                )
+                .await?;
+                Ok(summary)
+            }
+            Err(Failed { error, applied }) => {
+                if error.failure() != Failure::Rollout {
+                    return Err(error);
+                }
+                let failed = self
+                    .record_revision(
+                        &set,
+                        &parent_uid,
+                        &applied,
+                        Status::Failed,
+                        options,
+                        reporter,
+                    )
+                    .await?;
+                if !options.rollback_on_failure {
+                    return Err(error);
+                }
+                let outcome = self
+                    .rollback(
+                        &set,
+                        None,
+                        Some(failed),
+                        options,
+                        wait.unwrap_or_default(),
+                        reporter,
+                    )
+                    .await;
+                Err(error.with_rollback(outcome))
+            }
+        }
+    }
+
+    /// Applies `objects` and, unless a dry run, waits; on failure, what was applied.
+    async fn apply_then_wait(
         &self,
         objects: Vec<Object>,
         options: &ApplyOptions,
         wait: Option<WaitOptions>,
         reporter: &dyn Reporter,
-    ) -> Result<RunSummary, DeployError> {
+    ) -> Result<RunSummary, Failed> {
         let establish_timeout = wait.map_or(Duration::from_secs(60), |w| w.timeout);
         let (applied, apply_time) = self
             .apply(objects, options, establish_timeout, reporter)
-            .await?;
+            .await
+            .map_err(Failed::from)?;
         let mut summary = RunSummary {
             applied,
             apply_time,
             ..RunSummary::default()
         };
-        let Some(wait) = wait.filter(|_| !options.dry_run) else {
-            return Ok(summary);
-        };
-        let (rollouts, rollout_time) = self.wait(&summary.workloads(), wait, reporter).await?;
-        summary.rollouts = rollouts;
-        summary.rollout_time = Some(rollout_time);
+        if let Some(wait) = wait.filter(|_| !options.dry_run) {
+            match self.wait(&summary.workloads(), wait, reporter).await {
+                Ok((rollouts, rollout_time)) => {
+                    summary.rollouts = rollouts;
+                    summary.rollout_time = Some(rollout_time);
+                }
+                Err(error) => {
+                    return Err(Failed {
+                        error,
+                        applied: summary.applied,
+                    });
+                }
+            }
+        }
         Ok(summary)
+    }
+
+    /// Checks that `set` is kstep's (or new), labels `objects` as its members and records
+    /// them in its parent on top of what it held. Returns what it held, and the parent's uid
+    /// (empty in a dry run).
+    async fn open_set(
+        &self,
+        set: &ApplySet,
+        objects: &mut [Object],
+        dry_run: bool,
+    ) -> Result<(Inventory, String), DeployError> {
+        let before = set
+            .fetch(&self.client)
+            .await
+            .map_err(|e| DeployError::applyset(&e, self.connection))?
+            .unwrap_or_default();
+        set.label(objects);
+        let mut uid = String::new();
+        if !dry_run {
+            let superset = before.union(&Inventory::of(objects.iter(), &set.namespace));
+            uid = set
+                .record(&self.client, &superset, false)
+                .await
+                .map_err(|e| DeployError::applyset(&e, self.connection))?;
+        }
+        Ok((before, uid))
+    }
+
+    /// Records `applied` as the next revision of `set`; returns its number.
+    async fn record_revision(
+        &self,
+        set: &ApplySet,
+        parent_uid: &str,
+        applied: &[Applied],
+        status: Status,
+        options: &ApplyOptions,
+        reporter: &dyn Reporter,
+    ) -> Result<u32, DeployError> {
+        let history = History::new(&self.client, set);
+        let objects: Vec<Object> = applied.iter().map(|a| a.object.clone()).collect();
+        let result = async {
+            let number = revision::next(&history.list().await?);
+            let info = Info::new(number, status, &objects, options.rollback_of);
+            history
+                .record(parent_uid, &info, &objects, options.history_limit)
+                .await?;
+            Ok::<_, RevisionError>(info)
+        }
+        .await;
+        let info = result.map_err(|e| DeployError::revision(&e, self.connection))?;
+        reporter.report(Event::RevisionRecorded {
+            set: &format!("{} in namespace {}", set.parent, set.namespace),
+            info: &info,
+        });
+        Ok(info.revision)
+    }
+}
+
+/// A failed apply or wait, with what was applied before it failed.
+pub(super) struct Failed {
+    pub(super) error: DeployError,
+    pub(super) applied: Vec<Applied>,
+}
+
+impl From<DeployError> for Failed {
+    fn from(error: DeployError) -> Self {
+        Self {
+            error,
+            applied: Vec::new(),
+        }
     }
 }

@@ -78,6 +78,8 @@ impl From<&ApplySpec> for ApplyOptions {
                 .field_manager
                 .clone()
                 .unwrap_or_else(|| ApplyOptions::default().field_manager),
+            applyset: spec.applyset.clone(),
+            prune: spec.prune,
             ..ApplyOptions::default()
         }
     }

@@ -30,6 +30,7 @@ use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 use serde_saphyr::{Location, MessageFormatter as _, Spanned};
 
+use crate::deploy::applyset::ParentRef;
 use crate::duration;
 use crate::runtime::{GrantedDir, Limits};
 use crate::steps::custom::is_variable_name;
@@ -206,6 +207,10 @@ pub struct ApplySpec {
     pub force_conflicts: bool,
     /// The server-side apply field manager (`None`: kstep's default).
     pub field_manager: Option<String>,
+    /// The ApplySet the documents belong to.
+    pub applyset: Option<ParentRef>,
+    /// Delete the set's members this apply no longer contains.
+    pub prune: bool,
 }
 
 /// `wait:` settings.
@@ -624,7 +629,28 @@ impl Checker<'_> {
             })
         } else if let Some(spec) = raw.apply {
             let spec = spec.value.unwrap_or_default();
+            let applyset = spec
+                .applyset
+                .and_then(|a| match a.value.parse::<ParentRef>() {
+                    Ok(parent) => Some(parent),
+                    Err(e) => {
+                        self.error(a.referenced, e);
+                        None
+                    }
+                });
+            let prune = match spec.prune {
+                Some(p) if p.value && applyset.is_none() => {
+                    self.error(
+                        p.referenced,
+                        "`prune` needs `applyset`: only the members of an ApplySet can be pruned",
+                    );
+                    false
+                }
+                p => p.is_some_and(|p| p.value),
+            };
             KindSpec::Apply(ApplySpec {
+                applyset,
+                prune,
                 namespace: spec.namespace.map(|n| n.value),
                 allow_namespaces: spec.allow_namespaces.into_iter().map(|n| n.value).collect(),
                 allow_cluster_scoped: spec.allow_cluster_scoped.is_some_and(|f| f.value),
@@ -932,6 +958,8 @@ struct RawApply {
     allow_cluster_scoped: Option<Spanned<bool>>,
     force_conflicts: Option<Spanned<bool>>,
     field_manager: Option<Spanned<String>>,
+    applyset: Option<Spanned<String>>,
+    prune: Option<Spanned<bool>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -1281,6 +1309,32 @@ mod tests {
         assert_eq!(
             errors("steps:\n  - apply:\n      field-manager: ''\n"),
             "kstep.yaml:3:22: ``: a field manager is 1 to 128 printable ASCII characters"
+        );
+    }
+
+    #[test]
+    fn apply_applyset_and_prune() {
+        let p = parse(
+            "kstep.yaml",
+            &project(),
+            "steps:\n  - apply: {applyset: configmaps/app, prune: true}\n",
+        )
+        .unwrap();
+        let KindSpec::Apply(a) = &p.steps[0].kind else {
+            panic!()
+        };
+        assert_eq!(
+            a.applyset.as_ref().map(ToString::to_string).as_deref(),
+            Some("configmaps/app")
+        );
+        assert!(a.prune);
+        assert_eq!(
+            errors("steps:\n  - apply:\n      prune: true\n"),
+            "kstep.yaml:3:14: `prune` needs `applyset`: only the members of an ApplySet can be pruned"
+        );
+        assert!(
+            errors("steps:\n  - apply: {applyset: deployments/app}\n")
+                .starts_with("kstep.yaml:2:23: `deployments/app`: an ApplySet parent is")
         );
     }
 
