@@ -129,15 +129,31 @@ fn documentation(root: &Path) -> Vec<PathBuf> {
 
 /// The command lines of code blocks, and the `kstep …` code spans of the prose.
 fn markdown_commands(rel: &str, text: &str) -> (Vec<Example>, Vec<Example>) {
-    let mut fenced = Vec::new();
+    let mut fenced: Vec<Example> = Vec::new();
     let mut prose = String::new();
     let mut in_block = false;
     let mut pending: Option<(usize, String)> = None;
+    // A YAML block is a CI file: its commands see the variables it sets.
+    let mut block = String::new();
+    let mut block_start = 0;
     for (i, line) in text.lines().enumerate() {
         if line.trim_start().starts_with("```") {
             in_block = !in_block;
             prose.push('\n');
+            if in_block {
+                block.clear();
+                block_start = fenced.len();
+            } else {
+                let variables = ci_variables(&block);
+                for e in &mut fenced[block_start..] {
+                    e.variables.clone_from(&variables);
+                }
+            }
             continue;
+        }
+        if in_block {
+            block.push_str(line);
+            block.push('\n');
         }
         if !in_block {
             prose.push_str(line);
@@ -184,6 +200,29 @@ fn markdown_commands(rel: &str, text: &str) -> (Vec<Example>, Vec<Example>) {
         rest = &after[close + 1..];
     }
     (fenced, inline)
+}
+
+/// The `variables:` a block of GitLab CI YAML sets, globally or in a job (none when the block
+/// is not such YAML).
+fn ci_variables(block: &str) -> Vec<(String, String)> {
+    let Ok(serde_json::Value::Object(top)) = serde_saphyr::from_str(block) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    let scopes = std::iter::once(&top).chain(top.values().filter_map(serde_json::Value::as_object));
+    for scope in scopes {
+        for (name, value) in scope
+            .get("variables")
+            .and_then(|v| v.as_object())
+            .into_iter()
+            .flatten()
+        {
+            if let Some(value) = value.as_str() {
+                out.push((name.clone(), value.to_owned()));
+            }
+        }
+    }
+    out
 }
 
 /// The command of a code-block line that runs kstep: the line from its first `kstep` (or
