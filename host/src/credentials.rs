@@ -351,6 +351,21 @@ pub struct Credentials {
     pub warnings: Vec<String>,
 }
 
+impl Credentials {
+    /// The first line of every command that talks to a cluster: which kubeconfig, context and
+    /// server, so a job that reaches the wrong cluster says so at once. Never a credential: the
+    /// source is named by its origin, form and paths (a value is not shown), and a server URL
+    /// with user-info was refused when the kubeconfig was decoded.
+    pub fn in_use(&self) -> String {
+        format!(
+            "Using the kubeconfig from {}; context {}, server {}",
+            self.source.describe(),
+            self.connection.context,
+            self.connection.server
+        )
+    }
+}
+
 /// One input read from a file or a variable, held as a secret.
 struct RawInput {
     label: String,

@@ -6,7 +6,7 @@
 //! GitLab fixes collapsed-ness when the section starts: so the render section is held back
 //! until it ends, and starts expanded when it has warnings. And stdout stays empty when
 //! nothing could be applied: the apply header is printed once the server's dry run has
-//! accepted the objects, not before.
+//! accepted the objects, not before (the kubeconfig line, printed first, goes to stderr).
 
 use std::sync::Mutex;
 
@@ -156,6 +156,9 @@ impl Shell {
     fn log_event(&self, sections: Sections, event: Event<'_>) {
         let mut state = self.state();
         match event {
+            // On stderr, as the kubeconfig's own warnings that follow it: the line comes before
+            // anything is known to be applicable, and stdout stays empty when nothing is.
+            Event::Kubeconfig(credentials) => output::stderr_line(&credentials.in_use()),
             Event::Warning(text) => match &mut state.render {
                 Some((_, held, problems)) => {
                     held.push(Held::Err(text.to_owned()));
@@ -412,6 +415,12 @@ fn applied_json(a: &Applied, dry_run: bool) -> Value {
 /// One event as a JSON object; `event` names it.
 fn event_json(event: &Event<'_>) -> Value {
     match event {
+        Event::Kubeconfig(c) => json!({
+            "event": "kubeconfig",
+            "source": c.source.describe(),
+            "context": c.connection.context,
+            "server": c.connection.server,
+        }),
         Event::Warning(text) => json!({"event": "warning", "message": text}),
         Event::RenderStarted { files, images } => json!({
             "event": "render_started",

@@ -51,7 +51,7 @@ fn bootstrap(ns: &Namespace, name: &str, extra: &[&str]) -> Identity {
     ];
     args.extend_from_slice(extra);
     let run = as_admin(&args);
-    run.ok();
+    run.ok().stderr_after_kubeconfig(Has("serviceaccount/"));
     let kubeconfig = std::fs::read_to_string(out.join("kubeconfig")).unwrap();
     let token = kubeconfig
         .lines()
@@ -149,6 +149,9 @@ fn bootstrap_then_deploy_with_its_base64_kubeconfig() {
     let started = Instant::now();
     let run = id.kstep(&args, &[("GITLAB_CI", "true")]);
     run.ok();
+    run.stderr(StartsWith(
+        "Using the kubeconfig from $KUBECONFIG: value of the variable (base64, one line); context ",
+    ));
     assert!(started.elapsed() < Duration::from_secs(60));
     for line in [
         "  created      serviceaccount/web",
@@ -251,7 +254,9 @@ fn image_pull_failure_exits_3_with_the_reason() {
         "--failure-grace",
         "2s",
     ]);
-    run.exits_with(3);
+    run.exits_with(3).stderr_after_kubeconfig(StartsWith(
+        "error: rollout failed: deployment.apps/broken-image\n",
+    ));
     // Failed by the grace, long before the 5-minute default timeout.
     assert!(
         started.elapsed() < Duration::from_secs(30),
@@ -259,7 +264,6 @@ fn image_pull_failure_exits_3_with_the_reason() {
         started.elapsed()
     );
     for check in [
-        StartsWith("error: rollout failed: deployment.apps/broken-image\n"),
         Has("deployment.apps/broken-image: failed: pod broken-image-"),
         Has("container app in ImagePullBackOff for"),
         Has("example.invalid/does-not-exist:1"),
@@ -318,7 +322,7 @@ fn timeout_exits_3_with_what_was_pending() {
         "{elapsed:?}"
     );
     run.exits_with(3)
-        .stderr(StartsWith(
+        .stderr_after_kubeconfig(StartsWith(
             "error: rollout not finished after 5.00 s: deployment.apps/nowhere\n",
         ))
         .stderr(Has(
@@ -335,14 +339,15 @@ fn dry_run_rejection_leaves_the_cluster_untouched() {
     let file = fixture("invalid.yaml");
     let run = as_admin(&["apply", "-f", &file, "-n", &ns.name]);
     run.exits_with(2);
-    run.stderr(StartsWith(
+    run.stderr_after_kubeconfig(StartsWith(
         "error: the server rejected 2 object(s) in the dry run; nothing was applied\n",
     ));
+    // Each at the field the server names: the misspelt key, the labels that do not match.
     run.stderr(Has(&format!(
-            "{file}:10:1: configmap/typo: unknown field (strict field validation): .datta: field not declared in schema"
-        )));
+        "{file}:14:1: configmap/typo: datta: unknown field: the API's schema has no such field"
+    )));
     run.stderr(Has(&format!(
-        "{file}:17:1: deployment.apps/mismatch: 422 Invalid: "
+        "{file}:26:15: deployment.apps/mismatch: spec.template.metadata.labels: 422 Invalid: Invalid value: "
     )));
     run.stdout(Lacks("created"));
     for (kind, name) in [
@@ -352,6 +357,139 @@ fn dry_run_rejection_leaves_the_cluster_untouched() {
     ] {
         assert!(!exists(&ns.name, kind, name), "{kind}/{name} was applied");
     }
+}
+
+#[test]
+#[ignore = "needs a cluster (tests/cluster/up.sh)"]
+fn type_errors_are_reported_in_words_at_the_fields_own_position() {
+    let ns = Namespace::create("typeerror");
+    let dir = TempDir::new("typeerror");
+    let file = dir.write(
+        "app.yaml",
+        "# --set V=1.10 makes a number, and ConfigMap data holds strings.
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: settings
+data:
+  ok: \"1\"
+  VERSION: ${V}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:
+  replicas: \"three\"
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      containers:
+        - name: web
+          image: registry.example/web:1
+          ports:
+            - containerPort: 80
+            - {containerPort: \"81\", name: metrics}
+",
+    );
+    let run = as_admin(&[
+        "deploy",
+        "-f",
+        &file,
+        "--set",
+        "V=1.10",
+        "--no-env",
+        "-n",
+        &ns.name,
+        "--no-wait",
+    ]);
+    run.exits_with(2);
+    // Each field at its own line and column, in words; not the document's first line, not Go.
+    let expected = [
+        format!(
+            "{file}:8:12: configmap/settings: data.VERSION: type error: expected a string, got a number (quote the value"
+        ),
+        format!(
+            "{file}:15:13: deployment.apps/web: spec.replicas: type error: expected a number, got a string (write the number without quotes)"
+        ),
+        format!(
+            "{file}:27:31: deployment.apps/web: spec.template.spec.containers[name=\"web\"].ports[containerPort=\"81\",protocol=\"TCP\"].containerPort: type error: expected a number, got a string"
+        ),
+    ];
+    for line in &expected {
+        run.stderr(Has(line));
+    }
+    run.stderr(Lacks("valueUnstructured"))
+        .stderr(Lacks("unknown field"))
+        .stderr_after_kubeconfig(Has(
+            "error: the server rejected 2 object(s) in the dry run; nothing was applied\n",
+        ));
+    assert!(!exists(&ns.name, "configmap", "settings"));
+}
+
+#[test]
+fn render_problems_are_visible_in_a_gitlab_log() {
+    // Issue 19, item 12: GitLab fixes a section's collapsed-ness when it starts, and a
+    // collapsed section hides its lines. Render warnings open the render section expanded;
+    // render errors come after the section. stdout and stderr are one stream here, as in the
+    // job log. The server is a closed port: nothing gets further than connecting.
+    let dir = TempDir::new("gitlab-sections");
+    let kubeconfig = "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: https://127.0.0.1:1\n\
+        users:\n- name: u\n  user:\n    token: not-a-real-token-123456\ncontexts:\n- name: c\n  context:\n    cluster: c\n    user: u\n\
+        current-context: c\n";
+    let config = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\ndata:\n  a: ${A}\n";
+    let old_api = "apiVersion: batch/v1beta1\nkind: CronJob\nmetadata:\n  name: old\n";
+    let log = |file: &str, set: &[&str]| -> (i32, String) {
+        let mut cmd = std::process::Command::new("bash");
+        cmd.args([
+            "-c",
+            "exec \"$0\" \"$@\" 2>&1",
+            crate::support::kstep_bin(),
+            "deploy",
+            "-f",
+            file,
+            "--no-env",
+            "--no-wait",
+        ])
+        .args(set)
+        .env_remove("HOME")
+        .env("KSTEP_CACHE_DIR", crate::support::cache_dir())
+        .env("GITLAB_CI", "true")
+        .env("KUBECONFIG", kubeconfig);
+        let out = cmd.output().unwrap();
+        (
+            out.status.code().unwrap(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let section = |text: &str, marker: &str| {
+        text.find(marker)
+            .unwrap_or_else(|| panic!("no {marker:?} in\n{text}"))
+    };
+
+    // A warning: the section starts expanded and the warning is inside it.
+    let file = dir.write("old.yaml", format!("{config}---\n{old_api}"));
+    let (code, text) = log(&file, &["--set", "A=1"]);
+    assert_eq!(code, 1, "{text}");
+    let start = section(&text, ":kstep_render\r\x1b[0KRendering ");
+    let warning = section(
+        &text,
+        "CronJob `old`: batch/v1beta1 was removed in Kubernetes 1.25",
+    );
+    let end = section(&text, ":kstep_render\r\x1b[0K\n");
+    assert!(start < warning && warning < end, "{text}");
+    assert!(!text.contains("kstep_render[collapsed=true]"), "{text}");
+
+    // An error: after the section, which closed.
+    let file = dir.write("missing.yaml", config);
+    let (code, text) = log(&file, &[]);
+    assert_eq!(code, 2, "{text}");
+    let end = section(&text, "section_end:");
+    let error = section(&text, &format!("{file}:6:6: variable `A` is not set"));
+    assert!(end < error, "{text}");
 }
 
 #[test]
@@ -371,7 +509,8 @@ fn out_of_namespace_objects_are_refused_before_any_request() {
     assert_eq!(
         run.stderr,
         format!(
-            "error: 2 object(s) refused by the namespace policy; nothing was sent\n\
+            "Using the kubeconfig from $KUBECONFIG: value of the variable (YAML); context c, server https://127.0.0.1:1\n\
+             error: 2 object(s) refused by the namespace policy; nothing was sent\n\
              {file}:7:1: configmap/theirs: is in namespace \"kube-system\", not the target namespace \"app\" (pass --allow-namespace kube-system to allow it)\n\
              {file}:14:1: clusterrole.rbac.authorization.k8s.io/kstep-test-everything: ClusterRole is cluster-scoped; a namespace-scoped identity cannot apply it (pass --allow-cluster-scoped if this identity may)\n"
         )
@@ -413,7 +552,7 @@ fn forbidden_is_reported_with_identity_verb_and_namespace() {
     );
     run.exits_with(1);
     let user = format!("User \"system:serviceaccount:{}:ci\"", ns.name);
-    run.stderr(StartsWith(
+    run.stderr_after_kubeconfig(StartsWith(
         "error: the server rejected 2 object(s) in the dry run; nothing was applied\n",
     ));
     run.stderr(Has(&format!("configmap/theirs: 403 Forbidden: configmaps \"theirs\" is forbidden: {user} cannot patch resource \"configmaps\" in API group \"\" in the namespace \"kube-system\"")));
@@ -603,7 +742,11 @@ fn secret_values_are_masked_even_in_server_errors() {
         &ns.name,
     ]);
     run.exits_with(2);
-    run.stderr(Has("secret/leaky: 422 Invalid: "));
+    // At the field the server names (the labels; the value is the first entry's).
+    run.stderr(Has(&format!(
+        "{}:8:5: secret/leaky: metadata.labels: 422 Invalid: ",
+        fixture("secret-in-error.yaml")
+    )));
     run.stderr(Has("Invalid value: \"[MASKED]!\""));
     assert!(
         !run.all_output().contains("s3cr3t-passw0rd-value"),
@@ -762,6 +905,16 @@ fn outputs_are_checked_before_the_cluster_changes_and_json_lines_on_request() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
+    // First, which kubeconfig and context.
+    assert_eq!(events[0]["event"], "kubeconfig", "{events:?}");
+    assert_eq!(events[0]["context"], "kstep-test", "{events:?}");
+    assert!(
+        events[0]["source"]
+            .as_str()
+            .unwrap()
+            .starts_with("$KUBECONFIG: path in the variable"),
+        "{events:?}"
+    );
     let applied: Vec<&str> = events
         .iter()
         .filter(|e| e["event"] == "applied")

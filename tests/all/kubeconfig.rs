@@ -1132,6 +1132,10 @@ fn check_against_the_cluster() {
         None,
     );
     run.ok();
+    run.stderr(StartsWith(&format!(
+        "Using the kubeconfig from --kubeconfig: file {} (YAML); context kstep-test, server https://127.0.0.1:",
+        admin.display()
+    )));
     run.stdout(Has("(Kubernetes v1."));
     run.stdout(Has("groups: system:masters"));
     run.stdout(Has("namespace  default (exists)"));
@@ -1159,7 +1163,9 @@ fn check_against_the_cluster() {
     // Through the variable, base64-encoded, as in CI.
     let value = STANDARD.encode(std::fs::read(&admin).unwrap());
     let run = kstep(&["kubeconfig", "check"], &[("KUBECONFIG", &value)], None);
-    run.ok();
+    run.ok().stderr(StartsWith(
+        "Using the kubeconfig from $KUBECONFIG: value of the variable (base64, one line); context kstep-test, server https://127.0.0.1:",
+    ));
     // The admin key must not appear anywhere.
     let admin_text = std::fs::read_to_string(&admin).unwrap();
     let key = admin_text

@@ -8,6 +8,7 @@ mod adopt;
 mod applyset;
 mod cluster;
 mod deploy;
+mod docs;
 mod dotenv;
 mod e2e;
 mod kubeconfig;

@@ -687,6 +687,7 @@ fn a_policy_step_blocks_a_bad_manifest_and_nothing_is_applied_to_the_cluster() {
     p.write("build.env", "IMAGE=registry.local:5000/team/app:1.2.0\n");
     let run = p.kstep(&["run"], &env);
     run.ok();
+    run.stderr_after_kubeconfig(Has(""));
     run.stdout(Has("Applied 2 object(s)"));
     run.stdout(Has("Rolled out 1 workload(s)"));
     let label = kubectl_ok(&[

@@ -37,6 +37,12 @@ fn print_secret_puts_the_value_alone_on_stdout() {
         kubeconfig.contains(&format!("namespace: {}", ns.name)),
         "not this identity's kubeconfig"
     );
+    // First, which kubeconfig and context (a path: no credential to hide).
+    let first = format!(
+        "Using the kubeconfig from $KUBECONFIG: path in the variable (File-type variable) {} (YAML); context kstep-test, server https://127.0.0.1:",
+        cluster::admin_kubeconfig()
+    );
+    assert!(run.stderr.starts_with(&first), "{}", run.stderr);
     run.stderr(Has("created      serviceaccount/ci"));
     run.stderr(Has("Verification as system:serviceaccount:"));
     // stderr never shows the value.

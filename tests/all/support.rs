@@ -92,6 +92,20 @@ impl Run {
         self
     }
 
+    /// Asserts that stderr starts with the line every command that talks to a cluster prints
+    /// first (which kubeconfig, context and server), then `check` on the rest of stderr.
+    #[track_caller]
+    pub fn stderr_after_kubeconfig(&self, check: Text) -> &Self {
+        let (first, rest) = self.stderr.split_once('\n').unwrap_or((&self.stderr, ""));
+        assert!(
+            first.starts_with("Using the kubeconfig from ") && first.contains("; context "),
+            "the first line of stderr names no kubeconfig:\n{}",
+            self.stderr
+        );
+        check.assert("stderr after the kubeconfig line", rest);
+        self
+    }
+
     /// Asserts that none of `secrets` appears on stdout or stderr.
     #[track_caller]
     pub fn hides<S: AsRef<str>>(&self, secrets: &[S]) -> &Self {

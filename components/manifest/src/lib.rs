@@ -5,7 +5,8 @@
 //! - [`template`]: the `${VAR}` placeholder language inside one scalar;
 //! - [`scalar`]: how plain scalars are typed (as kubectl types them);
 //! - [`load`]: YAML/JSON text to document trees, substituting inside scalars only;
-//! - [`tree`]: the JSON-shaped tree with source positions;
+//! - [`tree`]: the JSON-shaped tree with source positions; [`locate`]: where a field path
+//!   (from an API server's error) is in a source;
 //! - [`image`]: image references and `--image` overrides; [`upgrade`]: removed apiVersions;
 //! - [`emit`]: YAML output; [`render`]: the whole step, end to end.
 //!
@@ -15,6 +16,7 @@ pub mod diag;
 pub mod emit;
 pub mod image;
 pub mod load;
+pub mod locate;
 pub mod render;
 pub mod scalar;
 pub mod template;

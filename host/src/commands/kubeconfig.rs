@@ -126,11 +126,14 @@ pub(crate) fn run(command: &Command) -> CliResult {
 }
 
 /// Loads the credentials and prints the warnings. `plain_http` refuses credentials over plain
-/// http:// for the command that connects; the others only warn.
+/// http:// for the command that connects; the others only warn. The command that connects
+/// (`connects`) first says which kubeconfig and context it uses, on stderr (stdout is its
+/// report), as every command that talks to a cluster does.
 fn load(
     runtime: &Runtime,
     source: &SourceArgs,
     plain_http: PlainHttp,
+    connects: bool,
 ) -> Result<Credentials, CliError> {
     let credentials = credentials::load(
         runtime,
@@ -139,6 +142,9 @@ fn load(
         plain_http,
     )
     .map_err(credential_error)?;
+    if connects {
+        output::stderr_line(&credentials.in_use());
+    }
     for warning in &credentials.warnings {
         output::stderr_line(warning);
     }
@@ -381,7 +387,7 @@ fn summary(c: &Credentials) -> Summary {
 
 fn show(args: &ShowArgs) -> CliResult {
     let runtime = Runtime::new()?;
-    let credentials = load(&runtime, &args.source, PlainHttp::Allow)?;
+    let credentials = load(&runtime, &args.source, PlainHttp::Allow, false)?;
     let s = summary(&credentials);
     match args.output {
         ReportFormat::Json => {
@@ -457,7 +463,7 @@ fn summary_text(s: &Summary) -> String {
 
 fn decode(args: &DecodeArgs) -> CliResult {
     let runtime = Runtime::new()?;
-    let credentials = load(&runtime, &args.source, PlainHttp::Allow)?;
+    let credentials = load(&runtime, &args.source, PlainHttp::Allow, false)?;
     let rendered = step::render(&runtime, &credentials.connection.to_step())?;
     // The rendered file is the decoded kubeconfig: as secret as its parts.
     secrets::register_kubeconfig(rendered.as_bytes());
@@ -523,7 +529,7 @@ struct CanApply {
 fn check(args: &CheckArgs) -> CliResult {
     let runtime = Runtime::new()?;
     let plain_http = PlainHttp::allowed_if(args.insecure_plain_http);
-    let mut credentials = load(&runtime, &args.source, plain_http)?;
+    let mut credentials = load(&runtime, &args.source, plain_http, true)?;
     // Component calls are done: the rest is async and talks to the cluster only.
     credentials
         .connection

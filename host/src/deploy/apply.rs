@@ -103,15 +103,17 @@ pub struct Rejection {
     pub error: kube::Error,
 }
 
+impl Rejection {
+    /// One line per field the server refused, at the field's own position when the source is
+    /// known; one line at the document when its error names no field.
+    pub fn lines(&self) -> Vec<String> {
+        api_error::object_lines(&self.object, &self.error)
+    }
+}
+
 impl fmt::Display for Rejection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}: {}: {}",
-            self.object.origin,
-            self.object.display_name(),
-            api_error::describe(&self.error)
-        )
+        f.write_str(&self.lines().join("\n"))
     }
 }
 
@@ -194,10 +196,10 @@ impl ApplyError {
             ApplyError::Refused(r) => r.iter().map(ToString::to_string).collect(),
             ApplyError::Invalid(i) => i.iter().map(ToString::to_string).collect(),
             ApplyError::Rejected { rejections, .. } => {
-                rejections.iter().map(ToString::to_string).collect()
+                rejections.iter().flat_map(Rejection::lines).collect()
             }
             ApplyError::Failed { failures, .. } => {
-                failures.iter().map(ToString::to_string).collect()
+                failures.iter().flat_map(Rejection::lines).collect()
             }
             ApplyError::HelmManaged(h) => h.iter().map(ToString::to_string).collect(),
             ApplyError::NotEstablished(..) | ApplyError::Api(_) => Vec::new(),
@@ -1143,6 +1145,7 @@ mod tests {
                 item: 0,
                 line: 1,
                 column: 1,
+                text: None,
             },
         )
         .unwrap();

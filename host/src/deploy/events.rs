@@ -11,11 +11,15 @@ use super::applyset::Member;
 use super::objects::Object;
 use super::revision::Info;
 use super::rollout::{Finished, Workload};
+use crate::credentials::Credentials;
 use crate::steps::manifest::{Report, Variables};
 
 /// One thing that happened, in the order it happened.
 #[derive(Debug)]
 pub enum Event<'a> {
+    /// The kubeconfig was found and decoded: which one and which context (never a credential).
+    /// The first event of every command that talks to a cluster.
+    Kubeconfig(&'a Credentials),
     /// A problem that does not stop the run (`FILE:LINE:COL: warning: …` or a plain text).
     Warning(&'a str),
     /// Rendering manifests starts (`kstep deploy`).

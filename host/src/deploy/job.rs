@@ -278,6 +278,7 @@ mod tests {
                 item: 0,
                 line: 1,
                 column: 1,
+                text: None,
             },
         )
         .unwrap()

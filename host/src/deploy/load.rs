@@ -5,13 +5,15 @@
 //! the values of a Secret manifest are registered with the masker before anything (a server's
 //! error message, a custom step's log) could print them.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use serde_json::Value;
 
 use super::error::DeployError;
 use super::events::{Event, Reporter};
-use super::objects::{Object, Origin};
+use super::objects::{Object, Origin, SourceText};
 use crate::runtime::Runtime;
 use crate::steps::manifest::{self, ImageOverride, Options, OutputFormat, Report, Request};
 
@@ -66,6 +68,13 @@ pub fn render(
         },
     };
     let rendered = manifest::render(runtime, &request)?.map_err(DeployError::Render)?;
+    // Each document keeps its source's text: the server names the fields it refuses, and they
+    // are reported where they are written.
+    let texts: HashMap<String, SourceText> = request
+        .sources
+        .into_iter()
+        .map(|s| (s.name, SourceText(Arc::from(s.text))))
+        .collect();
     for warning in &rendered.report.warnings {
         reporter.report(Event::Warning(&manifest::format_diagnostic(warning)));
     }
@@ -78,7 +87,11 @@ pub fn render(
             ))
         })?;
         crate::secrets::register_secret_manifest(&value);
-        documents.push((value, Origin::from(document)));
+        let origin = Origin {
+            text: texts.get(&document.source).cloned(),
+            ..Origin::from(document)
+        };
+        documents.push((value, origin));
     }
     Ok(Rendered {
         documents,

@@ -5,6 +5,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
+use std::sync::Arc;
 
 use kube::discovery::Scope;
 use serde_json::Value;
@@ -24,6 +25,52 @@ pub struct Origin {
     pub line: u32,
     /// 1-based column (0: unknown).
     pub column: u32,
+    /// The text of the source, when the document was rendered from one: where a field the
+    /// server refuses is written ([`Origin::field`]).
+    pub text: Option<SourceText>,
+}
+
+/// The text of a manifest source, shared by the documents rendered from it. Its `Debug` shows
+/// the length only: the text of a Secret manifest holds its values.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SourceText(pub Arc<str>);
+
+impl fmt::Debug for SourceText {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SourceText({} bytes)", self.0.len())
+    }
+}
+
+impl Origin {
+    /// Where the field at `path` (as the API server names it: `.spec.replicas`,
+    /// `spec.template.spec.containers[0].image`) is written: at its key (`at_key`, for a field
+    /// that should not be there) or at its value. A field missing from the source is placed at
+    /// its deepest ancestor's key. The document's own position when the source text is not
+    /// known (a step's output) or holds no such document.
+    pub fn field(&self, path: &str, at_key: bool) -> Origin {
+        let located = match &self.text {
+            Some(text) if self.line > 0 => {
+                kstep_manifest::locate::field(&text.0, self.index, self.item, path)
+            }
+            _ => None,
+        };
+        let Some(l) = located else {
+            return self.clone();
+        };
+        let pos = if at_key || !l.exact {
+            l.key.unwrap_or(l.value)
+        } else {
+            l.value
+        };
+        if pos.line == 0 {
+            return self.clone();
+        }
+        Origin {
+            line: pos.line,
+            column: pos.column,
+            ..self.clone()
+        }
+    }
 }
 
 impl fmt::Display for Origin {
@@ -50,6 +97,7 @@ impl From<&crate::steps::manifest::Document> for Origin {
             item: d.item,
             line: d.line,
             column: d.column,
+            text: None,
         }
     }
 }
@@ -480,6 +528,7 @@ mod tests {
             item: 0,
             line: 0,
             column: 0,
+            text: None,
         }
     }
 
@@ -536,6 +585,48 @@ mod tests {
             ..origin(2)
         };
         assert_eq!(o.to_string(), "k8s/app.yaml:12:1");
+    }
+
+    #[test]
+    fn a_field_is_placed_at_its_own_line_in_the_source() {
+        let text = "# a comment\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\ndata:\n  V: 1.10\n---\nkind: ConfigMap\ndatta: {}\n";
+        let o = Origin {
+            line: 2,
+            column: 1,
+            text: Some(SourceText(Arc::from(text))),
+            ..origin(1)
+        };
+        assert_eq!(o.field(".data.V", false).to_string(), "k8s/app.yaml:7:6");
+        assert_eq!(o.field(".data.V", true).to_string(), "k8s/app.yaml:7:3");
+        // Missing: its deepest ancestor's key.
+        assert_eq!(o.field(".data.W", false).to_string(), "k8s/app.yaml:6:1");
+        let second = Origin {
+            index: 2,
+            line: 9,
+            ..o.clone()
+        };
+        assert_eq!(
+            second.field(".datta", true).to_string(),
+            "k8s/app.yaml:10:1"
+        );
+        // No text (a step's output) or no such document: the document's own position.
+        let without = Origin {
+            text: None,
+            ..o.clone()
+        };
+        assert_eq!(
+            without.field(".data.V", false).to_string(),
+            "k8s/app.yaml:2:1"
+        );
+        let third = Origin { index: 3, ..o };
+        assert_eq!(
+            third.field(".data.V", false).to_string(),
+            "k8s/app.yaml:2:1"
+        );
+        assert!(
+            !format!("{third:?}").contains("ConfigMap"),
+            "Debug shows no text"
+        );
     }
 
     #[test]

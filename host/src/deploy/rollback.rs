@@ -61,6 +61,7 @@ impl Session<'_> {
                     item: 0,
                     line: 0,
                     column: 0,
+                    text: None,
                 },
             )
         });

@@ -83,6 +83,7 @@ fn origin(index: u32) -> Origin {
         item: 0,
         line: 0,
         column: 0,
+        text: None,
     }
 }
 

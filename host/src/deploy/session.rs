@@ -132,7 +132,8 @@ impl Default for WaitOptions {
 }
 
 /// Finds and decodes the kubeconfig of `target`, reads the files it refers to (registering
-/// every credential with the masker) and reports its warnings.
+/// every credential with the masker) and reports which kubeconfig and context it is, then its
+/// warnings.
 ///
 /// # Errors
 /// A missing or invalid kubeconfig, a sandbox failure.
@@ -147,6 +148,7 @@ pub fn load_credentials(
         target.context.as_deref(),
         target.plain_http,
     )?;
+    reporter.report(Event::Kubeconfig(&credentials));
     for warning in &credentials.warnings {
         reporter.report(Event::Warning(warning));
     }

@@ -190,6 +190,7 @@ impl StepKind for Traefik {
                     item: 0,
                     line: 0,
                     column: 0,
+                    text: None,
                 },
             });
         }

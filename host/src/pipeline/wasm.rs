@@ -149,6 +149,7 @@ fn replace_documents(flow: &mut Flow, documents: Vec<serde_json::Value>, step: &
                     item: 0,
                     line: 0,
                     column: 0,
+                    text: None,
                 }
             };
             Document { value, origin }
