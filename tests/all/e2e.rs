@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crate::cluster::{self, Cleanup, kubectl_ok};
+use crate::cluster::{self, Cleanup, kubectl_ok, kubectl_stdin_ok};
 use crate::support::{cache_dir, copy_dir, kstep, kstep_bin, repo_root};
 
 /// The fake GitLab instance and project (never contacted: only its name is used).
@@ -368,6 +368,12 @@ fn example_pipeline_deploys_through_gitlab_ci_local() {
     assert_eq!(run.code, 0, "{run:?}");
     let masked = fs::read_to_string(sa_dir.join("KUBECONFIG.b64")).unwrap();
     let masked = masked.trim();
+    // The blog is already running, deployed the reference workflow's way (`sed` on the image,
+    // client-side `kubectl apply`): the pipeline's first kstep deploy must take it over.
+    let blog = fs::read_to_string(repo_root().join("ci-templates/examples/k8s/blog.yaml"))
+        .unwrap()
+        .replace("${IMAGE}", &format!("{REGISTRY_IMAGE}:reference-workflow"));
+    kubectl_stdin_ok(&["apply", "-n", &namespace, "-f", "-"], &blog);
     let decoded = fs::read_to_string(sa_dir.join("kubeconfig")).unwrap();
     let admin = fs::read_to_string(&admin_kubeconfig).unwrap();
 
@@ -506,6 +512,25 @@ fn example_pipeline_deploys_through_gitlab_ci_local() {
     );
     let deploy_log = pipeline.log("deploy");
     assert!(deploy_log.contains("kstep deploy"), "{deploy_log}");
+    // The reference workflow's client-side ownership was taken over, not fought with.
+    assert!(
+        deploy_log.contains("kubectl-client-side-apply"),
+        "the deploy did not say it took the fields over:\n{deploy_log}"
+    );
+    let managers = kubectl_ok(&[
+        "get",
+        "deployment",
+        "blog",
+        "-n",
+        &namespace,
+        "--show-managed-fields",
+        "-o",
+        "jsonpath={.metadata.managedFields[*].manager}",
+    ]);
+    assert!(
+        !managers.contains("kubectl-client-side-apply"),
+        "managers left: {managers}"
+    );
     let deploy_report = dotenv_report(&project, "deploy", "kstep-deploy.env");
     assert_eq!(
         deploy_report.get("DEPLOYED_IMAGE"),
