@@ -15,13 +15,8 @@
 # every tool creates everything. Needs python3.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-: "${KUBECONFIG:?source the cluster env file first (tests/cluster/README.md)}"
-KUBECTL="${KSTEP_KUBECTL:?source the cluster env file first}"
-if [[ -z "${KSTEP_BIN:-}" ]]; then
-  cargo build --release --quiet -p kstep
-  KSTEP_BIN="$(cd "${CARGO_TARGET_DIR:-target}/release" && pwd)/kstep"
-fi
-RUNS="${BENCH_RUNS:-10}"
+# shellcheck source=bench/cluster-setup.sh
+. bench/cluster-setup.sh
 WAITS="${BENCH_WAITS:-5}"
 work="$(mktemp -d)"
 prefix="kstep-bench-$$"
