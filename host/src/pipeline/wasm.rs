@@ -1,9 +1,11 @@
 //! The custom step kind (`wasm: PATH`): hands a component exactly what its entry grants — its
-//! parameters, the variables it lists, the documents, at most one read-only directory — and
-//! folds its result back into the flow.
+//! parameters, the variables it lists, the documents (Secret values replaced by stand-ins
+//! unless it is granted `secrets: true`), at most one read-only directory — and folds its
+//! result back into the flow, real Secret values restored where it returned stand-ins.
 
 use crate::output;
 use crate::runtime::{LoadedStep, Sandbox, StepError};
+use crate::secrets::{StandIns, is_secret_manifest};
 use crate::steps::custom::{self, CustomError, Finding, Outcome, Request, Severity};
 
 use super::file::{Pos, WasmSpec};
@@ -76,8 +78,19 @@ impl Wasm {
 impl StepKind for Wasm {
     fn run(&self, cx: &Context<'_>, flow: &mut Flow) -> Result<(), Failure> {
         let variables = self.variables(cx, flow)?;
-        let values: Vec<serde_json::Value> =
+        let mut values: Vec<serde_json::Value> =
             flow.documents.iter().map(|d| d.value.clone()).collect();
+        let stand_ins = if self.spec.secrets {
+            let secrets = values.iter().filter(|v| is_secret_manifest(v)).count();
+            if secrets > 0 {
+                cx.report(&format!(
+                    "sees the values of {secrets} Secret(s): it is granted `secrets: true`"
+                ));
+            }
+            StandIns::default()
+        } else {
+            StandIns::withhold(&mut values)
+        };
         let sandbox = Sandbox {
             dir: self.spec.read.clone(),
         };
@@ -122,7 +135,8 @@ impl StepKind for Wasm {
                 for (name, value) in response.variables {
                     flow.set(name, value);
                 }
-                if let Some(documents) = response.documents {
+                if let Some(mut documents) = response.documents {
+                    stand_ins.restore(&mut documents);
                     replace_documents(flow, documents, &cx.step.name);
                 }
                 Ok(())
