@@ -833,10 +833,7 @@ fn saw_stand_ins(run: &Run, name: &str) {
     for marker in [STRING_MARKER, DATA_MARKER, &base64(DATA_MARKER)] {
         assert!(!seen.contains(marker), "`{name}` saw {marker}: {seen}");
     }
-    assert!(
-        seen.contains("\"password\":\"withheld-by-kstep-"),
-        "{seen}"
-    );
+    assert!(seen.contains("\"password\":\"withheld-by-kstep-"), "{seen}");
     assert!(seen.contains(&base64("withheld-by-kstep-")[..16]), "{seen}");
     assert!(seen.contains("\"mode\":\"plain\""), "{seen}");
 }
@@ -861,7 +858,11 @@ fn a_custom_step_sees_stand_ins_for_secret_values_unless_granted() {
     run.stderr(Has(
         "kstep.yaml:10:5: step `granted`: sees the values of 1 Secret(s): it is granted `secrets: true`\n",
     ));
-    assert_eq!(run.stderr.matches("sees the values of").count(), 1, "{run:?}");
+    assert_eq!(
+        run.stderr.matches("sees the values of").count(),
+        1,
+        "{run:?}"
+    );
     // Printed, the values are masked.
     crate::support::assert_no_secret(
         "kstep run",
@@ -878,7 +879,18 @@ fn a_custom_step_sees_stand_ins_for_secret_values_unless_granted() {
     let run = p.kstep(&["run", "--dry-run"], &[]);
     run.ok();
     let granted = seen_by(&run, "granted");
-    assert!(granted.contains("\"password\":\"written-by-the-step-5b3f\""), "{granted}");
+    assert!(
+        granted.contains("\"password\":\"written-by-the-step-5b3f\""),
+        "{granted}"
+    );
+    // The value a step wrote into a Secret is masked like a rendered one where the dry run
+    // prints the documents.
+    run.stdout(Has("password: [MASKED]"));
+    crate::support::assert_no_secret(
+        "kstep run --dry-run",
+        &run.all_output(),
+        &crate::support::secret_forms(&["written-by-the-step-5b3f", STRING_MARKER, DATA_MARKER]),
+    );
     assert!(!granted.contains(STRING_MARKER), "{granted}");
     assert!(granted.contains(&base64(DATA_MARKER)), "{granted}");
 }

@@ -5,7 +5,7 @@
 
 use crate::output;
 use crate::runtime::{LoadedStep, Sandbox, StepError};
-use crate::secrets::{StandIns, is_secret_manifest};
+use crate::secrets::{StandIns, is_secret_manifest, register_secret_manifest};
 use crate::steps::custom::{self, CustomError, Finding, Outcome, Request, Severity};
 
 use super::file::{Pos, WasmSpec};
@@ -121,7 +121,15 @@ impl StepKind for Wasm {
                 cx.report(&format!("failed: {message}"));
                 Err(Failure::Invalid)
             }
-            Outcome::Done(response) => {
+            Outcome::Done(mut response) => {
+                if let Some(documents) = &mut response.documents {
+                    stand_ins.restore(documents);
+                    // A Secret value the step wrote or made is as secret as a rendered one:
+                    // registered before anything (its findings, `--dry-run`) can print it.
+                    for document in documents.iter() {
+                        register_secret_manifest(document);
+                    }
+                }
                 report_findings(cx, &flow.documents, &response.findings);
                 let errors = response
                     .findings
@@ -135,8 +143,7 @@ impl StepKind for Wasm {
                 for (name, value) in response.variables {
                     flow.set(name, value);
                 }
-                if let Some(mut documents) = response.documents {
-                    stand_ins.restore(&mut documents);
+                if let Some(documents) = response.documents {
                     replace_documents(flow, documents, &cx.step.name);
                 }
                 Ok(())
