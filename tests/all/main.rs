@@ -10,6 +10,7 @@ mod deploy;
 mod dotenv;
 mod e2e;
 mod kubeconfig;
+mod leak_hunt;
 mod pipeline;
 mod render;
 mod sandbox;
