@@ -214,26 +214,15 @@ impl StandIns {
     /// Replaces every value of the Secret manifests in `documents` with a stand-in.
     pub fn withhold(documents: &mut [serde_json::Value]) -> Self {
         let mut values = HashMap::new();
-        for document in documents.iter_mut().filter(|d| is_secret_manifest(d)) {
-            for field in SECRET_FIELDS {
-                let Some(map) = document
-                    .get_mut(field)
-                    .and_then(serde_json::Value::as_object_mut)
-                else {
-                    continue;
-                };
-                for value in map.values_mut().filter(|v| !v.is_null()) {
-                    let text = format!("{STAND_IN}{}", values.len());
-                    let stand_in = if field == "data" {
-                        STANDARD.encode(text)
-                    } else {
-                        text
-                    };
-                    let real =
-                        std::mem::replace(value, serde_json::Value::String(stand_in.clone()));
-                    values.insert(stand_in, (field, real));
-                }
-            }
+        for (field, value) in secret_values_mut(documents).filter(|(_, v)| !v.is_null()) {
+            let text = format!("{STAND_IN}{}", values.len());
+            let stand_in = if field == "data" {
+                STANDARD.encode(text)
+            } else {
+                text
+            };
+            let real = std::mem::replace(value, serde_json::Value::String(stand_in.clone()));
+            values.insert(stand_in, (field, real));
         }
         Self { values }
     }
@@ -256,24 +245,32 @@ impl StandIns {
         if self.values.is_empty() {
             return;
         }
-        for document in documents.iter_mut().filter(|d| is_secret_manifest(d)) {
-            for field in SECRET_FIELDS {
-                let Some(map) = document
-                    .get_mut(field)
-                    .and_then(serde_json::Value::as_object_mut)
-                else {
-                    continue;
-                };
-                for value in map.values_mut() {
-                    if let Some((from, real)) = value.as_str().and_then(|s| self.values.get(s))
-                        && *from == field
-                    {
-                        *value = real.clone();
-                    }
-                }
+        for (field, value) in secret_values_mut(documents) {
+            if let Some((from, real)) = value.as_str().and_then(|s| self.values.get(s))
+                && *from == field
+            {
+                *value = real.clone();
             }
         }
     }
+}
+
+/// Every value under `data` and `stringData` of the Secret manifests in `documents`, with the
+/// field it is in.
+fn secret_values_mut(
+    documents: &mut [serde_json::Value],
+) -> impl Iterator<Item = (&'static str, &mut serde_json::Value)> {
+    documents
+        .iter_mut()
+        .filter(|d| is_secret_manifest(d))
+        .filter_map(serde_json::Value::as_object_mut)
+        .flat_map(|object| {
+            object.iter_mut().filter_map(|(key, map)| {
+                let field = SECRET_FIELDS.into_iter().find(|f| f == key)?;
+                Some((field, map.as_object_mut()?))
+            })
+        })
+        .flat_map(|(field, map)| map.values_mut().map(move |value| (field, value)))
 }
 
 // ------------------------------------------------------------------------------------ forms

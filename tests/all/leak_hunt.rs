@@ -389,6 +389,20 @@ fn no_form_of_any_secret_on_any_path() {
     let run_failing = hunt.input("failing.kstep.yaml", &pipeline(&failing));
     let dotenv = hunt.path("work/deploy.env");
     let sa_out = hunt.path("work/sa");
+    let deploy_ok = [
+        "deploy",
+        "-f",
+        &ok,
+        "-n",
+        n,
+        "--no-env",
+        "--timeout",
+        "20s",
+        "--dotenv-out",
+        &dotenv,
+        "--output",
+        "json",
+    ];
 
     // The policy takes a moment to be enforced.
     let started = Instant::now();
@@ -453,24 +467,7 @@ fn no_form_of_any_secret_on_any_path() {
                 code,
                 says,
             ),
-            (
-                with(&[
-                    "deploy",
-                    "-f",
-                    &ok,
-                    "-n",
-                    n,
-                    "--no-env",
-                    "--timeout",
-                    "20s",
-                    "--dotenv-out",
-                    &dotenv,
-                    "--output",
-                    "json",
-                ]),
-                code,
-                says,
-            ),
+            (with(&deploy_ok), code, says),
             (with(&["run", &run_ok]), code, says),
         ];
         for (args, code, says) in &cases {
@@ -568,20 +565,7 @@ fn no_form_of_any_secret_on_any_path() {
     for calls in (0..=12).chain([50]) {
         for args in [
             vec!["apply", "-f", &ok, "-n", n, "--wait", "--timeout", "20s"],
-            vec![
-                "deploy",
-                "-f",
-                &ok,
-                "-n",
-                n,
-                "--no-env",
-                "--timeout",
-                "20s",
-                "--output",
-                "json",
-                "--dotenv-out",
-                &dotenv,
-            ],
+            deploy_ok.to_vec(),
             vec!["run", &run_ok],
         ] {
             fs::write(&counter, "0").unwrap();
