@@ -32,8 +32,9 @@ enum Command {
     /// Run the reference workflow's image and deploy jobs offline on an embedded example, and
     /// print what would be applied.
     Demo,
-    /// Precompile the embedded steps into the compile cache (for runner images).
-    Warm,
+    /// Precompile custom steps into the compile cache (for runner images); the built-in steps
+    /// are precompiled into the binary.
+    Warm(commands::info::WarmArgs),
     /// Call one export of a component inside the sandbox (for step developers and tests).
     #[command(hide = true)]
     Call(commands::call::Args),
@@ -175,7 +176,7 @@ fn run(cli: Cli) -> CliResult {
     match cli.command {
         Command::Version(args) => commands::info::version(&args),
         Command::Components(args) => commands::info::components(&args),
-        Command::Warm => commands::info::warm(),
+        Command::Warm(args) => commands::info::warm(&args),
         Command::Demo => commands::demo::run(),
         Command::Call(args) => commands::call::run(&args),
         Command::Dotenv(args) => commands::dotenv::run(&args),

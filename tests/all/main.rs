@@ -12,6 +12,7 @@ mod docs;
 mod dotenv;
 mod e2e;
 mod kubeconfig;
+mod leak_hunt;
 mod pipeline;
 mod render;
 mod sandbox;
