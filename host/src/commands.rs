@@ -8,6 +8,7 @@ pub mod deploy;
 pub mod dotenv;
 pub mod info;
 pub mod kubeconfig;
+pub mod plan;
 pub mod render;
 pub mod run;
 pub mod serviceaccount;

@@ -14,6 +14,8 @@
 //! - [`adopt`]: taking over what client-side `kubectl apply` or Helm applied (pure);
 //! - [`apply`]: server-side dry-run of every object, then phased, bounded-concurrency
 //!   server-side apply with created/configured/unchanged outcomes;
+//! - [`plan`]: what an apply would change (dry run vs live, Secret values hidden) and plan
+//!   files that `--plan` checks before applying;
 //! - [`rollout`]: rollout status (pure) and the watch-based wait, with failure diagnosis;
 //! - [`serviceaccount`]: the namespace-scoped CI identity bootstrap (ServiceAccount, RoleBinding,
 //!   token, kubeconfig, verification);
@@ -31,6 +33,7 @@ pub mod job;
 pub mod load;
 pub mod log;
 pub mod objects;
+pub mod plan;
 pub mod rollout;
 pub mod serviceaccount;
 pub mod session;

@@ -12,6 +12,9 @@ pub enum Failure {
     Invalid,
     /// A rollout failed or timed out (exit 3).
     Rollout,
+    /// `kstep plan --exit-code` found changes: not a failure of the run, a signal for scripts
+    /// (exit 4), kept apart from errors (`kubectl diff`'s exit 1 means both).
+    Changes,
 }
 
 impl Failure {
@@ -21,6 +24,7 @@ impl Failure {
             Failure::Runtime => 1,
             Failure::Invalid => 2,
             Failure::Rollout => 3,
+            Failure::Changes => 4,
         }
     }
 }
@@ -34,5 +38,6 @@ mod tests {
         assert_eq!(Failure::Runtime.exit_code(), 1);
         assert_eq!(Failure::Invalid.exit_code(), 2);
         assert_eq!(Failure::Rollout.exit_code(), 3);
+        assert_eq!(Failure::Changes.exit_code(), 4);
     }
 }

@@ -311,6 +311,10 @@ impl Shell {
                     ));
                 }
             }
+            Event::PlanMatched { path, objects } => output::stdout(&format!(
+                "Plan {} matches: {objects} object(s) as reviewed\n",
+                path.display()
+            )),
             Event::DotenvWritten { path, names } => output::stdout(&format!(
                 "Wrote {} ({})\n",
                 path.display(),
@@ -441,6 +445,11 @@ fn event_json(event: &Event<'_>) -> Value {
             "ok": result.is_some(),
             "workloads": result.map(|(n, _)| n),
             "seconds": result.map(|(_, t)| t.as_secs_f64()),
+        }),
+        Event::PlanMatched { path, objects } => json!({
+            "event": "plan_matched",
+            "path": path.display().to_string(),
+            "objects": objects,
         }),
         Event::DotenvWritten { path, names } => json!({
             "event": "dotenv_written",

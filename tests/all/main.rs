@@ -11,6 +11,7 @@ mod dotenv;
 mod e2e;
 mod kubeconfig;
 mod pipeline;
+mod plan;
 mod render;
 mod sandbox;
 mod secrets;

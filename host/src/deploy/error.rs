@@ -63,6 +63,15 @@ pub enum DeployError {
         /// Whether the input is at fault (exit 2: nothing was changed).
         invalid: bool,
     },
+    /// A plan file cannot be read, or what would be applied is not what it reviewed (`--plan`);
+    /// nothing was changed.
+    #[error("{headline}")]
+    Plan {
+        /// What happened.
+        headline: String,
+        /// One line per object that differs, naming it and why.
+        details: Vec<String>,
+    },
     /// A rollout failed or timed out, or watching it failed.
     #[error("{headline}")]
     Rollout {
@@ -82,7 +91,8 @@ impl DeployError {
             DeployError::Sources(_)
             | DeployError::Render(_)
             | DeployError::InvalidObjects(_)
-            | DeployError::NoObjects(_) => Failure::Invalid,
+            | DeployError::NoObjects(_)
+            | DeployError::Plan { .. } => Failure::Invalid,
             DeployError::EnvFile(EnvFileError::Step(_))
             | DeployError::Step(_)
             | DeployError::Runtime(_) => Failure::Runtime,
@@ -130,9 +140,9 @@ impl DeployError {
             }
             DeployError::EnvFile(EnvFileError::Invalid { lines })
             | DeployError::Output { lines, .. } => lines.clone(),
-            DeployError::Apply { details, .. } | DeployError::Rollout { details, .. } => {
-                details.clone()
-            }
+            DeployError::Apply { details, .. }
+            | DeployError::Plan { details, .. }
+            | DeployError::Rollout { details, .. } => details.clone(),
             _ => Vec::new(),
         }
     }

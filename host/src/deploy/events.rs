@@ -115,6 +115,13 @@ pub enum Event<'a> {
     RolloutDone(&'a Finished),
     /// Waiting ended: every workload rolled out in the given time, or `None` after a failure.
     RolloutEnded(Option<(usize, Duration)>),
+    /// What is about to be applied is what the plan file reviewed (`--plan`).
+    PlanMatched {
+        /// The plan file.
+        path: &'a Path,
+        /// How many objects it lists.
+        objects: usize,
+    },
     /// A deploy's facts were written to a dotenv file.
     DotenvWritten {
         /// The file.
