@@ -428,12 +428,11 @@ fn hide_secret_values(before: &mut Value, after: &mut Value) -> SecretKeys {
     keys
 }
 
+/// One map of an object (`data`, `metadata.annotations`), if it has it.
+type Fields = Option<Map<String, Value>>;
+
 /// The two sides of one Secret map with their values hidden, recording which keys change.
-fn hide_pair(
-    old: &Option<Map<String, Value>>,
-    new: &Option<Map<String, Value>>,
-    keys: &mut SecretKeys,
-) -> (Option<Map<String, Value>>, Option<Map<String, Value>>) {
+fn hide_pair(old: &Fields, new: &Fields, keys: &mut SecretKeys) -> (Fields, Fields) {
     let empty = Map::new();
     let (o, n) = (
         old.as_ref().unwrap_or(&empty),
@@ -458,7 +457,7 @@ fn hide_pair(
     (old.as_ref().map(hide), new.as_ref().map(|_| hidden_new))
 }
 
-fn take_map(value: &mut Value, path: &[&str]) -> Option<Map<String, Value>> {
+fn take_map(value: &mut Value, path: &[&str]) -> Fields {
     let (last, parents) = path.split_last()?;
     let mut current = value;
     for key in parents {
@@ -471,7 +470,7 @@ fn take_map(value: &mut Value, path: &[&str]) -> Option<Map<String, Value>> {
     }
 }
 
-fn put_map(value: &mut Value, path: &[&str], map: Option<Map<String, Value>>) {
+fn put_map(value: &mut Value, path: &[&str], map: Fields) {
     let (Some(map), Some((last, parents))) = (map, path.split_last()) else {
         return;
     };
@@ -855,8 +854,8 @@ mod tests {
         assert_eq!(updated.action, Action::Update);
         let diff = updated.diff.unwrap();
         assert!(diff.starts_with("--- live deployment.apps/web in namespace app\n+++ planned deployment.apps/web in namespace app\n@@"), "{diff}");
-        assert!(diff.contains("\n-          image: web:1\n"), "{diff}");
-        assert!(diff.contains("\n+          image: web:2\n"), "{diff}");
+        assert!(diff.contains("\n-      - image: web:1\n"), "{diff}");
+        assert!(diff.contains("\n+      - image: web:2\n"), "{diff}");
         // Only the changed line and its context: no bookkeeping, no status.
         for absent in ["resourceVersion", "managedFields", "readyReplicas", "uid:"] {
             assert!(!diff.contains(absent), "{absent} in {diff}");
@@ -1029,7 +1028,7 @@ mod tests {
                 "p"
             )
             .unwrap_err(),
-            "p:3:22: invalid type: integer `1`, expected a string: not a valid plan file"
+            "p:3:23: invalid type: integer `1`, expected a string: not a valid plan file"
         );
     }
 
