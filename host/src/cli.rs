@@ -1,6 +1,7 @@
 //! The command line: argument definitions, dispatch, exit codes and error reporting.
 //!
-//! Exit codes: 0 success, 1 runtime failure, 2 usage or invalid input, 3 failed rollout.
+//! Exit codes: 0 success, 1 runtime failure, 2 usage or invalid input, 3 failed rollout, 4
+//! changes found (`kstep plan --exit-code`).
 
 use std::process::ExitCode;
 
@@ -65,6 +66,10 @@ enum Command {
     History(commands::history::Args),
     /// Re-apply a revision of an ApplySet (default: the last good one), prune, and wait.
     Rollback(commands::rollback::Args),
+    /// Show what `kstep deploy` would change, object by object (a diff of kstep's fields against
+    /// the live objects, Secret values hidden), as text, JSON or a merge request comment;
+    /// --out writes a plan file that `deploy --plan` / `apply --plan` apply exactly.
+    Plan(commands::plan::Args),
     /// Bootstrap a namespace-scoped ServiceAccount for CI: RoleBinding, token, verified
     /// kubeconfig and masked-variable value.
     #[command(name = "serviceaccount")]
@@ -189,6 +194,7 @@ fn run(cli: Cli) -> CliResult {
         Command::Delete(args) => commands::delete::run(&args),
         Command::History(args) => commands::history::run(&args),
         Command::Rollback(args) => commands::rollback::run(&args),
+        Command::Plan(args) => commands::plan::run(&args),
         Command::ServiceAccount(args) => commands::serviceaccount::run(&args),
         Command::Traefik(args) => commands::traefik::run(&args),
     }

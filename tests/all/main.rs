@@ -14,6 +14,7 @@ mod e2e;
 mod kubeconfig;
 mod leak_hunt;
 mod pipeline;
+mod plan;
 mod render;
 mod sandbox;
 mod secrets;

@@ -33,6 +33,10 @@ pub struct Args {
     /// existing file is checked before anything is applied.
     #[arg(long, value_name = "FILE")]
     dotenv_out: Option<PathBuf>,
+    /// Apply only what this plan file (`kstep plan --out`) reviewed: refuse before any change
+    /// (exit 2) when the objects, their content or a live object changed since.
+    #[arg(long, value_name = "FILE")]
+    plan: Option<PathBuf>,
     /// Do not wait for the rollout.
     #[arg(long)]
     no_wait: bool,
@@ -57,6 +61,7 @@ impl Args {
             apply: self.cluster.apply_options(),
             wait: (!self.no_wait).then(|| self.wait.into()),
             dotenv_out: self.dotenv_out.clone(),
+            plan: self.plan.clone(),
         }
     }
 }

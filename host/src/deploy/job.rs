@@ -15,6 +15,7 @@ use super::error::DeployError;
 use super::events::{Event, Reporter};
 use super::load::{self, RenderOptions};
 use super::objects::Object;
+use super::plan;
 use super::session::{self, ApplyOptions, RunSummary, Session, Target, WaitOptions};
 use crate::runtime::Runtime;
 use crate::steps::dotenv::{self, GitlabLimits};
@@ -39,6 +40,8 @@ pub struct DeployJob {
     pub wait: Option<WaitOptions>,
     /// Where to write the deploy's facts (merged into the file if it exists).
     pub dotenv_out: Option<PathBuf>,
+    /// A plan file (`kstep plan --out`): apply only if what would be applied is what it reviewed.
+    pub plan: Option<PathBuf>,
 }
 
 /// What a deploy did.
@@ -71,8 +74,46 @@ pub fn run(
         Some(path) => Some(check_dotenv_out(runtime, path)?),
         None => None,
     };
-    let variables = job.variables.collect(runtime)?;
+    let planned = job.plan.as_deref().map(plan::load).transpose()?;
+    let objects = render_objects(runtime, job, reporter)?;
+    let images = deployed_images(&job.images, &objects);
 
+    let (run, namespace) = session::block_on(async {
+        let session = Session::connect(&credentials, job.target.request_timeout).await?;
+        if let (Some(planned), Some(path)) = (&planned, &job.plan) {
+            plan::verify(&session, &objects, &job.apply, planned, path, reporter).await?;
+        }
+        let run = session
+            .apply_and_wait(objects, &job.apply, job.wait, reporter)
+            .await?;
+        Ok((run, session.namespace(&job.apply)))
+    })?;
+    let deployed = Deployed {
+        run,
+        namespace,
+        server: credentials.connection.server.clone(),
+        images,
+    };
+    if let (Some(path), Some(existing)) = (&job.dotenv_out, existing_dotenv)
+        && !job.apply.dry_run
+    {
+        write_dotenv(runtime, path, existing.as_deref(), &deployed, reporter)?;
+    }
+    Ok(deployed)
+}
+
+/// Collects the variables of `job` and renders its manifests with them into objects, reporting
+/// the render (`kstep deploy`, `kstep plan`). Load the credentials first, so that no template
+/// can carry one unnoticed.
+///
+/// # Errors
+/// Unreadable or invalid env files and manifests, documents that are not objects.
+pub fn render_objects(
+    runtime: &Runtime,
+    job: &DeployJob,
+    reporter: &dyn Reporter,
+) -> Result<Vec<Object>, DeployError> {
+    let variables = job.variables.collect(runtime)?;
     reporter.report(Event::RenderStarted {
         files: &job.files,
         images: job.images.len(),
@@ -100,28 +141,7 @@ pub fn run(
         });
     }
     reporter.report(Event::RenderEnded);
-    let (objects, _) = rendered?;
-    let images = deployed_images(&job.images, &objects);
-
-    let (run, namespace) = session::block_on(async {
-        let session = Session::connect(&credentials, job.target.request_timeout).await?;
-        let run = session
-            .apply_and_wait(objects, &job.apply, job.wait, reporter)
-            .await?;
-        Ok((run, session.namespace(&job.apply)))
-    })?;
-    let deployed = Deployed {
-        run,
-        namespace,
-        server: credentials.connection.server.clone(),
-        images,
-    };
-    if let (Some(path), Some(existing)) = (&job.dotenv_out, existing_dotenv)
-        && !job.apply.dry_run
-    {
-        write_dotenv(runtime, path, existing.as_deref(), &deployed, reporter)?;
-    }
-    Ok(deployed)
+    rendered.map(|(objects, _)| objects)
 }
 
 /// The inputs as a user names them: `k8s/, extra.yaml`.
