@@ -521,3 +521,43 @@ fn existing_objects_are_adopted_into_a_set_and_another_sets_members_refused() {
     assert_eq!(label(&ns, "configmap", "a", PART_OF), Some(id));
     assert!(!exists(&ns.name, "secret", "other"));
 }
+
+#[test]
+#[ignore = "needs a cluster (tests/cluster/up.sh)"]
+fn plan_lists_what_prune_would_delete_and_what_a_set_adopts() {
+    let ns = Namespace::create("applyset-plan");
+    let dir = TempDir::new("applyset-plan");
+    let v1 = dir.write("v1.yaml", documents(&[config_map("a"), config_map("b")]));
+    let v2 = dir.write("v2.yaml", documents(&[config_map("a"), config_map("c")]));
+    kubectl_stdin_ok(&["apply", "-n", &ns.name, "-f", "-"], &config_map("c"));
+    apply_to_app(&ns, &v1, &[]).ok();
+
+    let plan = |extra: &[&str]| {
+        let mut args = vec![
+            "plan",
+            "-f",
+            &v2,
+            "-n",
+            &ns.name,
+            "--applyset",
+            "app",
+            "--exit-code",
+        ];
+        args.extend_from_slice(extra);
+        as_admin(&args)
+    };
+    plan(&["--prune"])
+        .exits_with(4)
+        .stdout(Has("delete     configmap/b"))
+        .stdout(Has("1 to delete"))
+        .stderr(Has(
+            "configmap/c: applying would adopt it into ApplySet secrets/app",
+        ));
+    plan(&[]).exits_with(4).stdout(Lacks("to delete"));
+    plan(&["--prune", "-o", "markdown"])
+        .exits_with(4)
+        .stdout(Has("| delete |"));
+    // The plan changed nothing.
+    assert!(exists(&ns.name, "configmap", "b"));
+    assert_eq!(label(&ns, "configmap", "c", PART_OF), None);
+}

@@ -118,7 +118,7 @@ fn plan_shows_creates_then_unchanged_then_only_what_kstep_changes() {
     let run = app("plan", &ns, &args);
     run.ok();
     run.stdout(Has(
-        "| create | update | unchanged |\n|---:|---:|---:|\n| 0 | 1 | 4 |\n",
+        "| create | update | unchanged | delete |\n|---:|---:|---:|---:|\n| 0 | 1 | 4 | 0 |\n",
     ));
     run.stdout(Has(
         "<details><summary>update <code>deployment.apps/web</code>",

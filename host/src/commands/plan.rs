@@ -133,6 +133,10 @@ impl Reporter for Notes {
                     " and remove the label and annotations of Helm release {r}"
                 )),
             )),
+            Event::AdoptedIntoSet { object, set, .. } => output::stderr_line(&format!(
+                "note: {}: applying would adopt it into ApplySet {set} (it is in no set)",
+                object.display_name()
+            )),
             _ => {}
         }
     }

@@ -99,6 +99,8 @@ pub enum Action {
     Update,
     /// It exists and the apply would change nothing.
     Unchanged,
+    /// A member of the ApplySet that the apply no longer contains: `--prune` deletes it.
+    Delete,
 }
 
 impl fmt::Display for Action {
@@ -107,6 +109,7 @@ impl fmt::Display for Action {
             Action::Create => "create",
             Action::Update => "update",
             Action::Unchanged => "unchanged",
+            Action::Delete => "delete",
         })
     }
 }
@@ -184,14 +187,18 @@ impl Plan {
         self.entries.iter().any(|e| e.action != Action::Unchanged)
     }
 
-    /// `2 to create, 1 to update, 7 unchanged`.
+    /// `2 to create, 1 to update, 7 unchanged` (and `, 1 to delete` with `--prune`).
     pub fn summary(&self) -> String {
-        format!(
+        let mut text = format!(
             "{} to create, {} to update, {} unchanged",
             self.count(Action::Create),
             self.count(Action::Update),
             self.count(Action::Unchanged)
-        )
+        );
+        if self.count(Action::Delete) > 0 {
+            text.push_str(&format!(", {} to delete", self.count(Action::Delete)));
+        }
+        text
     }
 
     /// The plan file: identities, digests, resourceVersions; no content.
@@ -247,12 +254,13 @@ impl Plan {
     /// in a collapsed `<details>` block.
     pub fn markdown(&self) -> String {
         let mut out = format!(
-            "### kstep plan: namespace `{}` on `{}`\n\n| create | update | unchanged |\n|---:|---:|---:|\n| {} | {} | {} |\n",
+            "### kstep plan: namespace `{}` on `{}`\n\n| create | update | unchanged | delete |\n|---:|---:|---:|---:|\n| {} | {} | {} | {} |\n",
             self.namespace,
             self.server,
             self.count(Action::Create),
             self.count(Action::Update),
-            self.count(Action::Unchanged)
+            self.count(Action::Unchanged),
+            self.count(Action::Delete)
         );
         let changing: Vec<&Entry> = self
             .entries
@@ -299,6 +307,7 @@ impl Plan {
                 "create": self.count(Action::Create),
                 "update": self.count(Action::Update),
                 "unchanged": self.count(Action::Unchanged),
+                "delete": self.count(Action::Delete),
             },
             "objects": self.entries.iter().map(|e| {
                 let mut o = json!({"action": e.action, "object": e.id.display_name()});
@@ -701,6 +710,14 @@ pub async fn compute(
         outer: reporter,
         deferred: Mutex::new(Vec::new()),
     };
+    let mut objects = objects;
+    // With a set: its labels are part of what would change, another set's members are
+    // refused, and adopted objects are reported, as the apply would.
+    let set = session.applyset(&options);
+    let before = match &set {
+        Some(set) => Some(session.open_set(set, &mut objects, true, &collect).await?.0),
+        None => None,
+    };
     // Not waited for in a dry run: CRDs of the run are never established by it.
     let (applied, _) = session
         .apply(objects, &options, Duration::ZERO, &collect)
@@ -728,6 +745,27 @@ pub async fn compute(
         let mut e = entry(&object, &object.value, None);
         e.needs = Some(needs);
         entries.push(e);
+    }
+    if let (Some(set), Some(before), true) = (&set, &before, options.prune) {
+        let policy = session.policy(&options);
+        let (stale, _) = session
+            .stale_members(set, before, &applied, &policy)
+            .await?;
+        entries.extend(stale.into_iter().map(|m| Entry {
+            id: Identity {
+                group: m.resource.group.clone(),
+                version: m.resource.version.clone(),
+                kind: m.resource.kind.clone(),
+                namespace: m.namespace.clone(),
+                name: m.name.clone(),
+            },
+            action: Action::Delete,
+            diff: None,
+            secret_keys: None,
+            digest: String::new(),
+            resource_version: None,
+            needs: None,
+        }));
     }
     Ok(Plan {
         namespace: session.namespace(&options),
@@ -785,7 +823,9 @@ impl Reporter for Collect<'_> {
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .push((object.clone(), needs.to_owned())),
-            Event::Warning(_) | Event::Adopted { .. } => self.outer.report(event),
+            Event::Warning(_) | Event::Adopted { .. } | Event::AdoptedIntoSet { .. } => {
+                self.outer.report(event);
+            }
             _ => {}
         }
     }

@@ -48,6 +48,38 @@ impl Session<'_> {
         reporter: &dyn Reporter,
     ) -> Result<(), DeployError> {
         let now = Inventory::of(applied.iter().map(|a| &a.object), &set.namespace);
+        let (stale, outside) = self.stale_members(set, before, applied, policy).await?;
+        for member in &outside {
+            reporter.report(Event::Warning(&format!(
+                "not pruned: {member} is outside the namespace policy (allow its namespace, or \
+                 cluster-scoped objects, to prune it)"
+            )));
+        }
+        self.delete_members(set, stale, DeleteReason::Prune, dry_run, reporter)
+            .await?;
+        if !dry_run {
+            // What is left outside the policy stays recorded, so that it is not orphaned.
+            let kept = Inventory::of_members(&outside, &set.namespace);
+            set.record(self.client(), &now.union(&kept), false)
+                .await
+                .map_err(|e| DeployError::applyset(&e, self.connection()))?;
+        }
+        Ok(())
+    }
+
+    /// The members of `set` (whose parent recorded `before`) that `applied` no longer
+    /// contains: those the namespace policy lets this run delete, and the others.
+    ///
+    /// # Errors
+    /// A failed listing.
+    pub async fn stale_members(
+        &self,
+        set: &ApplySet,
+        before: &Inventory,
+        applied: &[Applied],
+        policy: &NamespacePolicy,
+    ) -> Result<(Vec<Member>, Vec<Member>), DeployError> {
+        let now = Inventory::of(applied.iter().map(|a| &a.object), &set.namespace);
         let known: Vec<(ApiResource, Scope)> = applied
             .iter()
             .map(|a| {
@@ -72,22 +104,7 @@ impl Session<'_> {
             .filter(|m| !keep.contains(m.uid.as_str()))
             .collect();
         let (stale, outside) = applyset::within_policy(stale, policy);
-        for member in &outside {
-            reporter.report(Event::Warning(&format!(
-                "not pruned: {member} is outside the namespace policy (allow its namespace, or \
-                 cluster-scoped objects, to prune it)"
-            )));
-        }
-        self.delete_members(set, stale, DeleteReason::Prune, dry_run, reporter)
-            .await?;
-        if !dry_run {
-            // What is left outside the policy stays recorded, so that it is not orphaned.
-            let kept = Inventory::of_members(&outside, &set.namespace);
-            set.record(self.client(), &now.union(&kept), false)
-                .await
-                .map_err(|e| DeployError::applyset(&e, self.connection()))?;
-        }
-        Ok(())
+        Ok((applyset::deletion_order(stale), outside))
     }
 
     /// Deletes every member of `set` and then its parent; with `wait`, returns once they are

@@ -516,7 +516,7 @@ impl<'a> Session<'a> {
     /// reports the existing objects it adopts, labels `objects` as its members and records
     /// them in its parent on top of what it held. Returns what it held, and the parent's uid
     /// (empty in a dry run).
-    async fn open_set(
+    pub(super) async fn open_set(
         &self,
         set: &ApplySet,
         objects: &mut [Object],
