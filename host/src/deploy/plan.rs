@@ -1103,7 +1103,9 @@ mod tests {
         );
         let md = plan.markdown();
         assert!(
-            md.contains("| create | update | unchanged |\n|---:|---:|---:|\n| 1 | 1 | 1 |\n"),
+            md.contains(
+                "| create | update | unchanged | delete |\n|---:|---:|---:|---:|\n| 1 | 1 | 1 | 0 |\n"
+            ),
             "{md}"
         );
         assert!(
@@ -1116,7 +1118,7 @@ mod tests {
         let json = plan.json();
         assert_eq!(
             json["summary"],
-            json!({"create": 1, "update": 1, "unchanged": 1})
+            json!({"create": 1, "update": 1, "unchanged": 1, "delete": 0})
         );
         assert_eq!(json["objects"][1]["namespace"], "other");
         assert!(json["objects"][1].get("diff").is_none());
