@@ -162,6 +162,8 @@ pub fn kstep_command(args: &[&str]) -> Command {
     cmd.args(args)
         .env_remove("KUBECONFIG")
         .env_remove("KSTEP_KUBECONFIG")
+        .env_remove("KSTEP_CONTEXT")
+        .env_remove("KUBE_CONTEXT")
         .env_remove("HOME")
         .env("KSTEP_CACHE_DIR", cache_dir())
         .stdin(Stdio::null())
