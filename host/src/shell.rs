@@ -379,11 +379,20 @@ impl Shell {
                     format!("The rollback to revision {revision} failed\n")
                 });
             }
-            Event::DotenvWritten { path, names } => output::stdout(&format!(
-                "Wrote {} ({})\n",
-                path.display(),
-                names.join(", ")
-            )),
+            Event::DotenvWritten {
+                path,
+                names,
+                left_out,
+            } => {
+                output::stdout(&format!(
+                    "Wrote {} ({})\n",
+                    path.display(),
+                    names.join(", ")
+                ));
+                for why in left_out {
+                    output::stdout(&format!("  not written: {why}\n"));
+                }
+            }
         }
     }
 }
@@ -565,10 +574,15 @@ fn event_json(event: &Event<'_>) -> Value {
             "revision": revision,
             "ok": ok,
         }),
-        Event::DotenvWritten { path, names } => json!({
+        Event::DotenvWritten {
+            path,
+            names,
+            left_out,
+        } => json!({
             "event": "dotenv_written",
             "path": path.display().to_string(),
             "variables": names,
+            "leftOut": left_out,
         }),
     }
 }

@@ -1346,7 +1346,6 @@ fn check_bogus_token_is_401_without_the_token() {
 fn check_namespace_scoped_service_account() {
     // A ServiceAccount with `admin` in its own namespace only: apply is allowed there, and
     // `check` in kube-system says which verbs are missing (403 territory).
-    let admin = cluster_kubeconfig();
     let ns = format!("kstep-kc-{}", std::process::id());
     let k = kubectl_ok;
     k(&["create", "namespace", &ns]);
@@ -1364,18 +1363,7 @@ fn check_namespace_scoped_service_account() {
     let token = k(&["-n", &ns, "create", "token", "deployer", "--duration=10m"])
         .trim()
         .to_owned();
-    let admin_text = std::fs::read_to_string(&admin).unwrap();
-    let field = |name: &str| {
-        admin_text
-            .lines()
-            .find(|l| l.trim_start().starts_with(name))
-            .unwrap()
-            .split_once(": ")
-            .unwrap()
-            .1
-            .trim()
-            .to_owned()
-    };
+    let field = admin_field;
     let kubeconfig = format!(
         "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: {}\n    certificate-authority-data: {}\n\
          users:\n- name: deployer\n  user:\n    token: {token}\ncontexts:\n- name: d\n  context: {{cluster: c, user: deployer, namespace: {ns}}}\ncurrent-context: d\n",

@@ -6,7 +6,7 @@
 //! of invalid objects (nothing was changed); 1 for an unreachable server, refused credentials, a
 //! 403 and apply failures; 3 for a failed or timed-out rollout.
 
-use super::args::{ClusterArgs, Manifests, ReportFormat, WaitArgs};
+use super::args::{ClusterArgs, Manifests, ReportFormat, StampArgs, WaitArgs};
 use crate::cli::{CliError, CliResult};
 use crate::deploy::DeployError;
 use crate::deploy::job::files_label;
@@ -28,6 +28,8 @@ pub struct Args {
     wait: bool,
     #[command(flatten)]
     wait_args: WaitArgs,
+    #[command(flatten)]
+    stamp: StampArgs,
     /// How to report: lines (GitLab sections inside GitLab CI) or JSON lines.
     #[arg(short = 'o', long, value_enum, default_value_t = ReportFormat::Text)]
     output: ReportFormat,
@@ -54,7 +56,10 @@ fn apply(args: &Args, shell: &Shell) -> Result<(), DeployError> {
         ..RenderOptions::default()
     };
     let rendered = load::render(&runtime, &args.manifests.files, &render, shell)?;
-    let objects = load::objects(rendered.documents, &files_label(&args.manifests.files))?;
+    let mut objects = load::objects(rendered.documents, &files_label(&args.manifests.files))?;
+    if let Some(stamp) = args.stamp.stamp() {
+        stamp.apply(&mut objects);
+    }
     let target = args.cluster.target.target();
     let credentials = session::load_credentials(&runtime, &target, shell)?;
     let options = args.cluster.apply_options();
