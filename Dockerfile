@@ -37,14 +37,13 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
 FROM alpine:${ALPINE_VERSION}
 ARG KSTEP_UID=10001
 COPY --from=build /out/kstep /usr/local/bin/kstep
-# The compile cache is filled at build time and owned by root: every user can read it, no job
-# can rewrite it. When the runner's CPU differs from the build machine's, entries miss and kstep
-# compiles in memory (it never fails for that); docs/ci.md explains.
+# The built-in steps are precompiled into the binary and never touch a cache. The compile cache
+# is for custom steps only: empty here and owned by root, so that an image built FROM this one
+# can bake its steps with `RUN kstep warm steps/*.wasm` (as root: every job reads the entries,
+# none can rewrite them); docs/ci.md explains.
 ENV KSTEP_CACHE_DIR=/opt/kstep/cache \
     KSTEP_ENTRYPOINT=1
 RUN install -d -m 0755 /opt/kstep/cache \
- && kstep warm \
- && chmod -R a+rX /opt/kstep/cache \
  && kstep version \
  && kstep sh -c 'test "$(id -u)" = 0' \
  && adduser -D -u "${KSTEP_UID}" -h /home/kstep kstep

@@ -9,19 +9,15 @@
 #   KSTEP_BIN       kstep to measure (default: cargo build --release, target/release/kstep)
 #   BENCH_RUNS      timed runs per tool, interleaved (default 10)
 #   BENCH_WAITS     rollout-latency repetitions (default 5)
+#   BENCH_PLAN_ONLY =1: only `kstep plan` vs `kstep apply --dry-run` (BENCH_RUNS runs each)
 #
 # Every run applies the same 100 objects (20 ConfigMaps, 15 Secrets, 15 ServiceAccounts,
 # 15 Services, 20 Deployments, 5 Roles, 5 RoleBindings, 5 Ingresses) into a fresh namespace, so
 # every tool creates everything. Needs python3.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-: "${KUBECONFIG:?source the cluster env file first (tests/cluster/README.md)}"
-KUBECTL="${KSTEP_KUBECTL:?source the cluster env file first}"
-if [[ -z "${KSTEP_BIN:-}" ]]; then
-  cargo build --release --quiet -p kstep
-  KSTEP_BIN="$(cd "${CARGO_TARGET_DIR:-target}/release" && pwd)/kstep"
-fi
-RUNS="${BENCH_RUNS:-10}"
+# shellcheck source=bench/cluster-setup.sh
+. bench/cluster-setup.sh
 WAITS="${BENCH_WAITS:-5}"
 work="$(mktemp -d)"
 prefix="kstep-bench-$$"
@@ -57,6 +53,51 @@ done
 echo "\$ns" > "$work/ns"
 EOF
 chmod +x "$work/fresh-ns.sh"
+
+# `kstep plan` vs `kstep apply --dry-run` of the same 100 objects, both against a namespace
+# where they are applied already (each reads every live object), interleaved; first round a
+# warm-up. Same flags, so the difference is the plan's own work: diffs, digests, its output.
+python3 - "$KSTEP_BIN" "$work" "$RUNS" > "$work/plan.json" <<'PY'
+import json, statistics, subprocess, sys, time
+kstep, work, runs = sys.argv[1], sys.argv[2], int(sys.argv[3])
+objects = f"{work}/objects.yaml"
+subprocess.run([f"{work}/fresh-ns.sh"], check=True)
+ns = open(f"{work}/ns").read().strip()
+subprocess.run([kstep, "apply", "-f", objects, "-n", ns], check=True, stdout=subprocess.DEVNULL)
+tools = {
+    "kstep plan": [kstep, "plan", "-f", objects, "-n", ns, "--no-env", "--out", f"{work}/plan-file.json"],
+    "kstep apply --dry-run": [kstep, "apply", "-f", objects, "-n", ns, "--dry-run"],
+}
+times = {name: [] for name in tools}
+names = list(tools)
+for round in range(runs + 1):
+    for name in names[round % 2:] + names[:round % 2]:
+        t = time.perf_counter()
+        subprocess.run(tools[name], check=True, stdout=subprocess.DEVNULL)
+        if round > 0:
+            times[name].append(time.perf_counter() - t)
+json.dump({n: {"mean": statistics.mean(v), "stddev": statistics.stdev(v), "min": min(v),
+               "median": statistics.median(v)} for n, v in times.items()}, sys.stdout)
+PY
+print_plan() {
+python3 - "$work/plan.json" <<'PY'
+import json, sys
+by = json.load(open(sys.argv[1]))
+base = by["kstep apply --dry-run"]
+print("| 100 objects, applied already | wall ms (mean ± sd) | median | min | vs `kstep apply --dry-run` (mean / median) |")
+print("|---|---|---|---|---|")
+for name in ["kstep plan", "kstep apply --dry-run"]:
+    r = by[name]
+    print(f"| `{name}` | {r['mean']*1e3:.0f} ± {r['stddev']*1e3:.0f} | {r['median']*1e3:.0f} | {r['min']*1e3:.0f} "
+          f"| {r['mean'] / base['mean']:.2f}× / {r['median'] / base['median']:.2f}× |")
+PY
+}
+if [[ -n "${BENCH_PLAN_ONLY:-}" ]]; then
+  echo "Machine: $(nproc) cores, load average $(cat "$work/load-start") at the start and $(cut -d' ' -f1 /proc/loadavg) at the end; $(date +%F); $RUNS interleaved runs per tool; $KSTEP_BIN"
+  echo
+  print_plan
+  exit 0
+fi
 
 # The three tools interleaved, round after round (the order rotates), so that a change of load on
 # the machine during the benchmark hits all of them alike; the first round is a warm-up.
@@ -170,3 +211,5 @@ print("|---|---|")
 print(f"| last pod Ready (includes the ReplicaSet and Deployment controllers' reaction) | {' / '.join(pod)} |")
 print(f"| last Deployment rolled out, as a kubectl watch sees it (kstep's own latency, ± the two watches' jitter) | {' / '.join(deployment)} |")
 PY
+echo
+print_plan

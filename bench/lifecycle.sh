@@ -12,13 +12,8 @@
 #   BENCH_RUNS      timed runs per tool (default 10)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-: "${KUBECONFIG:?source the cluster env file first (tests/cluster/README.md)}"
-KUBECTL="${KSTEP_KUBECTL:?source the cluster env file first}"
-if [[ -z "${KSTEP_BIN:-}" ]]; then
-  cargo build --release --quiet -p kstep
-  KSTEP_BIN="$(cd "${CARGO_TARGET_DIR:-target}/release" && pwd)/kstep"
-fi
-RUNS="${BENCH_RUNS:-10}"
+# shellcheck source=bench/cluster-setup.sh
+. bench/cluster-setup.sh
 work="$(mktemp -d)"
 prefix="kstep-bench-lc-$$"
 cleanup() {

@@ -1,6 +1,7 @@
 //! The command line: argument definitions, dispatch, exit codes and error reporting.
 //!
-//! Exit codes: 0 success, 1 runtime failure, 2 usage or invalid input, 3 failed rollout.
+//! Exit codes: 0 success, 1 runtime failure, 2 usage or invalid input, 3 failed rollout, 4
+//! changes found (`kstep plan --exit-code`).
 
 use std::process::ExitCode;
 
@@ -32,8 +33,9 @@ enum Command {
     /// Run the reference workflow's image and deploy jobs offline on an embedded example, and
     /// print what would be applied.
     Demo,
-    /// Precompile the embedded steps into the compile cache (for runner images).
-    Warm,
+    /// Precompile custom steps into the compile cache (for runner images); the built-in steps
+    /// are precompiled into the binary.
+    Warm(commands::info::WarmArgs),
     /// Call one export of a component inside the sandbox (for step developers and tests).
     #[command(hide = true)]
     Call(commands::call::Args),
@@ -64,6 +66,10 @@ enum Command {
     History(commands::history::Args),
     /// Re-apply a revision of an ApplySet (default: the last good one), prune, and wait.
     Rollback(commands::rollback::Args),
+    /// Show what `kstep deploy` would change, object by object (a diff of kstep's fields against
+    /// the live objects, Secret values hidden), as text, JSON or a merge request comment;
+    /// --out writes a plan file that `deploy --plan` / `apply --plan` apply exactly.
+    Plan(commands::plan::Args),
     /// Bootstrap a namespace-scoped ServiceAccount for CI: RoleBinding, token, verified
     /// kubeconfig and masked-variable value.
     #[command(name = "serviceaccount")]
@@ -175,7 +181,7 @@ fn run(cli: Cli) -> CliResult {
     match cli.command {
         Command::Version(args) => commands::info::version(&args),
         Command::Components(args) => commands::info::components(&args),
-        Command::Warm => commands::info::warm(),
+        Command::Warm(args) => commands::info::warm(&args),
         Command::Demo => commands::demo::run(),
         Command::Call(args) => commands::call::run(&args),
         Command::Dotenv(args) => commands::dotenv::run(&args),
@@ -188,6 +194,7 @@ fn run(cli: Cli) -> CliResult {
         Command::Delete(args) => commands::delete::run(&args),
         Command::History(args) => commands::history::run(&args),
         Command::Rollback(args) => commands::rollback::run(&args),
+        Command::Plan(args) => commands::plan::run(&args),
         Command::ServiceAccount(args) => commands::serviceaccount::run(&args),
         Command::Traefik(args) => commands::traefik::run(&args),
     }

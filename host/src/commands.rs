@@ -10,6 +10,7 @@ pub mod dotenv;
 pub mod history;
 pub mod info;
 pub mod kubeconfig;
+pub mod plan;
 pub mod render;
 pub mod rollback;
 pub mod run;

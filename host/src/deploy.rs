@@ -21,6 +21,8 @@
 //! - [`revision`]: an ApplySet's numbered revisions (what each apply applied), for history
 //!   and rollback;
 //! - [`rollback`]: re-applying a revision (`kstep rollback`, `--rollback-on-failure`);
+//! - [`plan`]: what an apply would change (dry run vs live, Secret values hidden) and plan
+//!   files that `--plan` checks before applying;
 //! - [`rollout`]: rollout status (pure) and the watch-based wait, with failure diagnosis;
 //! - [`serviceaccount`]: the namespace-scoped CI identity bootstrap (ServiceAccount, RoleBinding,
 //!   token, kubeconfig, verification);
@@ -41,6 +43,7 @@ pub mod job;
 pub mod load;
 pub mod log;
 pub mod objects;
+pub mod plan;
 pub mod prune;
 pub mod revision;
 pub mod rollback;

@@ -14,6 +14,9 @@ pub enum Failure {
     Rollout,
     /// A signal cancelled the run (exit 128 + its number: 130 for SIGINT, 143 for SIGTERM).
     Cancelled(u8),
+    /// `kstep plan --exit-code` found changes: not a failure of the run, a signal for scripts
+    /// (exit 4), kept apart from errors (`kubectl diff`'s exit 1 means both).
+    Changes,
 }
 
 impl Failure {
@@ -24,6 +27,7 @@ impl Failure {
             Failure::Invalid => 2,
             Failure::Rollout => 3,
             Failure::Cancelled(code) => code,
+            Failure::Changes => 4,
         }
     }
 }
@@ -38,5 +42,6 @@ mod tests {
         assert_eq!(Failure::Invalid.exit_code(), 2);
         assert_eq!(Failure::Rollout.exit_code(), 3);
         assert_eq!(Failure::Cancelled(143).exit_code(), 143);
+        assert_eq!(Failure::Changes.exit_code(), 4);
     }
 }

@@ -18,6 +18,8 @@
 //!   produces at each of the three byte alignments inside a larger encoded blob; and each line
 //!   of a multi-line value.
 //! - **Which variables never feed a template** ([`is_credential_variable`]).
+//! - **What a custom step sees of a Secret manifest** ([`StandIns`]): stand-ins for its
+//!   values, unless the step is granted them (`secrets: true`).
 //!
 //! The masker ([`mask`]) replaces every occurrence of every registered form, overlapping or
 //! adjacent ones included: all matches are found in one pass (Aho-Corasick, overlapping
@@ -28,7 +30,7 @@
 //! of them.
 
 use std::borrow::Cow;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
 use std::sync::{Arc, LazyLock, PoisonError, RwLock};
 
@@ -143,12 +145,17 @@ pub fn register_setting(name: &str, value: &str) {
     }
 }
 
-/// Registers the values of a Secret manifest (`v1` `Secret`; anything else is ignored):
-/// `stringData` values, and `data` values both as written (base64) and decoded.
+/// Whether `object` is a Secret manifest (`v1` `Secret`), whose `data` and `stringData`
+/// values are secret.
+pub fn is_secret_manifest(object: &serde_json::Value) -> bool {
+    object.get("apiVersion").and_then(serde_json::Value::as_str) == Some("v1")
+        && object.get("kind").and_then(serde_json::Value::as_str) == Some("Secret")
+}
+
+/// Registers the values of a Secret manifest ([`is_secret_manifest`]; anything else is
+/// ignored): `stringData` values, and `data` values both as written (base64) and decoded.
 pub fn register_secret_manifest(object: &serde_json::Value) {
-    if object.get("apiVersion").and_then(serde_json::Value::as_str) != Some("v1")
-        || object.get("kind").and_then(serde_json::Value::as_str) != Some("Secret")
-    {
+    if !is_secret_manifest(object) {
         return;
     }
     let values = |key: &str| {
@@ -181,6 +188,89 @@ fn environment_credentials() -> Vec<String> {
         })
         .map(|(_, value)| value)
         .collect()
+}
+
+// ------------------------------------------------------------------------------- stand-ins
+
+/// What a withheld Secret value becomes, numbered so that each stand-in names one value (in
+/// `data`, the base64 of it, so the Secret stays valid).
+const STAND_IN: &str = "withheld-by-kstep-";
+
+/// The maps of a Secret manifest whose values are secret.
+const SECRET_FIELDS: [&str; 2] = ["data", "stringData"];
+
+/// The Secret values withheld from a custom step that is not granted them (`secrets: true`):
+/// [`StandIns::withhold`] replaces each value of a Secret manifest's `data` and `stringData`
+/// with a stand-in under the same key, and [`StandIns::restore`] puts the real value back
+/// wherever the step returned a stand-in unchanged, so a step that only labels documents
+/// leaves the Secrets intact.
+#[derive(Debug, Default)]
+pub struct StandIns {
+    /// Stand-in → the field it stands in ([`SECRET_FIELDS`]) and the real value.
+    values: HashMap<String, (&'static str, serde_json::Value)>,
+}
+
+impl StandIns {
+    /// Replaces every value of the Secret manifests in `documents` with a stand-in.
+    pub fn withhold(documents: &mut [serde_json::Value]) -> Self {
+        let mut values = HashMap::new();
+        for (field, value) in secret_values_mut(documents).filter(|(_, v)| !v.is_null()) {
+            let text = format!("{STAND_IN}{}", values.len());
+            let stand_in = if field == "data" {
+                STANDARD.encode(text)
+            } else {
+                text
+            };
+            let real = std::mem::replace(value, serde_json::Value::String(stand_in.clone()));
+            values.insert(stand_in, (field, real));
+        }
+        Self { values }
+    }
+
+    /// How many values were withheld.
+    pub fn len(&self) -> usize {
+        self.values.len()
+    }
+
+    /// Whether nothing was withheld.
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
+
+    /// Puts the real values back into `documents` (what the step returned): in every Secret
+    /// manifest, a `data` or `stringData` value that is a stand-in of that same field. A value
+    /// the step changed is kept as the step left it; a stand-in anywhere else (a ConfigMap, a
+    /// `data` stand-in moved to `stringData`) stays a stand-in.
+    pub fn restore(&self, documents: &mut [serde_json::Value]) {
+        if self.values.is_empty() {
+            return;
+        }
+        for (field, value) in secret_values_mut(documents) {
+            if let Some((from, real)) = value.as_str().and_then(|s| self.values.get(s))
+                && *from == field
+            {
+                *value = real.clone();
+            }
+        }
+    }
+}
+
+/// Every value under `data` and `stringData` of the Secret manifests in `documents`, with the
+/// field it is in.
+fn secret_values_mut(
+    documents: &mut [serde_json::Value],
+) -> impl Iterator<Item = (&'static str, &mut serde_json::Value)> {
+    documents
+        .iter_mut()
+        .filter(|d| is_secret_manifest(d))
+        .filter_map(serde_json::Value::as_object_mut)
+        .flat_map(|object| {
+            object.iter_mut().filter_map(|(key, map)| {
+                let field = SECRET_FIELDS.into_iter().find(|f| f == key)?;
+                Some((field, map.as_object_mut()?))
+            })
+        })
+        .flat_map(|(field, map)| map.values_mut().map(move |value| (field, value)))
 }
 
 // ------------------------------------------------------------------------------------ forms
@@ -620,6 +710,58 @@ mod tests {
             "apiVersion": "v1", "kind": "ConfigMap", "data": {"k": "configmap-plain-value"}
         }));
         assert_eq!(mask("configmap-plain-value"), "configmap-plain-value");
+    }
+
+    #[test]
+    fn secret_values_are_withheld_and_restored_when_returned_unchanged() {
+        let data = STANDARD.encode("real-data-value");
+        let original = vec![
+            serde_json::json!({
+                "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"},
+                "stringData": {"password": "real-string-value", "user": "deployer", "none": null},
+                "data": {"token": data},
+            }),
+            serde_json::json!({
+                "apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"},
+                "data": {"k": "plain-configmap-value"},
+            }),
+        ];
+        let mut given = original.clone();
+        let stand_ins = StandIns::withhold(&mut given);
+        assert_eq!(stand_ins.len(), 3);
+        let text = serde_json::to_string(&given).unwrap();
+        for real in ["real-string-value", "deployer", data.as_str()] {
+            assert!(!text.contains(real), "{real} in {text}");
+        }
+        // Keys kept, `data` still base64, nulls and other kinds untouched.
+        let stand_in = given[0]["data"]["token"].as_str().unwrap().to_owned();
+        assert!(
+            String::from_utf8(STANDARD.decode(&stand_in).unwrap())
+                .unwrap()
+                .starts_with(STAND_IN)
+        );
+        assert!(given[0]["stringData"]["none"].is_null());
+        assert_eq!(given[1], original[1]);
+
+        // Returned unchanged (with a label added): the real values come back.
+        let mut returned = given.clone();
+        returned[0]["metadata"]["labels"] = serde_json::json!({"team": "a"});
+        stand_ins.restore(&mut returned);
+        assert_eq!(returned[0]["stringData"], original[0]["stringData"]);
+        assert_eq!(returned[0]["data"], original[0]["data"]);
+
+        // Changed values stay changed; stand-ins moved out of their field or into another
+        // kind stay stand-ins.
+        let mut returned = given.clone();
+        let password = given[0]["stringData"]["password"].clone();
+        returned[0]["stringData"]["password"] = "changed-by-step".into();
+        returned[0]["stringData"]["moved"] = stand_in.clone().into();
+        returned[1]["data"]["copied"] = password.clone();
+        stand_ins.restore(&mut returned);
+        assert_eq!(returned[0]["stringData"]["password"], "changed-by-step");
+        assert_eq!(returned[0]["stringData"]["moved"], stand_in.as_str());
+        assert_eq!(returned[0]["stringData"]["user"], "deployer");
+        assert_eq!(returned[1]["data"]["copied"], password);
     }
 
     #[test]

@@ -379,6 +379,10 @@ impl Shell {
                     format!("The rollback to revision {revision} failed\n")
                 });
             }
+            Event::PlanMatched { path, objects } => output::stdout(&format!(
+                "Plan {} matches: {objects} object(s) as reviewed\n",
+                path.display()
+            )),
             Event::DotenvWritten {
                 path,
                 names,
@@ -573,6 +577,11 @@ fn event_json(event: &Event<'_>) -> Value {
             "event": "rollback_ended",
             "revision": revision,
             "ok": ok,
+        }),
+        Event::PlanMatched { path, objects } => json!({
+            "event": "plan_matched",
+            "path": path.display().to_string(),
+            "objects": objects,
         }),
         Event::DotenvWritten {
             path,

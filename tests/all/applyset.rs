@@ -35,6 +35,32 @@ fn label(ns: &Namespace, kind: &str, name: &str, key: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
+/// `KUBECTL_APPLYSET=true kubectl apply --server-side --applyset=kset --prune -f FILE`.
+fn kubectl_applyset(ns: &Namespace, file: &str) -> std::process::Output {
+    std::process::Command::new(cluster::kubectl_bin())
+        .args([
+            "apply",
+            "--server-side",
+            "--applyset=kset",
+            "--prune",
+            "-n",
+            &ns.name,
+            "-f",
+            file,
+        ])
+        .env("KUBECONFIG", cluster::admin_kubeconfig())
+        .env("KUBECTL_APPLYSET", "true")
+        .output()
+        .unwrap()
+}
+
+/// `kstep apply -f FILE -n NS --applyset app EXTRA…` as the admin.
+fn apply_to_app(ns: &Namespace, file: &str, extra: &[&str]) -> Run {
+    let mut args = vec!["apply", "-f", file, "-n", &ns.name, "--applyset", "app"];
+    args.extend_from_slice(extra);
+    as_admin(&args)
+}
+
 const ID: &str = "applyset.kubernetes.io/id";
 const PART_OF: &str = "applyset.kubernetes.io/part-of";
 
@@ -46,21 +72,7 @@ fn kubectl_and_kstep_agree_on_the_id_and_refuse_each_others_sets() {
     let file = dir.write("cm.yaml", config_map("one"));
 
     // kubectl's set `kset`: its id is the reference.
-    let out = std::process::Command::new(cluster::kubectl_bin())
-        .args([
-            "apply",
-            "--server-side",
-            "--applyset=kset",
-            "--prune",
-            "-n",
-            &ns.name,
-            "-f",
-            &file,
-        ])
-        .env("KUBECONFIG", cluster::admin_kubeconfig())
-        .env("KUBECTL_APPLYSET", "true")
-        .output()
-        .unwrap();
+    let out = kubectl_applyset(&ns, &file);
     assert!(
         out.status.success(),
         "{}",
@@ -92,21 +104,7 @@ fn kubectl_and_kstep_agree_on_the_id_and_refuse_each_others_sets() {
     );
 
     // And kubectl, in turn, refuses kstep's set.
-    let out = std::process::Command::new(cluster::kubectl_bin())
-        .args([
-            "apply",
-            "--server-side",
-            "--applyset=kset",
-            "--prune",
-            "-n",
-            &ns.name,
-            "-f",
-            &file,
-        ])
-        .env("KUBECONFIG", cluster::admin_kubeconfig())
-        .env("KUBECTL_APPLYSET", "true")
-        .output()
-        .unwrap();
+    let out = kubectl_applyset(&ns, &file);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("kstep"));
 }
@@ -122,17 +120,7 @@ fn prune_deletes_exactly_the_dropped_members() {
     );
     let v2 = dir.write("v2.yaml", documents(&[config_map("a")]));
     let v3 = dir.write("v3.yaml", documents(&[config_map("z")]));
-    as_admin(&[
-        "apply",
-        "-f",
-        &v1,
-        "-n",
-        &ns.name,
-        "--applyset",
-        "app",
-        "--prune",
-    ])
-    .ok();
+    apply_to_app(&ns, &v1, &["--prune"]).ok();
 
     // Neighbours prune must leave alone: unlabelled, and labelled for another set.
     kubectl_stdin_ok(
@@ -148,34 +136,15 @@ fn prune_deletes_exactly_the_dropped_members() {
     );
 
     // A dry run lists what would go, and deletes nothing.
-    as_admin(&[
-        "apply",
-        "-f",
-        &v2,
-        "-n",
-        &ns.name,
-        "--applyset",
-        "app",
-        "--prune",
-        "--dry-run",
-    ])
-    .ok()
-    .stdout(Has("would prune 2 member(s)"))
-    .stdout(Has("configmap/b in namespace"))
-    .stdout(Has("service/web in namespace"));
+    apply_to_app(&ns, &v2, &["--prune", "--dry-run"])
+        .ok()
+        .stdout(Has("would prune 2 member(s)"))
+        .stdout(Has("configmap/b in namespace"))
+        .stdout(Has("service/web in namespace"));
     assert!(exists(&ns.name, "configmap", "b"));
     assert!(exists(&ns.name, "service", "web"));
 
-    let run = as_admin(&[
-        "apply",
-        "-f",
-        &v2,
-        "-n",
-        &ns.name,
-        "--applyset",
-        "app",
-        "--prune",
-    ]);
+    let run = apply_to_app(&ns, &v2, &["--prune"]);
     run.ok()
         .stdout(Has("Pruning 2 member(s) no longer applied"))
         .stdout(Lacks("unlabelled"))
@@ -196,20 +165,11 @@ fn prune_deletes_exactly_the_dropped_members() {
     );
 
     // Without --prune, what is dropped stays, and stays a member for the next prune.
-    as_admin(&["apply", "-f", &v3, "-n", &ns.name, "--applyset", "app"]).ok();
+    apply_to_app(&ns, &v3, &[]).ok();
     assert!(exists(&ns.name, "configmap", "a"));
-    as_admin(&[
-        "apply",
-        "-f",
-        &v3,
-        "-n",
-        &ns.name,
-        "--applyset",
-        "app",
-        "--prune",
-    ])
-    .ok()
-    .stdout(Has("configmap/a in namespace"));
+    apply_to_app(&ns, &v3, &["--prune"])
+        .ok()
+        .stdout(Has("configmap/a in namespace"));
     assert!(!exists(&ns.name, "configmap", "a"));
     assert!(exists(&ns.name, "configmap", "z"));
 
@@ -541,9 +501,7 @@ fn existing_objects_are_adopted_into_a_set_and_another_sets_members_refused() {
     assert_eq!(label(&ns, "deployment", "web", PART_OF), Some(id.clone()));
     assert_eq!(live_image(&ns), "registry.local/web:2");
     // Members are not adopted again.
-    as_admin(&["apply", "-f", &v2, "-n", &ns.name, "--applyset", "app"])
-        .ok()
-        .stdout(Lacks("adopted"));
+    apply_to_app(&ns, &v2, &[]).ok().stdout(Lacks("adopted"));
 
     // Another set's member is refused, naming that set, before anything changes.
     let shared = dir.write("shared.yaml", config_map("a"));

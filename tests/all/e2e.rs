@@ -20,7 +20,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::cluster::{self, Cleanup, kubectl_ok, kubectl_stdin_ok};
-use crate::support::{cache_dir, copy_dir, kstep, kstep_bin, repo_root};
+use crate::support::{cache_dir, copy_dir, fixture, kstep, kstep_bin, repo_root};
 
 /// The fake GitLab instance and project (never contacted: only its name is used).
 const ORIGIN: &str = "https://gitlab.example.com/group/project.git";
@@ -220,10 +220,6 @@ fn run_pipeline(project: &Path, stubs: &Path, args: &[&str]) -> Pipeline {
     let home = work.join("gcl-home");
     fs::create_dir_all(&home).unwrap();
     let stdout = work.join("gitlab-ci-local.out");
-    // Compile the steps once, as the runner image does at build time, instead of in every job
-    // at once.
-    let warm = kstep(&["warm"], &[], None);
-    assert_eq!(warm.code, 0, "{warm:?}");
     let started = Instant::now();
     // gitlab-ci-local refuses an absolute --cwd: it runs in the project directory instead.
     let mut command = Command::new(gitlab_ci_local());
@@ -828,7 +824,8 @@ fn runner_image_entrypoint_runs_a_gitlab_docker_executor_job() {
 
 #[test]
 fn runner_image_compile_cache_is_read_only_for_the_job_user() {
-    // The Dockerfile warms the cache as root in a 0755 directory and runs jobs as an
+    // An image built FROM kstep's bakes its custom steps as root (`RUN kstep warm
+    // steps/*.wasm`) into the 0755 cache directory of the Dockerfile and runs jobs as an
     // unprivileged user: that user must hit every entry without being able to write.
     #[cfg(unix)]
     {
@@ -844,23 +841,26 @@ fn runner_image_compile_cache_is_read_only_for_the_job_user() {
             eprintln!("skipped: needs root and setpriv (util-linux) to act as another user");
             return;
         }
-        // The entries are what `kstep warm` writes; they are taken from the test run's shared
-        // cache (warmed here if needed) so this test compiles nothing of its own.
-        let warm = kstep(&["warm"], &[], None);
+        use std::os::unix::fs::{DirBuilderExt as _, PermissionsExt as _};
+        fs::set_permissions(&work.path, fs::Permissions::from_mode(0o755)).unwrap();
+        let step = work.path.join("hostile.wasm");
+        fs::copy(fixture("kstep-fixture-step-hostile"), &step).unwrap();
+        fs::set_permissions(&step, fs::Permissions::from_mode(0o644)).unwrap();
+        let step_arg = step.to_string_lossy().into_owned();
+        // The entry is what `kstep warm` writes; it is taken from the test run's shared cache
+        // (warmed here if needed) so this test compiles nothing of its own.
+        let warm = kstep(&["warm", &step_arg], &[], None);
         assert_eq!(warm.code, 0, "{warm:?}");
         let cache = work.path.join("cache");
-        use std::os::unix::fs::{DirBuilderExt as _, PermissionsExt as _};
         fs::DirBuilder::new().mode(0o755).create(&cache).unwrap();
         for entry in fs::read_dir(cache_dir()).unwrap() {
             let entry = entry.unwrap();
             if entry.file_name().to_string_lossy().ends_with(".cwasm") {
                 let target = cache.join(entry.file_name());
                 fs::copy(entry.path(), &target).unwrap();
-                // What the Dockerfile's `chmod -R a+rX` gives.
                 fs::set_permissions(&target, fs::Permissions::from_mode(0o644)).unwrap();
             }
         }
-        fs::set_permissions(&work.path, fs::Permissions::from_mode(0o755)).unwrap();
         let cache_arg = cache.to_string_lossy().into_owned();
         let binary = work.path.join("kstep");
         fs::copy(kstep_bin(), &binary).unwrap();
@@ -868,17 +868,21 @@ fn runner_image_compile_cache_is_read_only_for_the_job_user() {
         let as_nobody = Command::new("setpriv")
             .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
             .arg(&binary)
-            .arg("warm")
+            .args(["warm", &step_arg])
             .env("KSTEP_CACHE_DIR", &cache_arg)
             .env("HOME", "/nonexistent")
             .output()
             .unwrap();
         let stdout = String::from_utf8_lossy(&as_nobody.stdout);
         assert!(as_nobody.status.success(), "{as_nobody:?}");
-        let lines: Vec<&str> = stdout.lines().collect();
         assert!(
-            !lines.is_empty() && lines.iter().all(|l| l.contains("already cached")),
+            stdout.contains(&format!("{step_arg} already cached")),
             "the job user missed the baked cache:\n{stdout}"
+        );
+        // The built-in steps never come from the cache.
+        assert!(
+            stdout.contains("manifest    precompiled into the binary"),
+            "{stdout}"
         );
     }
 }

@@ -782,3 +782,178 @@ fn secret_values_never_reach_the_log_through_a_custom_step() {
     run.ok();
     leaks(&run);
 }
+
+// ---- Secret values: stand-ins for a custom step unless it is granted `secrets: true`. ----
+
+/// A `stringData` value and the decoded `data` value of the test Secret: unique markers.
+const STRING_MARKER: &str = "kstepGrantStringMarker-7c1d9e";
+const DATA_MARKER: &str = "kstepGrantDataMarker-4e2b8a";
+
+fn base64(text: &str) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(text)
+}
+
+/// A project with `db.yaml`: a Secret carrying the markers, and a ConfigMap.
+fn secret_project(test: &str) -> Project {
+    let p = Project::new(test);
+    p.write(
+        "db.yaml",
+        &format!(
+            "apiVersion: v1\nkind: Secret\nmetadata:\n  name: db\nstringData:\n  password: {STRING_MARKER}\ndata:\n  token: {}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  mode: plain\n",
+            base64(DATA_MARKER)
+        ),
+    );
+    p
+}
+
+/// What step `name` saw, as its `reveal` action logged it (hex, which the masker cannot catch):
+/// the documents it got, as JSON text.
+fn seen_by(run: &Run, name: &str) -> String {
+    let prefix = format!("[{name}] hex ");
+    let seen: String = run
+        .stderr
+        .lines()
+        .filter_map(|l| l.strip_prefix(&prefix))
+        .map(|hex| {
+            let bytes: Vec<u8> = (0..hex.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+                .collect();
+            String::from_utf8(bytes).unwrap() + "\n"
+        })
+        .collect();
+    assert!(!seen.is_empty(), "step `{name}` revealed nothing: {run:?}");
+    seen
+}
+
+/// Step `name` saw stand-ins, not the markers; the ConfigMap as it is.
+#[track_caller]
+fn saw_stand_ins(run: &Run, name: &str) {
+    let seen = seen_by(run, name);
+    for marker in [STRING_MARKER, DATA_MARKER, &base64(DATA_MARKER)] {
+        assert!(!seen.contains(marker), "`{name}` saw {marker}: {seen}");
+    }
+    assert!(seen.contains("\"password\":\"withheld-by-kstep-"), "{seen}");
+    assert!(seen.contains(&base64("withheld-by-kstep-")[..16]), "{seen}");
+    assert!(seen.contains("\"mode\":\"plain\""), "{seen}");
+}
+
+#[test]
+fn a_custom_step_sees_stand_ins_for_secret_values_unless_granted() {
+    let p = secret_project("standins");
+    // A blind step that returns the documents unchanged, an example policy step that labels
+    // them, then a step granted the values: it must see the real ones, put back by the host.
+    p.write(
+        "kstep.yaml",
+        "env: [CI_COMMIT_SHA]\nsteps:\n  - render: db.yaml\n  - wasm: steps/hostile.wasm\n    name: blind\n    with: {do: reveal}\n  - wasm: steps/ci_labels.wasm\n    name: labels\n    variables: [CI_COMMIT_SHA]\n  - wasm: steps/hostile.wasm\n    name: granted\n    with: {do: reveal}\n    secrets: true\n  - apply:\n",
+    );
+    let run = p.kstep(&["run", "--dry-run", "-o", "json"], &ci_env());
+    run.ok();
+    saw_stand_ins(&run, "blind");
+    let granted = seen_by(&run, "granted");
+    assert!(granted.contains(STRING_MARKER), "{granted}");
+    assert!(granted.contains(&base64(DATA_MARKER)), "{granted}");
+    assert!(granted.contains(SHA), "the labels step ran: {granted}");
+    // One line says which step was given the values; none for the others.
+    run.stderr(Has(
+        "kstep.yaml:10:5: step `granted`: sees the values of 1 Secret(s): it is granted `secrets: true`\n",
+    ));
+    assert_eq!(
+        run.stderr.matches("sees the values of").count(),
+        1,
+        "{run:?}"
+    );
+    // Printed, the values are masked.
+    crate::support::assert_no_secret(
+        "kstep run",
+        &run.all_output(),
+        &crate::support::secret_forms(&[STRING_MARKER, DATA_MARKER]),
+    );
+
+    // A step that writes a Secret value keeps its change; the value it did not touch is the
+    // real one again.
+    p.write(
+        "kstep.yaml",
+        "steps:\n  - render: db.yaml\n  - wasm: steps/hostile.wasm\n    name: writer\n    with: {do: set-secret, key: password, value: written-by-the-step-5b3f}\n  - wasm: steps/hostile.wasm\n    name: granted\n    with: {do: reveal}\n    secrets: true\n  - apply:\n",
+    );
+    let run = p.kstep(&["run", "--dry-run"], &[]);
+    run.ok();
+    let granted = seen_by(&run, "granted");
+    assert!(
+        granted.contains("\"password\":\"written-by-the-step-5b3f\""),
+        "{granted}"
+    );
+    // The value a step wrote into a Secret is masked like a rendered one where the dry run
+    // prints the documents.
+    run.stdout(Has("password: [MASKED]"));
+    crate::support::assert_no_secret(
+        "kstep run --dry-run",
+        &run.all_output(),
+        &crate::support::secret_forms(&["written-by-the-step-5b3f", STRING_MARKER, DATA_MARKER]),
+    );
+    assert!(!granted.contains(STRING_MARKER), "{granted}");
+    assert!(granted.contains(&base64(DATA_MARKER)), "{granted}");
+}
+
+#[test]
+fn kstep_step_run_withholds_secret_values_unless_given_secrets() {
+    let p = secret_project("standins-steprun");
+    let args = [
+        "step",
+        "run",
+        "steps/hostile.wasm",
+        "-p",
+        "do=reveal",
+        "-f",
+        "db.yaml",
+    ];
+    let run = p.kstep(&args, &[]);
+    run.ok().stderr(Lacks("sees the values of"));
+    saw_stand_ins(&run, "hostile");
+    let mut granted = args.to_vec();
+    granted.push("--secrets");
+    let run = p.kstep(&granted, &[]);
+    run.ok().stderr(Has(
+        "kstep step run: step `hostile`: sees the values of 1 Secret(s)",
+    ));
+    let seen = seen_by(&run, "hostile");
+    assert!(seen.contains(STRING_MARKER), "{seen}");
+    crate::support::assert_no_secret(
+        "kstep step run",
+        &run.all_output(),
+        &crate::support::secret_forms(&[STRING_MARKER, DATA_MARKER]),
+    );
+}
+
+#[test]
+#[ignore = "needs a cluster (tests/cluster/up.sh)"]
+fn a_secret_passed_through_blind_steps_is_applied_with_its_real_values() {
+    let kubeconfig = cluster::admin_kubeconfig();
+    let ns = Namespace::create("standins");
+    let p = secret_project("standins-cluster");
+    p.write(
+        "kstep.yaml",
+        &format!(
+            "env: [CI_COMMIT_SHA]\nsteps:\n  - render: db.yaml\n  - wasm: steps/hostile.wasm\n    name: blind\n    with: {{do: reveal}}\n  - wasm: steps/ci_labels.wasm\n    name: labels\n    variables: [CI_COMMIT_SHA]\n  - apply: {{namespace: {}}}\n",
+            ns.name
+        ),
+    );
+    let mut env = ci_env();
+    env.push(("KUBECONFIG", &kubeconfig));
+    let run = p.kstep(&["run"], &env);
+    run.ok();
+    saw_stand_ins(&run, "blind");
+    crate::support::assert_no_secret(
+        "kstep run",
+        &run.all_output(),
+        &crate::support::secret_forms(&[STRING_MARKER, DATA_MARKER]),
+    );
+    let secret = cluster::kubectl_json(&["get", "secret", "db", "-n", &ns.name]);
+    assert_eq!(secret["data"]["password"], base64(STRING_MARKER));
+    assert_eq!(secret["data"]["token"], base64(DATA_MARKER));
+    assert_eq!(
+        secret["metadata"]["labels"]["ci.gitlab.com/commit-sha"],
+        SHA
+    );
+}

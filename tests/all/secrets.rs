@@ -11,7 +11,7 @@ use base64::engine::general_purpose::STANDARD;
 use crate::support::Text::{Has, Lacks};
 use crate::support::{
     Run, TempDir, assert_no_secret, cache_dir, fixture, kstep, kstep_command, positions,
-    test_fixture,
+    secret_forms, test_fixture,
 };
 
 const LEAK_TOKEN: &str = "kstepLeakTOKEN-0f1e2d3c4b5a69788796a5b4c3d2e1f0";
@@ -56,26 +56,10 @@ fn short_tailed_key() -> String {
     )
 }
 
-/// Every form of every secret the masker registers for `secrets`, and every line of a
-/// multi-line secret that is a piece of content (PEM or base64) of 8 characters or more: none
-/// may appear in `run`'s output.
+/// No form of `secrets` ([`secret_forms`]) in `run`'s output.
 #[track_caller]
 fn hides_every_form(run: &Run, secrets: &[&str]) {
-    let mut forms: Vec<String> = Vec::new();
-    for secret in secrets {
-        forms.extend(kstep::secrets::forms(secret));
-        forms.extend(
-            secret
-                .lines()
-                .map(str::trim)
-                .filter(|l| l.len() >= kstep::secrets::MIN_SECRET_LEN && !l.starts_with("-----"))
-                // Base64 and PEM lines; not a kubeconfig's `clusters:`.
-                .filter(|l| !l.contains([' ', ':']))
-                .map(str::to_owned),
-        );
-    }
-    assert!(!forms.is_empty());
-    assert_no_secret("the run", &run.all_output(), &forms);
+    assert_no_secret("the run", &run.all_output(), &secret_forms(secrets));
 }
 
 #[test]

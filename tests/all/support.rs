@@ -154,6 +154,28 @@ pub fn assert_no_secret<S: AsRef<str>>(what: &str, text: &str, secrets: &[S]) {
     }
 }
 
+/// Every form the masker registers for each of `secrets` (`kstep::secrets::forms`), and every
+/// line of a multi-line secret that is a piece of content (PEM or base64) of 8 characters or
+/// more: what a leak search looks for.
+pub fn secret_forms<S: AsRef<str>>(secrets: &[S]) -> Vec<String> {
+    let mut forms: Vec<String> = Vec::new();
+    for secret in secrets {
+        let secret = secret.as_ref();
+        forms.extend(kstep::secrets::forms(secret));
+        forms.extend(
+            secret
+                .lines()
+                .map(str::trim)
+                .filter(|l| l.len() >= kstep::secrets::MIN_SECRET_LEN && !l.starts_with("-----"))
+                // Base64 and PEM lines; not a kubeconfig's `clusters:`.
+                .filter(|l| !l.contains([' ', ':']))
+                .map(str::to_owned),
+        );
+    }
+    assert!(!forms.is_empty(), "no form to look for");
+    forms
+}
+
 /// `kstep args…` as a command: no kubeconfig from the machine running the tests (no variable,
 /// no `~/.kube/config`: no HOME), none of the GitLab CI variables kstep reads when the suite
 /// itself runs in a GitLab job (a test sets them when it means to), the shared compile cache,

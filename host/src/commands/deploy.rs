@@ -38,6 +38,10 @@ pub struct Args {
     /// manifests (`http://…` or `https://…`).
     #[arg(long, value_name = "URL", requires = "dotenv_out", value_parser = parse_url)]
     environment_url: Option<String>,
+    /// Apply only what this plan file (`kstep plan --out`) reviewed: refuse before any change
+    /// (exit 2) when the objects, their content or a live object changed since.
+    #[arg(long, value_name = "FILE")]
+    plan: Option<PathBuf>,
     /// Do not wait for the rollout.
     #[arg(long)]
     no_wait: bool,
@@ -64,6 +68,7 @@ impl Args {
             apply: self.cluster.apply_options(),
             wait: (!self.no_wait).then(|| self.wait.into()),
             dotenv_out: self.dotenv_out.clone(),
+            plan: self.plan.clone(),
             environment_url: self.environment_url.clone(),
             stamp: self.stamp.stamp(),
         }

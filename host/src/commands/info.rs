@@ -1,12 +1,14 @@
-//! `kstep version`, `kstep components` and `kstep warm`: what is embedded, and warming its cache.
+//! `kstep version`, `kstep components` and `kstep warm`: what is embedded, and precompiling
+//! custom steps into the compile cache.
 
+use std::path::PathBuf;
 use std::time::Instant;
 
 use serde::Serialize;
 
 use super::args::ReportFormat;
 use crate::builtins::BUILTINS;
-use crate::cli::CliResult;
+use crate::cli::{CliError, CliResult};
 use crate::output;
 use crate::runtime::{Runtime, cache::Warmed};
 
@@ -97,21 +99,43 @@ pub fn components(args: &VersionArgs) -> CliResult {
     Ok(())
 }
 
-/// `kstep warm`: compiles every embedded step into the compile cache.
+/// Arguments of `kstep warm`.
+#[derive(Debug, clap::Args)]
+pub struct WarmArgs {
+    /// Custom steps (`.wasm` components) to precompile into the compile cache.
+    #[arg(value_name = "STEP.wasm")]
+    steps: Vec<PathBuf>,
+}
+
+/// `kstep warm`: precompiles custom steps into the compile cache, and says how the built-in
+/// steps load on this machine (they never use the cache: their native code is embedded).
 ///
 /// # Errors
-/// When a component does not compile or the cache cannot be written.
-pub fn warm() -> CliResult {
+/// When a step cannot be read or does not compile, or the cache cannot be written.
+pub fn warm(args: &WarmArgs) -> CliResult {
     let runtime = Runtime::new()?;
     for b in BUILTINS {
+        let how = if runtime.builtin(b.name)?.precompiled() {
+            "precompiled into the binary"
+        } else {
+            "compiled in memory (this machine cannot run the code precompiled into the binary)"
+        };
+        output::stdout(&format!("{:<11} {how}\n", b.name));
+    }
+    for path in &args.steps {
         let started = Instant::now();
-        let what = match runtime.warm(b.wasm)? {
+        let wasm = std::fs::read(path)
+            .map_err(|e| CliError::invalid(anyhow::anyhow!("{}: {e}", path.display())))?;
+        let what = match runtime
+            .warm(&wasm)
+            .map_err(|e| anyhow::anyhow!("{}: {e:#}", path.display()))?
+        {
             Warmed::Hit => "already cached",
             Warmed::Compiled => "compiled",
         };
         output::stdout(&format!(
-            "{:<11} {what} in {} ms\n",
-            b.name,
+            "{} {what} in {} ms\n",
+            path.display(),
             started.elapsed().as_millis()
         ));
     }

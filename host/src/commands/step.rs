@@ -45,6 +45,10 @@ pub(crate) struct RunArgs {
     /// Grant read-only access to this subdirectory of the working directory.
     #[arg(long, value_name = "DIR")]
     read: Option<String>,
+    /// Give the step the values of Secret manifests (`secrets: true` in kstep.yaml); without
+    /// it, each value is a stand-in.
+    #[arg(long)]
+    secrets: bool,
     /// CPU budget.
     #[arg(long, value_parser = parse_duration, default_value = "2s")]
     cpu: Duration,
@@ -150,6 +154,7 @@ fn run_step(args: &RunArgs) -> CliResult {
                 .map(|(k, _)| (k.clone(), Pos::default()))
                 .collect(),
             read,
+            secrets: args.secrets,
             limits: Limits {
                 cpu: args.cpu,
                 wall: args.wall,

@@ -92,6 +92,9 @@ pub struct Applied {
     pub outcome: Outcome,
     /// The server's answer.
     pub result: DynamicObject,
+    /// With `--dry-run`: the object as the cluster holds it now, as read to compare with the
+    /// answer (`None` when it does not exist, and after a real apply).
+    pub live: Option<DynamicObject>,
 }
 
 /// A request the server refused.
@@ -489,6 +492,7 @@ pub async fn apply(
                         resource: p.resource.clone(),
                         outcome,
                         result,
+                        live: None,
                     },
                 )
             })
@@ -935,12 +939,13 @@ async fn dry_run_report(
             .buffer_unordered(concurrency)
             .collect()
             .await;
-    let live: BTreeMap<usize, Result<Option<DynamicObject>, kube::Error>> =
+    let mut live: BTreeMap<usize, Result<Option<DynamicObject>, kube::Error>> =
         live.into_iter().collect();
     let mut out = Vec::new();
     let deferred: Vec<&Planned> = planned.iter().filter(|p| p.waits_for.is_some()).collect();
     for (i, result) in dry {
-        let outcome = match live.get(&i) {
+        let current = live.remove(&i);
+        let outcome = match &current {
             Some(Ok(Some(current))) => {
                 if same_content(current, &result) {
                     Outcome::Unchanged
@@ -957,6 +962,7 @@ async fn dry_run_report(
             resource: p.resource.clone(),
             outcome,
             result,
+            live: current.and_then(Result::ok).flatten(),
         };
         out.push(applied);
     }
@@ -1003,13 +1009,7 @@ fn same_content(a: &DynamicObject, b: &DynamicObject) -> bool {
 }
 
 fn strip(o: &DynamicObject) -> Value {
-    let mut value = serde_json::to_value(o).unwrap_or(Value::Null);
-    if let Some(meta) = value.get_mut("metadata").and_then(Value::as_object_mut) {
-        for key in ["managedFields", "resourceVersion", "generation"] {
-            meta.remove(key);
-        }
-    }
-    value
+    super::plan::comparable(serde_json::to_value(o).unwrap_or(Value::Null))
 }
 
 fn before_of(dry: &DynamicObject) -> Before {
@@ -1154,6 +1154,7 @@ mod tests {
             resource: ApiResource::erase::<k8s_openapi::api::apps::v1::Deployment>(&()),
             outcome: Outcome::Configured,
             result: dynamic("u", "1"),
+            live: None,
         };
         assert_eq!(
             line(&applied, "app", false),

@@ -74,6 +74,15 @@ pub enum DeployError {
         /// What the rollback that followed did, when there was one.
         details: Vec<String>,
     },
+    /// A plan file cannot be read, or what would be applied is not what it reviewed (`--plan`);
+    /// nothing was changed.
+    #[error("{headline}")]
+    Plan {
+        /// What happened.
+        headline: String,
+        /// One line per object that differs, naming it and why.
+        details: Vec<String>,
+    },
     /// A rollout failed or timed out, or watching it failed.
     #[error("{headline}")]
     Rollout {
@@ -93,7 +102,8 @@ impl DeployError {
             DeployError::Sources(_)
             | DeployError::Render(_)
             | DeployError::InvalidObjects(_)
-            | DeployError::NoObjects(_) => Failure::Invalid,
+            | DeployError::NoObjects(_)
+            | DeployError::Plan { .. } => Failure::Invalid,
             DeployError::EnvFile(EnvFileError::Step(_))
             | DeployError::Step(_)
             | DeployError::Runtime(_) => Failure::Runtime,
@@ -144,7 +154,8 @@ impl DeployError {
             | DeployError::Output { lines, .. } => lines.clone(),
             DeployError::Apply { details, .. }
             | DeployError::Rollout { details, .. }
-            | DeployError::Cancelled { details, .. } => details.clone(),
+            | DeployError::Cancelled { details, .. }
+            | DeployError::Plan { details, .. } => details.clone(),
             _ => Vec::new(),
         }
     }

@@ -177,6 +177,13 @@ pub enum Event<'a> {
         /// Whether it was applied and rolled out.
         ok: bool,
     },
+    /// What is about to be applied is what the plan file reviewed (`--plan`).
+    PlanMatched {
+        /// The plan file.
+        path: &'a Path,
+        /// How many objects it lists.
+        objects: usize,
+    },
     /// A deploy's facts were written to a dotenv file.
     DotenvWritten {
         /// The file.

@@ -15,6 +15,7 @@ use super::error::DeployError;
 use super::events::{Event, Reporter};
 use super::load::{self, RenderOptions};
 use super::objects::Object;
+use super::plan;
 use super::session::{self, ApplyOptions, RunSummary, Session, Target, WaitOptions};
 use super::stamp::Stamp;
 use crate::runtime::Runtime;
@@ -40,9 +41,11 @@ pub struct DeployJob {
     pub wait: Option<WaitOptions>,
     /// Where to write the deploy's facts (merged into the file if it exists).
     pub dotenv_out: Option<PathBuf>,
+    /// A plan file (`kstep plan --out`): apply only if what would be applied is what it reviewed.
+    pub plan: Option<PathBuf>,
     /// `DEPLOYED_URL` as given (`--environment-url`), instead of the manifests' host.
     pub environment_url: Option<String>,
-    /// Annotations stamped on the rendered objects (`--stamp`).
+    /// Annotations stamped on the objects once the plan (if any) is verified (`--stamp`).
     pub stamp: Option<Stamp>,
 }
 
@@ -78,8 +81,56 @@ pub fn run(
         Some(path) => Some(check_dotenv_out(runtime, path)?),
         None => None,
     };
-    let variables = job.variables.collect(runtime)?;
+    let planned = job.plan.as_deref().map(plan::load).transpose()?;
+    let mut objects = render_objects(runtime, job, reporter)?;
+    let images = deployed_images(&job.images, &objects);
+    let url = match &job.environment_url {
+        Some(url) => Ok(url.clone()),
+        None => deployed_url(&objects),
+    };
 
+    let (run, namespace) = session::block_on(async {
+        let session = Session::connect(&credentials, job.target.request_timeout).await?;
+        if let (Some(planned), Some(path)) = (&planned, &job.plan) {
+            plan::verify(&session, &objects, &job.apply, planned, path, reporter).await?;
+        }
+        // After the plan check: a plan made in another pipeline reviewed the manifests, not
+        // this job's pipeline and job ids.
+        if let Some(stamp) = &job.stamp {
+            stamp.apply(&mut objects);
+        }
+        let run = session
+            .apply_and_wait(objects, &job.apply, job.wait, reporter)
+            .await?;
+        Ok((run, session.namespace(&job.apply)))
+    })?;
+    let deployed = Deployed {
+        run,
+        namespace,
+        server: credentials.connection.server.clone(),
+        images,
+        url,
+    };
+    if let (Some(path), Some(existing)) = (&job.dotenv_out, existing_dotenv)
+        && !job.apply.dry_run
+    {
+        write_dotenv(runtime, path, existing.as_deref(), &deployed, reporter)?;
+    }
+    Ok(deployed)
+}
+
+/// Collects the variables of `job` and renders its manifests with them into objects, reporting
+/// the render (`kstep deploy`, `kstep plan`). Load the credentials first, so that no template
+/// can carry one unnoticed.
+///
+/// # Errors
+/// Unreadable or invalid env files and manifests, documents that are not objects.
+pub fn render_objects(
+    runtime: &Runtime,
+    job: &DeployJob,
+    reporter: &dyn Reporter,
+) -> Result<Vec<Object>, DeployError> {
+    let variables = job.variables.collect(runtime)?;
     reporter.report(Event::RenderStarted {
         files: &job.files,
         images: job.images.len(),
@@ -107,36 +158,7 @@ pub fn run(
         });
     }
     reporter.report(Event::RenderEnded);
-    let (mut objects, _) = rendered?;
-    if let Some(stamp) = &job.stamp {
-        stamp.apply(&mut objects);
-    }
-    let images = deployed_images(&job.images, &objects);
-    let url = match &job.environment_url {
-        Some(url) => Ok(url.clone()),
-        None => deployed_url(&objects),
-    };
-
-    let (run, namespace) = session::block_on(async {
-        let session = Session::connect(&credentials, job.target.request_timeout).await?;
-        let run = session
-            .apply_and_wait(objects, &job.apply, job.wait, reporter)
-            .await?;
-        Ok((run, session.namespace(&job.apply)))
-    })?;
-    let deployed = Deployed {
-        run,
-        namespace,
-        server: credentials.connection.server.clone(),
-        images,
-        url,
-    };
-    if let (Some(path), Some(existing)) = (&job.dotenv_out, existing_dotenv)
-        && !job.apply.dry_run
-    {
-        write_dotenv(runtime, path, existing.as_deref(), &deployed, reporter)?;
-    }
-    Ok(deployed)
+    rendered.map(|(objects, _)| objects)
 }
 
 /// The inputs as a user names them: `k8s/, extra.yaml`.

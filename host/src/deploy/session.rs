@@ -425,47 +425,10 @@ impl<'a> Session<'a> {
         } else {
             self.apply_then_wait(objects, options, wait, reporter).await
         };
-        if options.dry_run {
-            let summary = result.map_err(|f| f.error)?;
-            if options.prune {
-                self.prune(
-                    &set,
-                    &before,
-                    &summary.applied,
-                    &self.policy(options),
-                    true,
-                    reporter,
-                )
-                .await?;
-            }
-            return Ok(summary);
-        }
-        match result {
-            Ok(summary) => {
-                if options.prune {
-                    self.prune(
-                        &set,
-                        &before,
-                        &summary.applied,
-                        &self.policy(options),
-                        false,
-                        reporter,
-                    )
-                    .await?;
-                }
-                self.record_revision(
-                    &set,
-                    &parent_uid,
-                    &summary.applied,
-                    Status::Succeeded,
-                    options,
-                    reporter,
-                )
-                .await?;
-                Ok(summary)
-            }
+        let summary = match result {
+            Ok(summary) => summary,
             Err(Failed { error, applied }) => {
-                if error.failure() != Failure::Rollout {
+                if options.dry_run || error.failure() != Failure::Rollout {
                     return Err(error);
                 }
                 let failed = self
@@ -481,19 +444,37 @@ impl<'a> Session<'a> {
                 if !options.rollback_on_failure {
                     return Err(error);
                 }
+                let wait = wait.unwrap_or_default();
                 let outcome = self
-                    .rollback(
-                        &set,
-                        None,
-                        Some(failed),
-                        options,
-                        wait.unwrap_or_default(),
-                        reporter,
-                    )
+                    .rollback(&set, None, Some(failed), options, wait, reporter)
                     .await;
-                Err(error.with_rollback(outcome))
+                return Err(error.with_rollback(outcome));
             }
+        };
+        if options.prune {
+            let policy = self.policy(options);
+            self.prune(
+                &set,
+                &before,
+                &summary.applied,
+                &policy,
+                options.dry_run,
+                reporter,
+            )
+            .await?;
         }
+        if !options.dry_run {
+            self.record_revision(
+                &set,
+                &parent_uid,
+                &summary.applied,
+                Status::Succeeded,
+                options,
+                reporter,
+            )
+            .await?;
+        }
+        Ok(summary)
     }
 
     /// Applies `objects` and, unless a dry run, waits; on failure, what was applied.

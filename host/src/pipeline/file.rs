@@ -11,6 +11,7 @@
 //!     with: {required-limits: [memory]}   #   its parameters
 //!     variables: [CI_COMMIT_SHA]          #   the only variables it sees
 //!     read: policies                      #   one read-only project subdirectory
+//!     secrets: true                       #   sees Secret values (else stand-ins)
 //!     limits: {cpu: 2s, memory: 64MiB, wall: 30s}
 //!   - apply: {}                           # host action
 //!   - wait: {timeout: 5m}                 # host action
@@ -190,6 +191,9 @@ pub struct WasmSpec {
     pub variables: Vec<(String, Pos)>,
     /// The directory it may read.
     pub read: Option<GrantedDir>,
+    /// Whether it sees the values of Secret manifests (`secrets: true`); otherwise it gets
+    /// stand-ins ([`crate::secrets::StandIns`]).
+    pub secrets: bool,
     /// Its CPU and memory limits.
     pub limits: Limits,
 }
@@ -608,6 +612,7 @@ impl Checker<'_> {
                 ("with", raw.with.as_ref().map(|s| s.referenced)),
                 ("variables", raw.variables.as_ref().map(|s| s.referenced)),
                 ("read", raw.read.as_ref().map(|s| s.referenced)),
+                ("secrets", raw.secrets.as_ref().map(|s| s.referenced)),
                 ("limits", raw.limits.as_ref().map(|s| s.referenced)),
             ] {
                 if let Some(loc) = loc {
@@ -681,7 +686,9 @@ impl Checker<'_> {
             }
             KindSpec::Wait(wait)
         } else if let Some(path) = raw.wasm {
-            KindSpec::Wasm(self.wasm(path, raw.with, raw.variables, raw.read, raw.limits))
+            let mut spec = self.wasm(path, raw.with, raw.variables, raw.read, raw.limits);
+            spec.secrets = raw.secrets.is_some_and(|s| s.value);
+            KindSpec::Wasm(spec)
         } else {
             return None;
         };
@@ -816,6 +823,7 @@ impl Checker<'_> {
             params,
             variables: names,
             read,
+            secrets: false,
             limits: out,
         }
     }
@@ -918,6 +926,7 @@ struct RawStep {
     with: Option<Spanned<Value>>,
     variables: Option<Spanned<Vec<Spanned<String>>>>,
     read: Option<Spanned<String>>,
+    secrets: Option<Spanned<bool>>,
     limits: Option<Spanned<RawLimits>>,
 }
 
@@ -1076,7 +1085,7 @@ mod tests {
              - dotenv: build.env\n\
              - dotenv: {file: .env, flavor: compose}\n\
              - render: [k8s/, extra.yaml]\n\
-             - wasm: steps/deny.wasm\n  name: policy\n  with: {tags: [y, on], n: 2}\n  variables: [CI_COMMIT_SHA]\n  read: policies/nested/\n  limits: {cpu: 500ms, memory: 32MiB, wall: 30s}\n\
+             - wasm: steps/deny.wasm\n  name: policy\n  with: {tags: [y, on], n: 2}\n  variables: [CI_COMMIT_SHA]\n  read: policies/nested/\n  secrets: true\n  limits: {cpu: 500ms, memory: 32MiB, wall: 30s}\n\
              - apply:\n\
              - wait: {timeout: 2m}\n",
         )
@@ -1116,6 +1125,7 @@ mod tests {
                 }
             )]
         );
+        assert!(w.secrets);
         let read = w.read.as_ref().unwrap();
         assert_eq!(read.guest, "/policies/nested");
         assert_eq!(read.host, p.project.join("policies/nested"));
@@ -1197,6 +1207,26 @@ mod tests {
                  - wasm: a.wasm\n    with: {anything: [1]}\n"
             )
             .is_ok()
+        );
+    }
+
+    #[test]
+    fn the_secrets_grant_is_a_custom_step_boolean() {
+        let p = parse("kstep.yaml", &project(), "steps:\n  - wasm: a.wasm\n").unwrap();
+        let KindSpec::Wasm(w) = &p.steps[0].kind else {
+            panic!()
+        };
+        assert!(!w.secrets, "not granted by default");
+        assert_eq!(
+            errors("steps:\n  - render: k8s\n    secrets: true\n"),
+            "kstep.yaml:3:14: `secrets` applies to custom steps (`wasm:`), not to `render`"
+        );
+        assert!(
+            errors("steps:\n  - wasm: a.wasm\n    secrets: yes\n").starts_with("kstep.yaml:3:14: "),
+        );
+        assert!(
+            errors("steps:\n  - wasm: a.wasm\n    secret: true\n")
+                .starts_with("kstep.yaml:3:5: unknown field `secret`, expected one of ")
         );
     }
 

@@ -1,9 +1,11 @@
 //! The custom step kind (`wasm: PATH`): hands a component exactly what its entry grants — its
-//! parameters, the variables it lists, the documents, at most one read-only directory — and
-//! folds its result back into the flow.
+//! parameters, the variables it lists, the documents (Secret values replaced by stand-ins
+//! unless it is granted `secrets: true`), at most one read-only directory — and folds its
+//! result back into the flow, real Secret values restored where it returned stand-ins.
 
 use crate::output;
 use crate::runtime::{LoadedStep, Sandbox, StepError};
+use crate::secrets::{StandIns, is_secret_manifest, register_secret_manifest};
 use crate::steps::custom::{self, CustomError, Finding, Outcome, Request, Severity};
 
 use super::file::{Pos, WasmSpec};
@@ -76,8 +78,19 @@ impl Wasm {
 impl StepKind for Wasm {
     fn run(&self, cx: &Context<'_>, flow: &mut Flow) -> Result<(), Failure> {
         let variables = self.variables(cx, flow)?;
-        let values: Vec<serde_json::Value> =
+        let mut values: Vec<serde_json::Value> =
             flow.documents.iter().map(|d| d.value.clone()).collect();
+        let stand_ins = if self.spec.secrets {
+            let secrets = values.iter().filter(|v| is_secret_manifest(v)).count();
+            if secrets > 0 {
+                cx.report(&format!(
+                    "sees the values of {secrets} Secret(s): it is granted `secrets: true`"
+                ));
+            }
+            StandIns::default()
+        } else {
+            StandIns::withhold(&mut values)
+        };
         let sandbox = Sandbox {
             dir: self.spec.read.clone(),
         };
@@ -108,7 +121,15 @@ impl StepKind for Wasm {
                 cx.report(&format!("failed: {message}"));
                 Err(Failure::Invalid)
             }
-            Outcome::Done(response) => {
+            Outcome::Done(mut response) => {
+                if let Some(documents) = &mut response.documents {
+                    stand_ins.restore(documents);
+                    // A Secret value the step wrote or made is as secret as a rendered one:
+                    // registered before anything (its findings, `--dry-run`) can print it.
+                    for document in documents.iter() {
+                        register_secret_manifest(document);
+                    }
+                }
                 report_findings(cx, &flow.documents, &response.findings);
                 let errors = response
                     .findings
