@@ -1132,4 +1132,30 @@ fn stamps_for_deploy_boards_and_traceability() {
     with_url("ftp://x")
         .fails_with(2)
         .stderr(Has("expected http://HOST"));
+
+    // A plan (`kstep plan` stamps nothing; in GitLab it comes from another pipeline) is checked
+    // before the deploy stamps, pipeline after pipeline.
+    let plan = dir.join("plan.json");
+    let plan = plan.to_str().unwrap();
+    for pipeline in ["106", "107"] {
+        let args = [
+            "plan",
+            "-f",
+            &app,
+            "--env-file",
+            &env_file,
+            "--no-env",
+            "-n",
+            &ns.name,
+            "--out",
+            plan,
+        ];
+        kstep(&args, &[("KUBECONFIG", &kubeconfig)], None).ok();
+        deploy(pipeline, &["--plan", plan]);
+        let d = get("deployment", "web");
+        assert_eq!(
+            d["spec"]["template"]["metadata"]["annotations"]["kstep.dev/pipeline-id"], pipeline,
+            "{d}"
+        );
+    }
 }
