@@ -947,9 +947,10 @@ fn stamps_for_deploy_boards_and_traceability() {
     let ns = Namespace::create("stamp");
     let kubeconfig = cluster::admin_kubeconfig();
     let (app, env_file) = (fixture("app"), fixture("docker.env"));
-    let run_deploy = |extra: &[&str], envs: &[(&str, &str)]| {
+    // `kstep VERB` (deploy or plan) of the app, as the admin, with `envs`.
+    let run_app = |verb: &str, extra: &[&str], envs: &[(&str, &str)]| {
         let mut args = vec![
-            "deploy",
+            verb,
             "-f",
             &app,
             "--env-file",
@@ -957,8 +958,6 @@ fn stamps_for_deploy_boards_and_traceability() {
             "--no-env",
             "-n",
             &ns.name,
-            "--timeout",
-            "90s",
         ];
         args.extend(extra);
         let mut all = vec![("KUBECONFIG", kubeconfig.as_str())];
@@ -968,8 +967,11 @@ fn stamps_for_deploy_boards_and_traceability() {
     let deploy = |pipeline: &str, extra: &[&str]| {
         let job_url = format!("https://gitlab.example.com/group/blog/-/jobs/{pipeline}9");
         let job_id = format!("{pipeline}9");
-        run_deploy(
-            extra,
+        let mut extra = extra.to_vec();
+        extra.extend(["--timeout", "90s"]);
+        run_app(
+            "deploy",
+            &extra,
             &[
                 ("GITLAB_CI", "true"),
                 ("CI_PROJECT_PATH_SLUG", "group-blog"),
@@ -1112,7 +1114,8 @@ fn stamps_for_deploy_boards_and_traceability() {
     let dotenv = dir.join("deploy.env");
     let dotenv = dotenv.to_str().unwrap();
     let with_url = |url: &str| {
-        run_deploy(
+        run_app(
+            "deploy",
             &[
                 "--no-wait",
                 "--dotenv-out",
@@ -1138,19 +1141,7 @@ fn stamps_for_deploy_boards_and_traceability() {
     let plan = dir.join("plan.json");
     let plan = plan.to_str().unwrap();
     for pipeline in ["106", "107"] {
-        let args = [
-            "plan",
-            "-f",
-            &app,
-            "--env-file",
-            &env_file,
-            "--no-env",
-            "-n",
-            &ns.name,
-            "--out",
-            plan,
-        ];
-        kstep(&args, &[("KUBECONFIG", &kubeconfig)], None).ok();
+        run_app("plan", &["--out", plan], &[]).ok();
         deploy(pipeline, &["--plan", plan]);
         let d = get("deployment", "web");
         assert_eq!(
