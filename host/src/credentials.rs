@@ -34,6 +34,10 @@ pub const MAX_KUBECONFIG_BYTES: u64 = 1 << 20;
 pub const KSTEP_VARIABLE: &str = "KSTEP_KUBECONFIG";
 /// kubectl's variable.
 pub const KUBECONFIG_VARIABLE: &str = "KUBECONFIG";
+/// Auto DevOps' variable naming the context (often environment-scoped, so one job definition
+/// reaches a different agent per environment); read when neither `--context` nor
+/// `$KSTEP_CONTEXT` names one.
+pub const KUBE_CONTEXT_VARIABLE: &str = "KUBE_CONTEXT";
 
 /// Why the credentials could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -345,6 +349,9 @@ pub struct Credentials {
     pub connection: Connection,
     /// Every context in the kubeconfig.
     pub contexts: Vec<String>,
+    /// The variable the context name came from, when it was not `--context`, `$KSTEP_CONTEXT`
+    /// or the current-context (so the log says why this context).
+    pub context_variable: Option<&'static str>,
     /// SHA-256 fingerprints of the inline CA certificates.
     pub ca_fingerprints: Vec<String>,
     /// Warnings, formatted as `SOURCE:LINE:COL: warning: message`.
@@ -357,8 +364,12 @@ impl Credentials {
     /// source is named by its origin, form and paths (a value is not shown), and a server URL
     /// with user-info was refused when the kubeconfig was decoded.
     pub fn in_use(&self) -> String {
+        let from = self
+            .context_variable
+            .map(|v| format!(" (from ${v})"))
+            .unwrap_or_default();
         format!(
-            "Using the kubeconfig from {}; context {}, server {}",
+            "Using the kubeconfig from {}; context {}{from}, server {}",
             self.source.describe(),
             self.connection.context,
             self.connection.server
@@ -373,7 +384,8 @@ struct RawInput {
     data: SecretSlice<u8>,
 }
 
-/// Finds the kubeconfig (flag, then variables), decodes it in the sandbox and selects `context`.
+/// Finds the kubeconfig (flag, then variables), decodes it in the sandbox and selects `context`
+/// (`--context` or `$KSTEP_CONTEXT`), else `$KUBE_CONTEXT`, else the current-context.
 ///
 /// # Errors
 /// [`CredentialError`]: no source, unreadable or oversized input, an invalid kubeconfig (each
@@ -386,7 +398,26 @@ pub fn load(
     plain_http: PlainHttp,
 ) -> Result<Credentials, CredentialError> {
     let (source, raw) = read_source(flag)?;
-    decode(runtime, source, &raw, context, plain_http)
+    let (context, variable) = select_context(context, std::env::var(KUBE_CONTEXT_VARIABLE).ok());
+    let mut credentials = decode(runtime, source, &raw, context.as_deref(), plain_http)?;
+    credentials.context_variable = variable;
+    Ok(credentials)
+}
+
+/// The context name to ask for, and the variable it came from when that was `$KUBE_CONTEXT`.
+/// Empty values count as unset: a GitLab variable scoped to another environment, or declared
+/// empty in `variables:`, must not select a context named "".
+fn select_context(
+    explicit: Option<&str>,
+    kube_context: Option<String>,
+) -> (Option<String>, Option<&'static str>) {
+    if let Some(name) = explicit.filter(|n| !n.is_empty()) {
+        return (Some(name.to_owned()), None);
+    }
+    match kube_context.filter(|n| !n.is_empty()) {
+        Some(name) => (Some(name), Some(KUBE_CONTEXT_VARIABLE)),
+        None => (None, None),
+    }
 }
 
 /// Reads the bytes of the first source found, registering a value before returning it.
@@ -629,6 +660,7 @@ fn decode(
         source,
         connection: Connection::from_step(decoded.connection),
         contexts: decoded.contexts,
+        context_variable: None,
         ca_fingerprints: decoded.ca_fingerprints,
         warnings,
     })
@@ -841,6 +873,27 @@ impl Connection {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
+
+    #[test]
+    fn context_selection_order() {
+        let kube = || Some("group/agents:prod".to_owned());
+        // --context / $KSTEP_CONTEXT win over $KUBE_CONTEXT, which is named when it is used.
+        assert_eq!(
+            select_context(Some("mine"), kube()),
+            (Some("mine".to_owned()), None)
+        );
+        assert_eq!(
+            select_context(None, kube()),
+            (Some("group/agents:prod".to_owned()), Some("KUBE_CONTEXT"))
+        );
+        // Empty values are unset: the current-context decides.
+        assert_eq!(select_context(Some(""), Some(String::new())), (None, None));
+        assert_eq!(
+            select_context(Some(""), kube()),
+            (Some("group/agents:prod".to_owned()), Some("KUBE_CONTEXT"))
+        );
+        assert_eq!(select_context(None, None), (None, None));
+    }
 
     #[test]
     fn an_unreadable_file_says_its_os_error_once() {

@@ -28,7 +28,8 @@
 //!   token, kubeconfig, verification);
 //! - [`api_error`]: turning API server errors into messages a CI log reader can act on;
 //! - [`watch`]: list-then-watch streams and wait-until-condition, instead of polling;
-//! - [`log`]: GitLab collapsible sections and the other job-log conventions.
+//! - [`log`]: GitLab collapsible sections and the other job-log conventions;
+//! - [`stamp`]: GitLab deploy-board and pipeline/job/commit annotations (`--stamp`; pure).
 
 pub mod adopt;
 pub mod api_error;
@@ -49,6 +50,7 @@ pub mod rollback;
 pub mod rollout;
 pub mod serviceaccount;
 pub mod session;
+pub mod stamp;
 pub mod watch;
 
 pub use error::DeployError;

@@ -383,11 +383,20 @@ impl Shell {
                 "Plan {} matches: {objects} object(s) as reviewed\n",
                 path.display()
             )),
-            Event::DotenvWritten { path, names } => output::stdout(&format!(
-                "Wrote {} ({})\n",
-                path.display(),
-                names.join(", ")
-            )),
+            Event::DotenvWritten {
+                path,
+                names,
+                left_out,
+            } => {
+                output::stdout(&format!(
+                    "Wrote {} ({})\n",
+                    path.display(),
+                    names.join(", ")
+                ));
+                for why in left_out {
+                    output::stdout(&format!("  not written: {why}\n"));
+                }
+            }
         }
     }
 }
@@ -574,10 +583,15 @@ fn event_json(event: &Event<'_>) -> Value {
             "path": path.display().to_string(),
             "objects": objects,
         }),
-        Event::DotenvWritten { path, names } => json!({
+        Event::DotenvWritten {
+            path,
+            names,
+            left_out,
+        } => json!({
             "event": "dotenv_written",
             "path": path.display().to_string(),
             "variables": names,
+            "leftOut": left_out,
         }),
     }
 }

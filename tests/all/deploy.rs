@@ -190,6 +190,11 @@ fn bootstrap_then_deploy_with_its_base64_kubeconfig() {
         env.lines().any(|l| l.starts_with("ROLLOUT_SECONDS=")),
         "{env}"
     );
+    // The Ingress' one host, no TLS: the environment URL for `environment:url`.
+    assert!(
+        env.contains("DEPLOYED_URL=http://web.example.test\n"),
+        "{env}"
+    );
     id.assert_not_in("deploy", &run.all_output());
     id.assert_not_in("the dotenv artifact", &env);
 
@@ -208,7 +213,7 @@ fn bootstrap_then_deploy_with_its_base64_kubeconfig() {
     let config = kubectl_json(&["get", "configmap", "web-config", "-n", &ns.name]);
     assert_eq!(
         config["data"]["start.sh"],
-        "echo \"$GREETING from ${HOSTNAME}\"\n"
+        "echo \"$GREETING from ${HOSTNAME} (pid $$)\"\n"
     );
     let managers: Vec<&str> = deployment["metadata"]["managedFields"]
         .as_array()
@@ -931,4 +936,217 @@ fn outputs_are_checked_before_the_cluster_changes_and_json_lines_on_request() {
     let run = as_admin(&["apply", "-f", &invalid, "-n", &ns.name]);
     run.fails_with(2);
     assert!(run.stdout.is_empty(), "{run:?}");
+}
+
+/// `--stamp` inside GitLab CI: deploy-board annotations on the Deployment and its pods, the
+/// pipeline, job and commit on every object; `--stamp=objects` leaves the pod template (and so
+/// the pods) alone across pipelines; `--no-stamp` writes nothing.
+#[test]
+#[ignore = "needs a cluster (tests/cluster/up.sh)"]
+fn stamps_for_deploy_boards_and_traceability() {
+    let ns = Namespace::create("stamp");
+    let kubeconfig = cluster::admin_kubeconfig();
+    let (app, env_file) = (fixture("app"), fixture("docker.env"));
+    // `kstep VERB` (deploy or plan) of the app, as the admin, with `envs`.
+    let run_app = |verb: &str, extra: &[&str], envs: &[(&str, &str)]| {
+        let mut args = vec![
+            verb,
+            "-f",
+            &app,
+            "--env-file",
+            &env_file,
+            "--no-env",
+            "-n",
+            &ns.name,
+        ];
+        args.extend(extra);
+        let mut all = vec![("KUBECONFIG", kubeconfig.as_str())];
+        all.extend(envs);
+        kstep(&args, &all, None)
+    };
+    let deploy = |pipeline: &str, extra: &[&str]| {
+        let job_url = format!("https://gitlab.example.com/group/blog/-/jobs/{pipeline}9");
+        let job_id = format!("{pipeline}9");
+        let mut extra = extra.to_vec();
+        extra.extend(["--timeout", "90s"]);
+        run_app(
+            "deploy",
+            &extra,
+            &[
+                ("GITLAB_CI", "true"),
+                ("CI_PROJECT_PATH_SLUG", "group-blog"),
+                ("CI_ENVIRONMENT_SLUG", "production"),
+                ("CI_PIPELINE_ID", pipeline),
+                ("CI_COMMIT_SHA", "3f2a9c1e0b"),
+                ("CI_JOB_ID", &job_id),
+                ("CI_JOB_URL", &job_url),
+            ],
+        )
+        .ok();
+    };
+    let get = |kind: &str, name: &str| kubectl_json(&["get", kind, name, "-n", &ns.name]);
+
+    // A rollout is a new ReplicaSet (the generation is no signal: a Deployment's grows with
+    // its annotations too).
+    let replica_sets = || {
+        let listed = kubectl_json(&["get", "replicasets", "-n", &ns.name, "-l", "app=web"]);
+        let mut names: Vec<String> = listed["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["metadata"]["name"].as_str().unwrap().to_owned())
+            .collect();
+        names.sort();
+        names
+    };
+    // `--stamp=objects`, pipeline after pipeline: the objects say which one, the pod template
+    // (and so the pods) stays as rendered.
+    deploy("101", &["--stamp=objects"]);
+    let d = get("deployment", "web");
+    assert_eq!(d["metadata"]["annotations"]["kstep.dev/pipeline-id"], "101");
+    assert_eq!(
+        d["metadata"]["annotations"]["app.gitlab.com/env"],
+        "production"
+    );
+    let first = replica_sets();
+    assert_eq!(first.len(), 1, "{first:?}");
+    deploy("102", &["--stamp=objects"]);
+    let d = get("deployment", "web");
+    assert_eq!(d["metadata"]["annotations"]["kstep.dev/pipeline-id"], "102");
+    assert!(
+        d["spec"]["template"]["metadata"]
+            .get("annotations")
+            .is_none(),
+        "{d}"
+    );
+    assert_eq!(replica_sets(), first, "the pod template changed");
+
+    // The default inside GitLab CI (`all`): the pod template too, so a new rollout.
+    deploy("103", &[]);
+    let d = get("deployment", "web");
+    let a = &d["metadata"]["annotations"];
+    assert_eq!(a["app.gitlab.com/app"], "group-blog", "{a}");
+    assert_eq!(a["app.gitlab.com/env"], "production", "{a}");
+    assert_eq!(a["kstep.dev/pipeline-id"], "103", "{a}");
+    assert_eq!(a["kstep.dev/job-id"], "1039", "{a}");
+    assert_eq!(
+        a["kstep.dev/job-url"],
+        "https://gitlab.example.com/group/blog/-/jobs/1039"
+    );
+    assert_eq!(a["kstep.dev/commit-sha"], "3f2a9c1e0b", "{a}");
+    let pods = &d["spec"]["template"]["metadata"]["annotations"];
+    assert_eq!(pods["app.gitlab.com/app"], "group-blog", "{pods}");
+    assert_eq!(pods["app.gitlab.com/env"], "production", "{pods}");
+    assert_eq!(pods["kstep.dev/pipeline-id"], "103", "{pods}");
+    assert_eq!(pods["kstep.dev/commit-sha"], "3f2a9c1e0b", "{pods}");
+    assert!(pods.get("kstep.dev/job-id").is_none(), "{pods}");
+    assert_eq!(replica_sets().len(), 2, "no new rollout");
+    // The new pods carry them: what GitLab's deploy board reads.
+    let listed = kubectl_json(&["get", "pods", "-n", &ns.name, "-l", "app=web"]);
+    let stamped = listed["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["metadata"]["annotations"]["app.gitlab.com/env"] == "production")
+        .count();
+    assert!(stamped >= 1, "{listed}");
+    // Every object, not only workloads.
+    let cm = get("configmap", "web-config");
+    assert_eq!(
+        cm["metadata"]["annotations"]["kstep.dev/pipeline-id"],
+        "103"
+    );
+    assert!(
+        cm["metadata"]["annotations"]
+            .get("app.gitlab.com/app")
+            .is_none()
+    );
+
+    // `--no-stamp`: nothing kstep would have written (server-side apply drops what it no longer
+    // sends).
+    deploy("104", &["--no-stamp"]);
+    let d = get("deployment", "web");
+    assert!(
+        d["metadata"]["annotations"]
+            .get("kstep.dev/pipeline-id")
+            .is_none(),
+        "{d}"
+    );
+    assert!(
+        d["spec"]["template"]["metadata"]
+            .get("annotations")
+            .and_then(|a| a.get("app.gitlab.com/app"))
+            .is_none(),
+        "{d}"
+    );
+
+    // `apply` stamps too; outside GitLab CI only when asked.
+    let dir = TempDir::new("apply-stamp");
+    let file = dir.write(
+        "cm.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: stamped\ndata:\n  a: b\n",
+    );
+    for (flag, expected) in [(None, None), (Some("--stamp"), Some("105"))] {
+        let mut args = vec!["apply", "-f", &file, "-n", &ns.name];
+        args.extend(flag);
+        kstep(
+            &args,
+            &[("KUBECONFIG", &kubeconfig), ("CI_PIPELINE_ID", "105")],
+            None,
+        )
+        .ok();
+        let cm = get("configmap", "stamped");
+        assert_eq!(
+            cm["metadata"]["annotations"]["kstep.dev/pipeline-id"].as_str(),
+            expected,
+            "{flag:?}: {cm}"
+        );
+    }
+    // Bad values are usage errors.
+    for bad in [&["--stamp=pods"][..], &["--stamp", "--no-stamp"]] {
+        let mut args = vec!["apply", "-f", &file, "-n", &ns.name];
+        args.extend(bad);
+        kstep(&args, &[("KUBECONFIG", &kubeconfig)], None).fails_with(2);
+    }
+
+    // `--environment-url` replaces the manifests' host in the report (KSTEP_ENVIRONMENT_URL in
+    // the template); anything but an http(s) URL is a usage error.
+    let dotenv = dir.join("deploy.env");
+    let dotenv = dotenv.to_str().unwrap();
+    let with_url = |url: &str| {
+        run_app(
+            "deploy",
+            &[
+                "--no-wait",
+                "--dotenv-out",
+                dotenv,
+                "--environment-url",
+                url,
+            ],
+            &[],
+        )
+    };
+    with_url("https://review-42.example.test/app").ok();
+    let env = std::fs::read_to_string(dotenv).unwrap();
+    assert!(
+        env.contains("DEPLOYED_URL=https://review-42.example.test/app\n"),
+        "{env}"
+    );
+    with_url("ftp://x")
+        .fails_with(2)
+        .stderr(Has("expected http://HOST"));
+
+    // A plan (`kstep plan` stamps nothing; in GitLab it comes from another pipeline) is checked
+    // before the deploy stamps, pipeline after pipeline.
+    let plan = dir.join("plan.json");
+    let plan = plan.to_str().unwrap();
+    for pipeline in ["106", "107"] {
+        run_app("plan", &["--out", plan], &[]).ok();
+        deploy(pipeline, &["--plan", plan]);
+        let d = get("deployment", "web");
+        assert_eq!(
+            d["spec"]["template"]["metadata"]["annotations"]["kstep.dev/pipeline-id"], pipeline,
+            "{d}"
+        );
+    }
 }

@@ -506,6 +506,23 @@ fn example_pipeline_deploys_through_gitlab_ci_local() {
         "the Deployment has not rolled out: replicas, updated, available, generation, \
          observed = {fields:?}"
     );
+    // Stamped for GitLab's deploy board (on by default inside GitLab CI): the Deployment and
+    // its pod template carry the project and environment slugs, and the pipeline.
+    let stamps = kubectl_ok(&[
+        "get",
+        "deployment",
+        "blog",
+        "-n",
+        &namespace,
+        "-o",
+        "jsonpath={.metadata.annotations.app\\.gitlab\\.com/env} \
+         {.spec.template.metadata.annotations.app\\.gitlab\\.com/env} \
+         {.spec.template.metadata.annotations.app\\.gitlab\\.com/app} \
+         {.metadata.annotations.kstep\\.dev/pipeline-id}",
+    ]);
+    let stamps: Vec<&str> = stamps.split(' ').collect();
+    assert_eq!(stamps[..2], ["production", "production"], "{stamps:?}");
+    assert!(!stamps[2].is_empty() && !stamps[3].is_empty(), "{stamps:?}");
     let deploy_log = pipeline.log("deploy");
     assert!(deploy_log.contains("kstep deploy"), "{deploy_log}");
     // The reference workflow's client-side ownership was taken over, not fought with.
@@ -538,10 +555,16 @@ fn example_pipeline_deploys_through_gitlab_ci_local() {
         Some(&namespace),
         "{deploy_report:?}"
     );
+    // The environment's URL comes from the blog's Ingress (its host, TLS by Traefik's
+    // certificate resolver) through the report: gitlab-ci-local expands `environment:url`
+    // before the job runs, GitLab after, from this report.
+    assert_eq!(
+        deploy_report.get("DEPLOYED_URL").map(String::as_str),
+        Some("https://blog.example.com"),
+        "{deploy_report:?}"
+    );
     assert!(
-        pipeline
-            .output
-            .contains("environment: { name: production, url: https://blog.example.com }"),
+        pipeline.output.contains("environment: { name: production"),
         "the deploy job's environment:\n{}",
         pipeline.output
     );

@@ -188,7 +188,7 @@ fn gitlab_agent_kubeconfig_needs_context() {
     );
     invalid(
         &run,
-        "no current-context: choose one of its 2 context(s) with --context NAME: `kstep/infra:production`, `kstep/infra:staging`",
+        "no current-context: choose one of its 2 context(s) with --context NAME, $KSTEP_CONTEXT or $KUBE_CONTEXT: `kstep/infra:production`, `kstep/infra:staging`",
     );
     run.stderr(Lacks("glcbt"));
     let s = show_json(
@@ -207,6 +207,38 @@ fn gitlab_agent_kubeconfig_needs_context() {
         ],
     );
     assert_eq!(s["user"], "agent:4343");
+    // Auto DevOps' KUBE_CONTEXT selects one too, below --context and KSTEP_CONTEXT.
+    let s = show_json(
+        &[],
+        &[
+            ("KUBECONFIG", path.to_str().unwrap()),
+            ("KUBE_CONTEXT", "kstep/infra:production"),
+        ],
+    );
+    assert_eq!(s["user"], "agent:4242");
+    let s = show_json(
+        &[],
+        &[
+            ("KUBECONFIG", path.to_str().unwrap()),
+            ("KUBE_CONTEXT", "kstep/infra:production"),
+            ("KSTEP_CONTEXT", "kstep/infra:staging"),
+        ],
+    );
+    assert_eq!(s["user"], "agent:4343");
+    // A name that is not there: the list of contexts, never a credential.
+    let run = kstep(
+        &["kubeconfig", "show"],
+        &[
+            ("KUBECONFIG", path.to_str().unwrap()),
+            ("KUBE_CONTEXT", "kstep/infra:gone"),
+        ],
+        None,
+    );
+    invalid(
+        &run,
+        "context `kstep/infra:gone` does not exist; the kubeconfig has `kstep/infra:production`, `kstep/infra:staging`",
+    );
+    run.stderr(Lacks("glcbt"));
 }
 
 #[test]
@@ -1179,21 +1211,114 @@ fn check_against_the_cluster() {
     assert!(!run.all_output().contains(&value));
 }
 
+/// A `name: value` field of the admin kubeconfig (server, CA and client key data).
+fn admin_field(name: &str) -> String {
+    let admin = std::fs::read_to_string(cluster_kubeconfig()).unwrap();
+    admin
+        .lines()
+        .find(|l| l.trim_start().starts_with(name))
+        .unwrap()
+        .split_once(": ")
+        .unwrap()
+        .1
+        .trim()
+        .to_owned()
+}
+
+#[test]
+#[ignore = "needs a cluster (tests/cluster/up.sh)"]
+fn gitlab_agent_contexts_against_the_cluster() {
+    // The GitLab agent's shape: one context per agent, named `project/path:agent`, no
+    // current-context. One agent's credentials work on the test cluster, the other's do not.
+    let dir = TempDir::new("kubeconfig-agent");
+    let bogus = "ci:77:glcbt-64_kstepBogusAgentJobTokenQ7x";
+    let key = admin_field("client-key-data");
+    let kubeconfig = format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: gitlab\n  cluster:\n    server: {}\n    certificate-authority-data: {}\n\
+         users:\n- name: agent:76\n  user:\n    client-certificate-data: {}\n    client-key-data: {key}\n\
+         - name: agent:77\n  user:\n    token: {bogus}\n\
+         contexts:\n- name: group/agents:review\n  context: {{cluster: gitlab, user: agent:77}}\n\
+         - name: group/agents:test\n  context: {{cluster: gitlab, user: agent:76, namespace: default}}\n",
+        admin_field("server"),
+        admin_field("certificate-authority-data"),
+        admin_field("client-certificate-data"),
+    );
+    let path = dir.join("agent-kubeconfig");
+    std::fs::write(&path, &kubeconfig).unwrap();
+    let path = path.to_str().unwrap();
+    let no_leak = |run: &Run| {
+        for secret in [key.as_str(), bogus, "glcbt-64_kstepBogusAgentJobTokenQ7x"] {
+            assert!(!run.all_output().contains(secret), "{run:?}");
+        }
+    };
+    // None selected: exit 2 with the context names, before any request.
+    let run = kstep(&["kubeconfig", "check"], &[("KUBECONFIG", path)], None);
+    run.exits_with(2);
+    run.stderr(Has(
+        "choose one of its 2 context(s) with --context NAME, $KSTEP_CONTEXT or $KUBE_CONTEXT: \
+         `group/agents:review`, `group/agents:test`",
+    ));
+    no_leak(&run);
+    // Auto DevOps' KUBE_CONTEXT picks the working agent, and the log says where it came from.
+    let run = kstep(
+        &["kubeconfig", "check"],
+        &[("KUBECONFIG", path), ("KUBE_CONTEXT", "group/agents:test")],
+        None,
+    );
+    run.ok();
+    run.stderr(Has(
+        "context group/agents:test (from $KUBE_CONTEXT), server https://127.0.0.1:",
+    ));
+    run.stdout(Has("deployments.apps               yes"));
+    no_leak(&run);
+    // ... and a deploy command reaches the cluster with it.
+    let ns = cluster::Namespace::create("agent");
+    let ns = ns.name.as_str();
+    let manifest = dir.join("cm.yaml");
+    std::fs::write(
+        &manifest,
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: from-agent\ndata:\n  a: b\n",
+    )
+    .unwrap();
+    let run = kstep(
+        &["apply", "-f", manifest.to_str().unwrap(), "-n", ns],
+        &[("KUBECONFIG", path), ("KUBE_CONTEXT", "group/agents:test")],
+        None,
+    );
+    run.ok();
+    no_leak(&run);
+    assert_eq!(
+        kubectl_ok(&[
+            "-n",
+            ns,
+            "get",
+            "configmap",
+            "from-agent",
+            "-o",
+            "jsonpath={.data.a}"
+        ]),
+        "b"
+    );
+    // --context (or $KSTEP_CONTEXT) wins over KUBE_CONTEXT: the other agent is refused.
+    let run = kstep(
+        &["kubeconfig", "check"],
+        &[
+            ("KUBECONFIG", path),
+            ("KUBE_CONTEXT", "group/agents:test"),
+            ("KSTEP_CONTEXT", "group/agents:review"),
+        ],
+        None,
+    );
+    run.exits_with(1);
+    run.stderr(Has("context group/agents:review, server"));
+    run.stderr(Has("401 Unauthorized"));
+    no_leak(&run);
+}
+
 #[test]
 #[ignore = "needs a cluster (tests/cluster/up.sh)"]
 fn check_bogus_token_is_401_without_the_token() {
-    let admin = std::fs::read_to_string(cluster_kubeconfig()).unwrap();
-    let field = |name: &str| {
-        admin
-            .lines()
-            .find(|l| l.trim_start().starts_with(name))
-            .unwrap()
-            .split_once(": ")
-            .unwrap()
-            .1
-            .trim()
-            .to_owned()
-    };
+    let field = admin_field;
     let token = "kstepBogusTOKEN-9a8b7c6d5e4f3a2b1c0d";
     let kubeconfig = format!(
         "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: {}\n    certificate-authority-data: {}\n\
@@ -1221,7 +1346,6 @@ fn check_bogus_token_is_401_without_the_token() {
 fn check_namespace_scoped_service_account() {
     // A ServiceAccount with `admin` in its own namespace only: apply is allowed there, and
     // `check` in kube-system says which verbs are missing (403 territory).
-    let admin = cluster_kubeconfig();
     let ns = format!("kstep-kc-{}", std::process::id());
     let k = kubectl_ok;
     k(&["create", "namespace", &ns]);
@@ -1239,18 +1363,7 @@ fn check_namespace_scoped_service_account() {
     let token = k(&["-n", &ns, "create", "token", "deployer", "--duration=10m"])
         .trim()
         .to_owned();
-    let admin_text = std::fs::read_to_string(&admin).unwrap();
-    let field = |name: &str| {
-        admin_text
-            .lines()
-            .find(|l| l.trim_start().starts_with(name))
-            .unwrap()
-            .split_once(": ")
-            .unwrap()
-            .1
-            .trim()
-            .to_owned()
-    };
+    let field = admin_field;
     let kubeconfig = format!(
         "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: {}\n    certificate-authority-data: {}\n\
          users:\n- name: deployer\n  user:\n    token: {token}\ncontexts:\n- name: d\n  context: {{cluster: c, user: deployer, namespace: {ns}}}\ncurrent-context: d\n",

@@ -228,7 +228,7 @@ fn variables_precedence_set_then_env_files_then_environment() {
     let data = &json(&run)[0]["data"];
     assert_eq!(
         *data,
-        serde_json::json!({"a": "environment", "b": "first", "c": "set", "d": "second", "home": "$HOME", "dollar": "$5"})
+        serde_json::json!({"a": "environment", "b": "first", "c": "set", "d": "second", "home": "$HOME", "dollar": "$$5"})
     );
     run.stderr(Has("${C} from --set"));
     run.stderr(Has(&format!("${{D}} from --env-file {f2}")));
@@ -298,6 +298,82 @@ fn whole_plain_placeholders_are_typed_like_yaml() {
         d["spec"]["template"]["spec"]["containers"][0]["image"],
         "nginx:1.10"
     );
+}
+
+#[test]
+fn kubernetes_dollar_parens_render_unchanged() {
+    // Kubernetes reads `$(VAR)` in command/args/env as a reference and `$$(VAR)` as the literal
+    // `$(VAR)`: kstep must hand both over as written, next to its own `${…}` and `$${`.
+    let doc = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\nspec:\n  containers:\n  - name: c\n    image: \"nginx:${TAG}\"\n    command: [\"/bin/sh\", \"-c\", \"echo $$(HOME) $(HOME) $${HOME}\"]\n    args: [\"--name=$$(POD_NAME)\", \"--tag=${TAG}\"]\n    env:\n    - name: LITERAL\n      value: \"$$(POD_NAME)\"\n    - name: BOTH\n      value: $$(A)-${TAG}-$$\n";
+    let run = kstep(
+        &[
+            "render", "--no-env", "-o", "json", "-f", "-", "--set", "TAG=1.27",
+        ],
+        &[],
+        Some(doc.as_bytes()),
+    );
+    let pod = &json(&run)[0];
+    let c = &pod["spec"]["containers"][0];
+    assert_eq!(c["image"], "nginx:1.27");
+    assert_eq!(c["command"][2], "echo $$(HOME) $(HOME) ${HOME}");
+    assert_eq!(c["args"][0], "--name=$$(POD_NAME)");
+    assert_eq!(c["args"][1], "--tag=1.27");
+    assert_eq!(c["env"][0]["value"], "$$(POD_NAME)");
+    assert_eq!(c["env"][1]["value"], "$$(A)-1.27-$$");
+    // A third-party manifest full of `$` and `$$` and no placeholder renders unchanged.
+    let run = kstep(
+        &[
+            "render",
+            "--no-env",
+            "-o",
+            "json",
+            "-f",
+            &manifests("third-party/dollars.yaml"),
+        ],
+        &[],
+        None,
+    );
+    let docs = json(&run);
+    let c = &docs[0]["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(
+        docs[0]["metadata"]["annotations"]["example.com/note"],
+        "costs 5$ and $$ per hour"
+    );
+    assert_eq!(
+        c["command"][2],
+        "echo $$ > /tmp/pid; exec exporter --literal=$$(NOT_EXPANDED) --ref=$(POD_NAME)"
+    );
+    assert_eq!(
+        c["args"],
+        serde_json::json!([
+            "--listen=$(POD_IP):9100",
+            "--label=$$(POD_NAME)",
+            "$$$(POD_NAME)"
+        ])
+    );
+    assert_eq!(c["env"][1]["value"], "pid $$, home $HOME, ref $$(POD_NAME)");
+    assert_eq!(
+        docs[1]["data"]["Makefile"],
+        "VERSION := $$(git describe)\nall:\n\t@echo $$PATH $$$$\n"
+    );
+    assert_eq!(
+        docs[1]["data"]["run.sh"],
+        "#!/bin/sh\nkill -0 $$ && echo \"$$PPID\" \"$1\" \"$@\"\n"
+    );
+    // The YAML output keeps them too (what `deploy` sends is the same document).
+    let run = kstep(
+        &[
+            "render",
+            "--no-env",
+            "-f",
+            &manifests("third-party/dollars.yaml"),
+        ],
+        &[],
+        None,
+    );
+    run.ok();
+    run.stdout(Has("--label=$$(POD_NAME)"));
+    run.stdout(Has("echo $$PATH $$$$"));
 }
 
 #[test]

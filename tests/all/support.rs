@@ -177,15 +177,29 @@ pub fn secret_forms<S: AsRef<str>>(secrets: &[S]) -> Vec<String> {
 }
 
 /// `kstep args…` as a command: no kubeconfig from the machine running the tests (no variable,
-/// no `~/.kube/config`: no HOME), the shared compile cache, stdin closed and the output
-/// captured.
+/// no `~/.kube/config`: no HOME), none of the GitLab CI variables kstep reads when the suite
+/// itself runs in a GitLab job (a test sets them when it means to), the shared compile cache,
+/// stdin closed and the output captured.
 pub fn kstep_command(args: &[&str]) -> Command {
     let mut cmd = Command::new(kstep_bin());
     cmd.args(args)
         .env_remove("KUBECONFIG")
         .env_remove("KSTEP_KUBECONFIG")
-        .env_remove("HOME")
-        .env("KSTEP_CACHE_DIR", cache_dir())
+        .env_remove("KSTEP_CONTEXT")
+        .env_remove("KUBE_CONTEXT")
+        .env_remove("HOME");
+    for variable in [
+        "GITLAB_CI",
+        "CI_PROJECT_PATH_SLUG",
+        "CI_ENVIRONMENT_SLUG",
+        "CI_PIPELINE_ID",
+        "CI_COMMIT_SHA",
+        "CI_JOB_ID",
+        "CI_JOB_URL",
+    ] {
+        cmd.env_remove(variable);
+    }
+    cmd.env("KSTEP_CACHE_DIR", cache_dir())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());

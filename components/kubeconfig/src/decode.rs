@@ -384,7 +384,7 @@ impl<'a> State<'a> {
                     0 => "the kubeconfig defines no contexts and no current-context".to_owned(),
                     _ => format!(
                         "the kubeconfig has no current-context: choose one of its {} context(s) \
-                         with --context NAME: {}",
+                         with --context NAME, $KSTEP_CONTEXT or $KUBE_CONTEXT: {}",
                         names.len(),
                         list_names(&names)
                     ),

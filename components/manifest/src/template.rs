@@ -1,10 +1,15 @@
 //! Placeholders inside one scalar's text: `${VAR}`, `${VAR:-default}`, `${VAR-default}`,
-//! `${VAR:?message}`, `${VAR?message}`, and `$$` for a literal `$`.
+//! `${VAR:?message}`, `${VAR?message}`, and `$${` for a literal `${`.
 //!
-//! Only braced placeholders expand: a bare `$VAR` (say `$HOME` in a container command) stays as
-//! written. Values are inserted as text and never scanned again, so a value containing `${X}`
-//! stays literal. Defaults and messages are literal text (`$$` still means `$`); a nested
-//! placeholder in them is an error rather than the silently broken output other tools produce.
+//! Only braced placeholders expand, and `$` is an escape only right before `{`: a run of `$`
+//! followed by `{` gives half of them (rounded down) as literal `$`, and an odd run ends in a
+//! placeholder (`$${A}` is the text `${A}`, `$$${A}` a `$` and A's value). Anywhere else `$` is
+//! never touched: a bare `$VAR` (say `$HOME` in a container command), a shell's `$$`, and
+//! Kubernetes' own `$(VAR)` and `$$(VAR)` escape in container `command`, `args` and `env` stay
+//! as written, so third-party manifests render unchanged. Values are inserted as text and never
+//! scanned again, so a value containing `${X}` stays literal. Defaults and messages are literal
+//! text; a nested placeholder in them is an error rather than the silently broken output other
+//! tools produce.
 
 use std::fmt;
 
@@ -32,14 +37,14 @@ pub struct Placeholder {
     pub name: String,
     /// What to do when the variable is unset or empty.
     pub operator: Operator,
-    /// The default or the message (after `$$` → `$`); empty for [`Operator::Plain`].
+    /// The default or the message, as written; empty for [`Operator::Plain`].
     pub argument: String,
 }
 
 /// A piece of a scalar's text.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Piece {
-    /// Literal text (with `$$` already turned into `$`).
+    /// Literal text (with `$${` already turned into `${`).
     Text(String),
     /// A placeholder.
     Placeholder(Placeholder),
@@ -106,13 +111,36 @@ pub struct Located<E> {
     pub error: E,
 }
 
-/// Whether `text` contains template syntax at all (`${` or `$$`): most scalars do not, and
-/// skip all further work.
+/// Whether `text` contains template syntax at all (`${`, which `$${` contains too): most
+/// scalars do not, and skip all further work.
 pub fn has_syntax(text: &str) -> bool {
+    text.contains("${")
+}
+
+/// The length of the run of `$` starting at `at`, and whether `{` follows it.
+fn dollar_run(bytes: &[u8], at: usize) -> (usize, bool) {
+    let n = bytes[at..].iter().take_while(|b| **b == b'$').count();
+    (n, bytes.get(at + n) == Some(&b'{'))
+}
+
+/// Byte offsets of the `$` of each placeholder (or broken placeholder) in `text`, as [`parse`]
+/// reads them: the last `$` of each odd run of `$` followed by `{`.
+pub fn placeholder_offsets(text: &str) -> Vec<usize> {
     let bytes = text.as_bytes();
-    bytes
-        .windows(2)
-        .any(|w| w[0] == b'$' && (w[1] == b'{' || w[1] == b'$'))
+    let mut found = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] != b'$' {
+            i += 1;
+            continue;
+        }
+        let (n, brace) = dollar_run(bytes, i);
+        if brace && n % 2 == 1 {
+            found.push(i + n - 1);
+        }
+        i += n;
+    }
+    found
 }
 
 /// Splits `text` into literal text and placeholders.
@@ -131,31 +159,38 @@ pub fn parse(text: &str) -> Result<Template, Vec<Located<SyntaxError>>> {
             i += 1;
             continue;
         }
-        match bytes.get(i + 1) {
-            Some(b'$') => {
-                literal.push_str(&text[run_start..=i]);
-                i += 2;
-                run_start = i;
-            }
-            Some(b'{') => {
-                literal.push_str(&text[run_start..i]);
-                match placeholder(text, i) {
-                    Ok((p, end)) => {
-                        if !literal.is_empty() {
-                            pieces.push(Piece::Text(std::mem::take(&mut literal)));
-                        }
-                        pieces.push(Piece::Placeholder(p));
-                        i = end;
-                    }
-                    Err((error, end)) => {
-                        errors.push(Located { offset: i, error });
-                        i = end;
-                    }
-                }
-                run_start = i;
-            }
-            _ => i += 1,
+        let (n, brace) = dollar_run(bytes, i);
+        if !brace {
+            // Not before `{`: every `$` stays as written (`$$(VAR)`, `$$`, `$HOME`).
+            i += n;
+            continue;
         }
+        literal.push_str(&text[run_start..i]);
+        literal.push_str(&text[i..i + n / 2]);
+        if n % 2 == 0 {
+            literal.push('{');
+            i += n + 1;
+            run_start = i;
+            continue;
+        }
+        let start = i + n - 1;
+        match placeholder(text, start) {
+            Ok((p, end)) => {
+                if !literal.is_empty() {
+                    pieces.push(Piece::Text(std::mem::take(&mut literal)));
+                }
+                pieces.push(Piece::Placeholder(p));
+                i = end;
+            }
+            Err((error, end)) => {
+                errors.push(Located {
+                    offset: start,
+                    error,
+                });
+                i = end;
+            }
+        }
+        run_start = i;
     }
     literal.push_str(&text[run_start..]);
     if !literal.is_empty() {
@@ -230,7 +265,7 @@ fn placeholder(text: &str, start: usize) -> Result<(Placeholder, usize), (Syntax
             offset: start,
             name: name.to_owned(),
             operator,
-            argument: argument.replace("$$", "$"),
+            argument: argument.to_owned(),
         },
         close + 1,
     ))
@@ -398,21 +433,61 @@ mod tests {
     #[test]
     fn literal_dollars() {
         let v = [("HOME", "/root"), ("A", "x")];
-        assert_eq!(render("$HOME and $$HOME", &v).unwrap(), "$HOME and $HOME");
+        // `$` is an escape only right before `{`.
+        assert_eq!(render("$HOME and $$HOME", &v).unwrap(), "$HOME and $$HOME");
         assert_eq!(render("$${A}", &v).unwrap(), "${A}");
         assert_eq!(render("$$$${A}", &v).unwrap(), "$${A}");
         assert_eq!(render("$$${A}", &v).unwrap(), "$x");
+        assert_eq!(render("$$$$${A}!", &v).unwrap(), "$$x!");
         assert_eq!(render("cost: 5$", &v).unwrap(), "cost: 5$");
         assert_eq!(render("${A:-$$5}", &v).unwrap(), "x");
-        assert_eq!(render("${U:-$$5 and $x}", &v).unwrap(), "$5 and $x");
-        assert!(!has_syntax("$HOME $1 5$"));
-        assert!(has_syntax("a$$b") && has_syntax("${A}"));
+        assert_eq!(render("${U:-$$5 and $x}", &v).unwrap(), "$$5 and $x");
+        assert!(!has_syntax("$HOME $1 5$ $$ $$(A)"));
+        assert!(has_syntax("a$${b") && has_syntax("${A}"));
+    }
+
+    #[test]
+    fn kubernetes_dollar_parens_stay_as_written() {
+        let v = [("A", "x")];
+        // Kubernetes reads `$(VAR)` in command/args/env as a reference and `$$(VAR)` as the
+        // literal `$(VAR)`: both must reach it unchanged, next to kstep's own placeholders.
+        for text in [
+            "$$(VAR)",
+            "echo $(VAR) $$(VAR) $$$(VAR) $$$$(VAR)",
+            "kill -0 $$; echo $$PPID",
+            "$$",
+            "$",
+            "a$$",
+        ] {
+            assert_eq!(render(text, &v).unwrap(), text, "{text}");
+        }
+        assert_eq!(
+            render("--name=$$(POD_NAME) --tag=${A} --lit=$${A}", &v).unwrap(),
+            "--name=$$(POD_NAME) --tag=x --lit=${A}"
+        );
+    }
+
+    #[test]
+    fn placeholder_offsets_follow_the_parser() {
+        let text = "$$(A) ${A} $${B} $$${C} x$$$${D} ${#E}";
+        let offsets = placeholder_offsets(text);
+        assert_eq!(offsets, vec![6, 19, 33]);
+        let from_parse: Vec<usize> = match parse(text) {
+            Ok(t) => t.placeholders().map(|p| p.offset).collect(),
+            Err(e) => e.iter().map(|e| e.offset).collect(),
+        };
+        // `${#E}` is an error: the parser reports only errors then; its offset is the last.
+        assert_eq!(from_parse, vec![33]);
+        let t = parse("$$(A) ${A} $${B} $$${C} x$$$${D}").unwrap();
+        let parsed: Vec<usize> = t.placeholders().map(|p| p.offset).collect();
+        assert_eq!(parsed, vec![6, 19]);
     }
 
     #[test]
     fn values_are_not_rescanned() {
         assert_eq!(render("${A}", &[("A", "${B}")]).unwrap(), "${B}");
         assert_eq!(render("${A}", &[("A", "$$")]).unwrap(), "$$");
+        assert_eq!(render("${A}", &[("A", "$${B}")]).unwrap(), "$${B}");
     }
 
     #[test]

@@ -9,7 +9,7 @@
 
 use std::path::PathBuf;
 
-use super::args::{ClusterArgs, Manifests, ReportFormat, WaitArgs};
+use super::args::{ClusterArgs, Manifests, ReportFormat, StampArgs, WaitArgs};
 use crate::cli::{CliError, CliResult};
 use crate::deploy::DeployError;
 use crate::deploy::job::files_label;
@@ -32,6 +32,8 @@ pub struct Args {
     wait: bool,
     #[command(flatten)]
     wait_args: WaitArgs,
+    #[command(flatten)]
+    stamp: StampArgs,
     /// Apply only what this plan file (`kstep plan --out`) reviewed: refuse before any change
     /// (exit 2) when the objects, their content or a live object changed since.
     #[arg(long, value_name = "FILE")]
@@ -62,7 +64,7 @@ fn apply(args: &Args, shell: &Shell) -> Result<(), DeployError> {
         ..RenderOptions::default()
     };
     let rendered = load::render(&runtime, &args.manifests.files, &render, shell)?;
-    let objects = load::objects(rendered.documents, &files_label(&args.manifests.files))?;
+    let mut objects = load::objects(rendered.documents, &files_label(&args.manifests.files))?;
     let planned = args.plan.as_deref().map(plan::load).transpose()?;
     let target = args.cluster.target.target();
     let credentials = session::load_credentials(&runtime, &target, shell)?;
@@ -72,6 +74,10 @@ fn apply(args: &Args, shell: &Shell) -> Result<(), DeployError> {
         let session = Session::connect(&credentials, target.request_timeout).await?;
         if let (Some(planned), Some(path)) = (&planned, &args.plan) {
             plan::verify(&session, &objects, &options, planned, path, shell).await?;
+        }
+        // After the plan check, as `kstep deploy` does.
+        if let Some(stamp) = args.stamp.stamp() {
+            stamp.apply(&mut objects);
         }
         session
             .apply_and_wait(objects, &options, wait, shell)

@@ -10,6 +10,7 @@ use crate::credentials::{Connection, PlainHttp};
 use crate::deploy::applyset::{ApplySet, ParentRef};
 use crate::deploy::revision;
 use crate::deploy::session::{ApplyOptions, Target, WaitOptions, check_field_manager};
+use crate::deploy::stamp::{Stamp, StampMode};
 use crate::deploy::{DEFAULT_CONCURRENCY, FIELD_MANAGER};
 use crate::steps::dotenv::Flavor;
 use crate::steps::manifest::{self, ImageOverride, VariableSources};
@@ -271,6 +272,51 @@ impl From<WaitArgs> for WaitOptions {
             timeout: args.timeout,
             failure_grace: args.failure_grace,
         }
+    }
+}
+
+/// Stamping objects with their GitLab pipeline (`apply`, `deploy`).
+#[derive(Debug, Clone, Copy, clap::Args)]
+pub struct StampArgs {
+    /// Annotate every object with the pipeline, job and commit (`kstep.dev/…`), and workloads
+    /// with GitLab's deploy-board annotations (`app.gitlab.com/app`, `app.gitlab.com/env`), from
+    /// the CI variables that are set. `all` also stamps the workloads' pod templates, which
+    /// restarts their pods on every pipeline; `objects` leaves pod templates alone. Default:
+    /// `all` inside GitLab CI ($GITLAB_CI), else none.
+    #[arg(
+        long,
+        value_enum,
+        value_name = "WHAT",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "all"
+    )]
+    pub stamp: Option<StampArg>,
+    /// Stamp nothing, even inside GitLab CI.
+    #[arg(long, conflicts_with = "stamp")]
+    pub no_stamp: bool,
+}
+
+/// What `--stamp` covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum StampArg {
+    /// Objects, workloads and their pod templates.
+    All,
+    /// Objects and workloads, not pod templates (no restart from stamping).
+    Objects,
+}
+
+impl StampArgs {
+    /// The stamp to write, read from the CI variables; `None` when off or nothing is set.
+    pub fn stamp(&self) -> Option<Stamp> {
+        let mode = match (self.no_stamp, self.stamp) {
+            (true, _) => return None,
+            (false, Some(StampArg::All)) => StampMode::All,
+            (false, Some(StampArg::Objects)) => StampMode::Objects,
+            (false, None) if crate::deploy::log::in_gitlab_ci() => StampMode::All,
+            (false, None) => return None,
+        };
+        Some(Stamp::from_env(mode)).filter(|s| !s.is_empty())
     }
 }
 

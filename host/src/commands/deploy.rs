@@ -9,12 +9,12 @@
 //! with those variables, `--set` and `--image` overrides (YAML-aware, no `sed`), apply them
 //! (dry run of everything first) and wait for the rollout (on by default; `--no-wait`). In a
 //! GitLab job the steps are collapsible log sections and a summary closes the log;
-//! `--dotenv-out` writes `DEPLOYED_IMAGE`, `DEPLOYED_NAMESPACE` and `ROLLOUT_SECONDS` for later
-//! jobs (`artifacts:reports:dotenv`).
+//! `--dotenv-out` writes `DEPLOYED_IMAGE`, `DEPLOYED_NAMESPACE`, `DEPLOYED_URL` and
+//! `ROLLOUT_SECONDS` for later jobs (`artifacts:reports:dotenv`).
 
 use std::path::PathBuf;
 
-use super::args::{ClusterArgs, Manifests, ReportFormat, Template, WaitArgs};
+use super::args::{ClusterArgs, Manifests, ReportFormat, StampArgs, Template, WaitArgs};
 use crate::cli::{CliError, CliResult};
 use crate::deploy::DeployError;
 use crate::deploy::job::{self, DeployJob};
@@ -28,11 +28,16 @@ pub struct Args {
     manifests: Manifests,
     #[command(flatten)]
     template: Template,
-    /// Write `DEPLOYED_IMAGE`, `DEPLOYED_NAMESPACE` and `ROLLOUT_SECONDS` to this dotenv file
+    /// Write `DEPLOYED_IMAGE`, `DEPLOYED_NAMESPACE`, `DEPLOYED_URL` (the one host of the
+    /// Ingresses and HTTPRoutes, if there is one) and `ROLLOUT_SECONDS` to this dotenv file
     /// (GitLab's format, merged into the file if it exists) after a successful deploy. An
     /// existing file is checked before anything is applied.
     #[arg(long, value_name = "FILE")]
     dotenv_out: Option<PathBuf>,
+    /// The `DEPLOYED_URL` to write with --dotenv-out, instead of the host found in the
+    /// manifests (`http://…` or `https://…`).
+    #[arg(long, value_name = "URL", requires = "dotenv_out", value_parser = parse_url)]
+    environment_url: Option<String>,
     /// Apply only what this plan file (`kstep plan --out`) reviewed: refuse before any change
     /// (exit 2) when the objects, their content or a live object changed since.
     #[arg(long, value_name = "FILE")]
@@ -44,6 +49,8 @@ pub struct Args {
     cluster: ClusterArgs,
     #[command(flatten)]
     wait: WaitArgs,
+    #[command(flatten)]
+    stamp: StampArgs,
     /// How to report: lines (GitLab sections inside GitLab CI) or JSON lines.
     #[arg(short = 'o', long, value_enum, default_value_t = ReportFormat::Text)]
     output: ReportFormat,
@@ -62,7 +69,24 @@ impl Args {
             wait: (!self.no_wait).then(|| self.wait.into()),
             dotenv_out: self.dotenv_out.clone(),
             plan: self.plan.clone(),
+            environment_url: self.environment_url.clone(),
+            stamp: self.stamp.stamp(),
         }
+    }
+}
+
+/// An environment URL: `http://` or `https://`, then a host, on one line.
+fn parse_url(text: &str) -> Result<String, String> {
+    let rest = text
+        .strip_prefix("https://")
+        .or_else(|| text.strip_prefix("http://"));
+    match rest {
+        Some(rest) if !rest.is_empty() && !text.chars().any(char::is_whitespace) => {
+            Ok(text.to_owned())
+        }
+        _ => Err(format!(
+            "`{text}`: expected http://HOST… or https://HOST…, without spaces"
+        )),
     }
 }
 

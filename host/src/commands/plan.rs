@@ -100,6 +100,9 @@ fn compute(runtime: &Runtime, args: &Args) -> Result<Plan, DeployError> {
         wait: None,
         dotenv_out: None,
         plan: None,
+        environment_url: None,
+        // The plan reviews the manifests; the deploy stamps after checking it.
+        stamp: None,
     };
     let notes = Notes;
     // Credentials first, as for a deploy: every secret they hold is registered before a

@@ -23,8 +23,8 @@ const REPORT_LINES: usize = 20;
     after_help = "Variables: --set wins over --env-file (a later file wins over an \
     earlier one), which wins over the process environment (left out with --no-env).\n\
     Placeholders: ${VAR}, ${VAR:-default}, ${VAR-default}, ${VAR:?message}, ${VAR?message}; \
-    $$ is a literal $; a bare $VAR is left as written. An unset variable without a default \
-    is an error."
+    $${ is a literal ${; any other $ is left as written ($VAR, $$, Kubernetes' $(VAR) and \
+    $$(VAR)). An unset variable without a default is an error."
 )]
 pub struct Args {
     #[command(flatten)]

@@ -190,6 +190,8 @@ pub enum Event<'a> {
         path: &'a Path,
         /// The variables written.
         names: &'a [String],
+        /// The variables left out, each with why (`DEPLOYED_URL: 2 hosts …`).
+        left_out: &'a [String],
     },
 }
 

@@ -15,6 +15,11 @@ pub struct Sections {
     gitlab: bool,
 }
 
+/// Whether this runs inside a GitLab CI job (`GITLAB_CI` set and not empty).
+pub fn in_gitlab_ci() -> bool {
+    std::env::var_os("GITLAB_CI").is_some_and(|v| !v.is_empty())
+}
+
 impl Sections {
     /// GitLab markers when `GITLAB_CI` is set (GitLab's runner sets it to `true`), or when
     /// `KSTEP_LOG_SECTIONS=gitlab` forces them; plain headers otherwise (`KSTEP_LOG_SECTIONS=plain`
@@ -23,7 +28,7 @@ impl Sections {
         let gitlab = match std::env::var("KSTEP_LOG_SECTIONS").as_deref() {
             Ok("gitlab") => true,
             Ok("plain") => false,
-            _ => std::env::var_os("GITLAB_CI").is_some_and(|v| !v.is_empty()),
+            _ => in_gitlab_ci(),
         };
         Self { gitlab }
     }

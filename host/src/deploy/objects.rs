@@ -516,7 +516,7 @@ pub fn duplicates(objects: &[Object]) -> Vec<InvalidObject> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
     use serde_json::json;
@@ -532,7 +532,9 @@ mod tests {
         }
     }
 
-    fn object(value: Value) -> Object {
+    /// An object from `value`, as the first document of `k8s/app.yaml` (other modules' tests
+    /// use it too).
+    pub(crate) fn object(value: Value) -> Object {
         Object::new(value, origin(1)).unwrap()
     }
 

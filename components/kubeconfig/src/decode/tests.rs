@@ -376,7 +376,7 @@ fn missing_current_context() {
     let e = err(&text, None);
     assert_eq!(
         e.message,
-        "the kubeconfig has no current-context: choose one of its 3 context(s) with --context NAME: `token`, `basic`, `cert`"
+        "the kubeconfig has no current-context: choose one of its 3 context(s) with --context NAME, $KSTEP_CONTEXT or $KUBE_CONTEXT: `token`, `basic`, `cert`"
     );
     let e = err(
         &LEAK.replace("current-context: token", "current-context: gone"),
