@@ -361,7 +361,7 @@ pub fn entry(object: &Object, dry: &Value, live: Option<&Value>) -> Entry {
         resource_version: None,
         needs: None,
     };
-    let mut after = comparable(dry.clone());
+    let mut after = reviewed(dry.clone());
     let Some(live) = live else {
         if secret {
             entry.secret_keys = Some(hide_secret_values(&mut Value::Null, &mut after));
@@ -372,7 +372,7 @@ pub fn entry(object: &Object, dry: &Value, live: Option<&Value>) -> Entry {
         .pointer("/metadata/resourceVersion")
         .and_then(Value::as_str)
         .map(str::to_owned);
-    let mut before = comparable(live.clone());
+    let mut before = reviewed(live.clone());
     if secret {
         entry.secret_keys =
             Some(hide_secret_values(&mut before, &mut after)).filter(|k| !k.is_empty());
@@ -385,6 +385,14 @@ pub fn entry(object: &Object, dry: &Value, live: Option<&Value>) -> Entry {
         entry.diff = Some(unified_diff(&before, &after, &entry.id));
     }
     entry
+}
+
+/// What a plan compares: [`comparable`], and without kstep's stamps, which are the pipeline's
+/// and not the manifests' (a plan reviews the manifests; the deploy stamps after the check).
+fn reviewed(value: Value) -> Value {
+    let mut value = comparable(value);
+    super::stamp::remove_stamps(&mut value);
+    value
 }
 
 /// `value` without what the server changes on its own: the bookkeeping metadata

@@ -116,6 +116,25 @@ impl Stamp {
     }
 }
 
+/// Removes every stamp annotation from `object` and its pod template: what a plan leaves out
+/// of its comparison, the stamps being the pipeline's and not the manifests'.
+pub fn remove_stamps(object: &mut Value) {
+    let stamp_keys: Vec<&str> = BOARD
+        .iter()
+        .map(|(key, _)| *key)
+        .chain(TRACE.iter().map(|(key, _, _)| *key))
+        .collect();
+    for pointer in [
+        "/metadata/annotations",
+        "/spec/template/metadata/annotations",
+        "/spec/jobTemplate/spec/template/metadata/annotations",
+    ] {
+        if let Some(map) = object.pointer_mut(pointer).and_then(Value::as_object_mut) {
+            map.retain(|key, _| !stamp_keys.contains(&key.as_str()));
+        }
+    }
+}
+
 /// Sets `annotations` in `metadata.annotations` of `object` (a JSON object), creating both
 /// when missing; a value the manifest already gives is replaced.
 fn annotate(object: &mut Value, annotations: &[(&'static str, String)]) {
@@ -149,8 +168,26 @@ fn annotate(object: &mut Value, annotations: &[(&'static str, String)]) {
 
 #[cfg(test)]
 mod tests {
+
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
+
+    #[test]
+    fn stamps_come_off_again() {
+        let mut value = serde_json::json!({
+            "metadata": {"annotations": {"kstep.dev/job-id": "1", "keep": "x"}},
+            "spec": {"template": {"metadata": {"annotations": {"app.gitlab.com/app": "a"}}}},
+        });
+        super::remove_stamps(&mut value);
+        assert_eq!(
+            value["metadata"]["annotations"],
+            serde_json::json!({"keep": "x"})
+        );
+        assert_eq!(
+            value["spec"]["template"]["metadata"]["annotations"],
+            serde_json::json!({})
+        );
+    }
     use crate::deploy::objects::tests::object;
     use serde_json::json;
 
