@@ -58,6 +58,37 @@ fn managers(object: &Value) -> Vec<(String, String)> {
         .collect()
 }
 
+/// The Deployment once its controller has seen it (revision annotation written, generation
+/// observed): from then on only its status moves on its own.
+fn settled(ns: &Namespace) -> Value {
+    for _ in 0..100 {
+        let object = live(ns);
+        if object["metadata"]["annotations"]["deployment.kubernetes.io/revision"].is_string()
+            && object["status"]["observedGeneration"] == object["metadata"]["generation"]
+        {
+            return object;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    panic!("the Deployment controller did not observe the Deployment within 10 s");
+}
+
+/// Asserts that nothing but the controllers wrote to the Deployment between `before` and
+/// `now` (its status, and so its resourceVersion, moves on its own while pods start).
+fn unchanged_since(before: &Value, now: &Value) {
+    assert_eq!(
+        now["metadata"]["generation"],
+        before["metadata"]["generation"]
+    );
+    assert_eq!(managers(now), managers(before));
+    assert_eq!(image(now), image(before));
+    assert_eq!(content(now), content(before));
+    assert_eq!(
+        now["metadata"]["annotations"],
+        before["metadata"]["annotations"]
+    );
+}
+
 /// The object without what the server and the controllers change on their own, and without
 /// the container image (the one field the deploys change).
 fn content(object: &Value) -> Value {
@@ -198,7 +229,7 @@ fn helm_managed_objects_are_refused_then_adopted() {
         "-f",
         &v1,
     ]);
-    let before = live(&ns);
+    let before = settled(&ns);
 
     for args in [
         vec!["apply", "-f", &v2, "-n", &ns.name],
@@ -212,10 +243,7 @@ fn helm_managed_objects_are_refused_then_adopted() {
                 ns.name
             )));
     }
-    assert_eq!(
-        live(&ns)["metadata"]["resourceVersion"],
-        before["metadata"]["resourceVersion"]
-    );
+    unchanged_since(&before, &live(&ns));
 
     let dry = as_admin(&[
         "apply",
@@ -230,10 +258,7 @@ fn helm_managed_objects_are_refused_then_adopted() {
     dry.ok().stdout(Has(
         "  adopted      deployment.apps/web: would take over the fields of helm for field manager kstep; the label and annotations of Helm release production would be removed\n",
     ));
-    assert_eq!(
-        live(&ns)["metadata"]["resourceVersion"],
-        before["metadata"]["resourceVersion"]
-    );
+    unchanged_since(&before, &live(&ns));
 
     let run = as_admin(&[
         "apply", "-f", &v2, "-n", &ns.name, "--adopt", "helm", "--output", "json",
