@@ -96,6 +96,19 @@ impl Shell {
         }
     }
 
+    /// A command's closing line: `text` for people, or the `summary` event for machines.
+    pub fn outcome(&self, text: &str, summary: Value) {
+        if self.style == Style::Json {
+            let mut event = json!({"event": "summary"});
+            if let (Some(event), Value::Object(fields)) = (event.as_object_mut(), summary) {
+                event.extend(fields);
+            }
+            json_line(&event);
+        } else {
+            output::stdout(&format!("{text}\n"));
+        }
+    }
+
     /// The closing summary of `kstep deploy`.
     pub fn deploy_summary(&self, deployed: &Deployed, dry_run: bool) {
         let run = &deployed.run;

@@ -234,6 +234,20 @@ fn delete_tears_the_set_down_and_is_idempotent() {
     as_admin(&["delete", "--applyset", "review", "-n", &ns.name])
         .ok()
         .stdout(Has("does not exist"));
+    let json = as_admin(&[
+        "delete",
+        "--applyset",
+        "review",
+        "-n",
+        &ns.name,
+        "-o",
+        "json",
+    ]);
+    json.ok();
+    let summary: serde_json::Value =
+        serde_json::from_str(json.stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(summary["event"], "summary");
+    assert_eq!(summary["existed"], false);
 }
 
 /// A Deployment `web` with image `registry.local/IMAGE`.

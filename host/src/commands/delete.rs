@@ -15,7 +15,6 @@ use crate::deploy::DeployError;
 use crate::deploy::objects::NamespacePolicy;
 use crate::deploy::prune::Teardown;
 use crate::deploy::session::{self, Session};
-use crate::output;
 use crate::runtime::Runtime;
 use crate::shell::Shell;
 
@@ -78,16 +77,27 @@ fn delete(args: &Args, shell: &Shell) -> Result<(), DeployError> {
             .teardown(&set, &policy, wait, args.dry_run, shell)
             .await
     })?;
-    if args.output == ReportFormat::Text {
-        let name = format!("ApplySet {} in namespace {}", set.parent, set.namespace);
-        output::stdout(&match outcome {
-            Teardown::NoSuchSet => format!("{name} does not exist: nothing to delete\n"),
-            Teardown::Deleted(_) if args.dry_run => {
-                format!("Dry run: {name} would be deleted; nothing was deleted\n")
-            }
-            Teardown::Deleted(_) if args.wait => format!("Deleted {name}: everything is gone\n"),
-            Teardown::Deleted(_) => format!("Deleted {name}\n"),
-        });
-    }
+    let name = format!("ApplySet {} in namespace {}", set.parent, set.namespace);
+    let (text, deleted) = match &outcome {
+        Teardown::NoSuchSet => (format!("{name} does not exist: nothing to delete"), None),
+        Teardown::Deleted(m) if args.dry_run => (
+            format!("Dry run: {name} would be deleted; nothing was deleted"),
+            Some(m.len()),
+        ),
+        Teardown::Deleted(m) if args.wait => {
+            (format!("Deleted {name}: everything is gone"), Some(m.len()))
+        }
+        Teardown::Deleted(m) => (format!("Deleted {name}"), Some(m.len())),
+    };
+    shell.outcome(
+        &text,
+        serde_json::json!({
+            "applyset": set.parent.to_string(),
+            "namespace": set.namespace,
+            "existed": deleted.is_some(),
+            "members": deleted,
+            "dry_run": args.dry_run,
+        }),
+    );
     Ok(())
 }
