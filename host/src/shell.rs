@@ -376,8 +376,14 @@ impl Shell {
                 if dry_run { "would join" } else { "joins" },
             )),
             Event::RevisionRecorded { set, info } => output::stdout(&format!(
-                "Recorded revision {} of ApplySet {set} ({})\n",
-                info.revision, info.result
+                "Recorded revision {} of ApplySet {set} ({}{})\n",
+                info.revision,
+                info.result,
+                if info.objects_dropped {
+                    "; too large to keep its objects: it cannot be rolled back to"
+                } else {
+                    ""
+                }
             )),
             Event::RollbackStarted { set, revision } => sections.start(
                 "kstep_rollback",

@@ -575,3 +575,39 @@ fn plan_lists_what_prune_would_delete_and_what_a_set_adopts() {
     assert!(exists(&ns.name, "configmap", "b"));
     assert_eq!(label(&ns, "configmap", "c", PART_OF), None);
 }
+
+#[test]
+#[ignore = "needs a cluster (tests/cluster/up.sh)"]
+fn a_revision_too_large_for_a_secret_is_recorded_without_its_objects() {
+    let ns = Namespace::create("applyset-large");
+    let dir = TempDir::new("applyset-large");
+    // Three ConfigMaps of 700 KB of hex noise: about 1 MB once compressed, more than a Secret
+    // holds.
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut noise = || {
+        (0..700_000)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                char::from(b"0123456789abcdef"[(state & 15) as usize])
+            })
+            .collect::<String>()
+    };
+    let maps: Vec<String> = (0..3)
+        .map(|i| {
+            format!(
+                "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: big-{i}\ndata:\n  noise: \"{}\"\n",
+                noise()
+            )
+        })
+        .collect();
+    let file = dir.write("big.yaml", documents(&maps));
+    apply_to_app(&ns, &file, &[])
+        .ok()
+        .stdout(Has("Recorded revision 1 of ApplySet"))
+        .stdout(Has("too large to keep its objects"));
+    as_admin(&["rollback", "--applyset", "app", "-n", &ns.name, "--to", "1"])
+        .fails_with(2)
+        .stderr(Has("was too large to keep its objects"));
+}

@@ -213,7 +213,10 @@ impl DeployError {
             ),
             other => (
                 other.to_string(),
-                matches!(other, RevisionError::NotFound { .. }),
+                matches!(
+                    other,
+                    RevisionError::NotFound { .. } | RevisionError::Dropped { .. }
+                ),
             ),
         };
         DeployError::Apply {

@@ -28,6 +28,9 @@ pub const SECRET_TYPE: &str = "kstep.dev/revision";
 pub const DEFAULT_HISTORY_LIMIT: usize = 10;
 /// The data key of the compressed objects.
 const OBJECTS_KEY: &str = "objects.json.gz";
+/// The most compressed object data a revision keeps: a Secret holds at most 1 MiB in all.
+/// A larger revision is recorded without its objects (and cannot be rolled back to).
+const MAX_STORED_BYTES: usize = 900 << 10;
 /// A revision larger than this once decompressed is refused (a Secret holds at most 1 MiB
 /// compressed; this bounds what a tampered one can make kstep allocate).
 const MAX_OBJECTS_BYTES: u64 = 256 << 20;
@@ -73,6 +76,9 @@ pub struct Info {
     /// The revision this one restored, for a rollback.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollback_of: Option<u32>,
+    /// Its objects were too large to keep (over 900 KiB compressed): no rollback to it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub objects_dropped: bool,
     /// When it was recorded (the Secret's creation time; not stored in the annotation).
     #[serde(skip)]
     pub time: Option<String>,
@@ -95,6 +101,7 @@ impl Info {
             job: env("CI_JOB_ID"),
             images: images(objects.iter().map(|o| &o.value)),
             rollback_of,
+            objects_dropped: false,
             time: None,
         }
     }
@@ -112,6 +119,17 @@ pub enum RevisionError {
         /// The set.
         set: String,
         /// The revision asked for.
+        revision: u32,
+    },
+    /// The revision was too large to keep its objects.
+    #[error(
+        "revision {revision} of ApplySet {set} was too large to keep its objects (over 900 KiB \
+         compressed): it cannot be rolled back to"
+    )]
+    Dropped {
+        /// The set.
+        set: String,
+        /// The revision.
         revision: u32,
     },
     /// A revision that kstep cannot read back (written by another version, or altered).
@@ -231,17 +249,21 @@ impl<'a> History<'a> {
     pub async fn record(
         &self,
         parent_uid: &str,
-        info: &Info,
+        mut info: Info,
         objects: &[Object],
         limit: usize,
-    ) -> Result<(), RevisionError> {
+    ) -> Result<Info, RevisionError> {
         let values: Vec<&Value> = objects.iter().map(|o| &o.value).collect();
-        let data = compress(&values).map_err(|e| RevisionError::Corrupt {
+        let mut data = compress(&values).map_err(|e| RevisionError::Corrupt {
             set: self.set.parent.to_string(),
             revision: info.revision,
             why: e.to_string(),
         })?;
-        let annotation = serde_json::to_string(info).map_err(|e| RevisionError::Corrupt {
+        if data.len() > MAX_STORED_BYTES {
+            data.clear();
+            info.objects_dropped = true;
+        }
+        let annotation = serde_json::to_string(&info).map_err(|e| RevisionError::Corrupt {
             set: self.set.parent.to_string(),
             revision: info.revision,
             why: e.to_string(),
@@ -284,7 +306,7 @@ impl<'a> History<'a> {
                 Err(e) => return Err(e.into()),
             }
         }
-        Ok(())
+        Ok(info)
     }
 
     /// The objects revision `revision` applied, and its info.
@@ -314,6 +336,12 @@ impl<'a> History<'a> {
             .and_then(|a| a.get(INFO_ANNOTATION))
             .and_then(|a| serde_json::from_str(a).ok())
             .ok_or_else(|| corrupt(format!("no valid {INFO_ANNOTATION} annotation")))?;
+        if info.objects_dropped {
+            return Err(RevisionError::Dropped {
+                set: self.set.parent.to_string(),
+                revision,
+            });
+        }
         let data = secret
             .data
             .as_ref()
@@ -333,7 +361,11 @@ pub fn next(history: &[Info]) -> u32 {
 pub fn last_good(history: &[Info], before: Option<u32>) -> Option<&Info> {
     history
         .iter()
-        .filter(|i| i.result == Status::Succeeded && before.is_none_or(|b| i.revision < b))
+        .filter(|i| {
+            i.result == Status::Succeeded
+                && !i.objects_dropped
+                && before.is_none_or(|b| i.revision < b)
+        })
         .max_by_key(|i| i.revision)
 }
 
@@ -352,6 +384,7 @@ mod tests {
             job: None,
             images: Vec::new(),
             rollback_of: None,
+            objects_dropped: false,
             time: None,
         }
     }
@@ -368,6 +401,10 @@ mod tests {
         assert_eq!(last_good(&history, None).map(|i| i.revision), Some(2));
         assert_eq!(last_good(&history, Some(2)).map(|i| i.revision), Some(1));
         assert_eq!(last_good(&history, Some(1)), None);
+        let mut dropped = info(4, Status::Succeeded);
+        dropped.objects_dropped = true;
+        let history = [info(1, Status::Succeeded), dropped];
+        assert_eq!(last_good(&history, None).map(|i| i.revision), Some(1));
     }
 
     #[test]

@@ -13,7 +13,7 @@ use super::cancel;
 use super::error::DeployError;
 use super::events::{Event, Reporter};
 use super::objects::{NamespacePolicy, Object};
-use super::revision::{self, History, Info, RevisionError, Status};
+use super::revision::{self, History, Info, Status};
 use super::rollout::{self, Finished, Workload};
 use super::{DEFAULT_CONCURRENCY, FIELD_MANAGER, watch};
 use crate::credentials::{self, Connection, Credentials, PlainHttp};
@@ -596,9 +596,8 @@ impl<'a> Session<'a> {
             let number = revision::next(&history.list().await?);
             let info = Info::new(number, status, &objects, options.rollback_of);
             history
-                .record(parent_uid, &info, &objects, options.history_limit)
-                .await?;
-            Ok::<_, RevisionError>(info)
+                .record(parent_uid, info, &objects, options.history_limit)
+                .await
         }
         .await;
         let info = result.map_err(|e| DeployError::revision(&e, self.connection))?;
