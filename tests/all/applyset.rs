@@ -610,4 +610,7 @@ fn a_revision_too_large_for_a_secret_is_recorded_without_its_objects() {
     as_admin(&["rollback", "--applyset", "app", "-n", &ns.name, "--to", "1"])
         .fails_with(2)
         .stderr(Has("was too large to keep its objects"));
+    as_admin(&["history", "--applyset", "app", "-n", &ns.name])
+        .ok()
+        .stdout(Has("succeeded (objects not kept)"));
 }

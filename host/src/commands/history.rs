@@ -75,10 +75,17 @@ fn table(revisions: &[Info]) -> String {
             [
                 i.revision.to_string(),
                 i.time.clone().unwrap_or_else(dash),
-                match i.rollback_of {
-                    Some(n) => format!("{} (rollback to {n})", i.result),
-                    None => i.result.to_string(),
-                },
+                format!(
+                    "{}{}{}",
+                    i.result,
+                    i.rollback_of
+                        .map_or(String::new(), |n| format!(" (rollback to {n})")),
+                    if i.objects_dropped {
+                        " (objects not kept)"
+                    } else {
+                        ""
+                    }
+                ),
                 i.commit
                     .as_deref()
                     .map_or_else(dash, |c| c.chars().take(12).collect()),
