@@ -9,6 +9,7 @@
 
 use std::error::Error;
 use std::fmt::Write as _;
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -100,6 +101,10 @@ fn main() -> Result<(), Box<dyn Error>> {
         };
         let cwasm = out_dir.join(format!("{}.cwasm", krate.replace('-', "_")));
         std::fs::write(&cwasm, native)?;
+        let gz = out_dir.join(format!("{}.wasm.gz", krate.replace('-', "_")));
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        encoder.write_all(&bytes)?;
+        std::fs::write(&gz, encoder.finish()?)?;
         let sha256 = Sha256::digest(&bytes)
             .iter()
             .fold(String::new(), |mut s, b| {
@@ -109,8 +114,9 @@ fn main() -> Result<(), Box<dyn Error>> {
         writeln!(
             code,
             "    Builtin {{ name: {name:?}, world: \"kstep:builtin/{world}@{builtin_version}\", sha256: {sha256:?}, \
-             wasm: include_bytes!({path:?}), native: include_bytes!({cwasm:?}) }},",
-            path = path.display().to_string(),
+             size: {size}, wasm_gz: include_bytes!({gz:?}), native: include_bytes!({cwasm:?}) }},",
+            size = bytes.len(),
+            gz = gz.display().to_string(),
             cwasm = cwasm.display().to_string()
         )?;
     }

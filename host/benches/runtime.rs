@@ -9,7 +9,8 @@ use kstep::steps::dotenv::{self, Flavor};
 fn bench(c: &mut Criterion) {
     let dir = std::env::temp_dir().join(format!("kstep-bench-cache-{}", std::process::id()));
     let runtime = Runtime::with_cache(Some(CompileCache::new(dir.clone()))).unwrap();
-    let wasm = kstep::builtins::get("dotenv").unwrap().wasm;
+    let wasm = kstep::builtins::get("dotenv").unwrap().wasm().unwrap();
+    let wasm = wasm.as_slice();
     runtime.warm(wasm).unwrap();
 
     c.bench_function("load dotenv from a warm cache", |b| {

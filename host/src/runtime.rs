@@ -379,11 +379,13 @@ impl Runtime {
         let step = Arc::new(match self.embedded_native(builtin) {
             Some(component) => self.checked_builtin(builtin.name, &component, true)?,
             None => {
+                let load = |reason: String| StepError::Load {
+                    step: builtin.name.to_owned(),
+                    reason,
+                };
+                let wasm = builtin.wasm().map_err(|e| load(e.to_string()))?;
                 let component =
-                    Component::new(&self.engine, builtin.wasm).map_err(|e| StepError::Load {
-                        step: builtin.name.to_owned(),
-                        reason: format!("{e:#}"),
-                    })?;
+                    Component::new(&self.engine, wasm).map_err(|e| load(format!("{e:#}")))?;
                 self.checked_builtin(builtin.name, &component, false)?
             }
         });

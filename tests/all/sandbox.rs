@@ -181,7 +181,8 @@ fn secrets_printed_by_a_component_are_masked() {
 fn a_warm_cache_compiles_nothing() {
     let dir = TempDir::new("sandbox-cache");
     let rt = Runtime::with_cache(Some(CompileCache::new(dir.to_path_buf()))).unwrap();
-    let wasm = BUILTINS[0].wasm;
+    let wasm = BUILTINS[0].wasm().unwrap();
+    let wasm = wasm.as_slice();
     assert_eq!(
         rt.warm(wasm).unwrap(),
         kstep::runtime::cache::Warmed::Compiled

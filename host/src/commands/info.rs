@@ -34,7 +34,7 @@ fn components_list() -> Vec<Component> {
         .map(|b| Component {
             name: b.name,
             world: b.world,
-            size: b.wasm.len(),
+            size: b.size,
             sha256: b.sha256,
         })
         .collect()
