@@ -528,29 +528,47 @@ async fn unchanged(
     takeovers: &[Takeover],
     concurrency: usize,
 ) -> BTreeMap<usize, DynamicObject> {
-    let existing = dry.iter().filter(|(i, answer)| {
-        planned[*i].waits_for.is_none()
-            && !takeovers.iter().any(|t| t.index == *i)
-            && answer
-                .metadata
-                .resource_version
-                .as_deref()
-                .is_some_and(|v| !v.is_empty())
-    });
-    stream::iter(existing)
-        .map(|(i, answer)| async move {
-            let p = &planned[*i];
-            match p.api(client).get_opt(&p.object.name).await {
-                Ok(Some(live))
-                    if serde_json::to_value(&live).ok() == serde_json::to_value(answer).ok() =>
-                {
-                    Some((*i, live))
-                }
-                _ => None,
+    let answers: BTreeMap<usize, &DynamicObject> = dry
+        .iter()
+        .filter(|(i, answer)| {
+            planned[*i].waits_for.is_none()
+                && !takeovers.iter().any(|t| t.index == *i)
+                && answer
+                    .metadata
+                    .resource_version
+                    .as_deref()
+                    .is_some_and(|v| !v.is_empty())
+        })
+        .map(|(i, answer)| (*i, answer))
+        .collect();
+    read_live(client, planned, answers.keys().copied(), concurrency)
+        .await
+        .into_iter()
+        .filter_map(|(i, live)| match (live, answers.get(&i)) {
+            (Ok(Some(live)), Some(answer))
+                if serde_json::to_value(&live).ok() == serde_json::to_value(answer).ok() =>
+            {
+                Some((i, live))
             }
+            _ => None,
+        })
+        .collect()
+}
+
+/// The live version of each of `planned[indices]` (`None`: it does not exist), read
+/// `concurrency` at a time.
+async fn read_live(
+    client: &Client,
+    planned: &[Planned],
+    indices: impl IntoIterator<Item = usize>,
+    concurrency: usize,
+) -> Vec<(usize, Result<Option<DynamicObject>, kube::Error>)> {
+    stream::iter(indices)
+        .map(|i| async move {
+            let p = &planned[i];
+            (i, p.api(client).get_opt(&p.object.name).await)
         })
         .buffer_unordered(concurrency)
-        .filter_map(std::future::ready)
         .collect()
         .await
 }
@@ -665,14 +683,7 @@ async fn plan_takeovers(
     if candidates.is_empty() {
         return Ok((Vec::new(), dry, failed));
     }
-    let live: Vec<(usize, Result<Option<DynamicObject>, kube::Error>)> = stream::iter(candidates)
-        .map(|i| async move {
-            let p = &planned[i];
-            (i, p.api(client).get_opt(&p.object.name).await)
-        })
-        .buffer_unordered(concurrency)
-        .collect()
-        .await;
+    let live = read_live(client, planned, candidates, concurrency).await;
     let mut takeovers = Vec::new();
     let mut helm = Vec::new();
     for (i, result) in live {
@@ -930,15 +941,8 @@ async fn dry_run_report(
     reporter: &dyn Reporter,
 ) -> Result<Vec<Applied>, ApplyError> {
     dry.sort_by_key(|(i, _)| *i);
-    let live: Vec<(usize, Result<Option<DynamicObject>, kube::Error>)> =
-        stream::iter(dry.iter().map(|(i, _)| *i).collect::<Vec<_>>())
-            .map(|i| async move {
-                let p = &planned[i];
-                (i, p.api(client).get_opt(&p.object.name).await)
-            })
-            .buffer_unordered(concurrency)
-            .collect()
-            .await;
+    let indices: Vec<usize> = dry.iter().map(|(i, _)| *i).collect();
+    let live = read_live(client, planned, indices, concurrency).await;
     let mut live: BTreeMap<usize, Result<Option<DynamicObject>, kube::Error>> =
         live.into_iter().collect();
     let mut out = Vec::new();

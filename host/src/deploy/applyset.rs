@@ -349,6 +349,15 @@ impl ApplySet {
         }
     }
 
+    /// The parent's API, Secret or ConfigMap alike (only its metadata is ever read).
+    fn parent_api(&self, client: &Client) -> Api<DynamicObject> {
+        let resource = match self.parent.kind {
+            ParentKind::Secret => ApiResource::erase::<Secret>(&()),
+            ParentKind::ConfigMap => ApiResource::erase::<ConfigMap>(&()),
+        };
+        Api::namespaced_with(client.clone(), &self.namespace, &resource)
+    }
+
     fn api_error(&self, error: kube::Error) -> ApplySetError {
         ApplySetError::Api {
             parent: self.parent.clone(),
@@ -383,18 +392,14 @@ impl ApplySet {
     /// # Errors
     /// A parent another tool manages, one whose id label is not this set's, a failed request.
     pub async fn fetch(&self, client: &Client) -> Result<Option<Inventory>, ApplySetError> {
-        let meta = match self.parent.kind {
-            ParentKind::Secret => Api::<Secret>::namespaced(client.clone(), &self.namespace)
-                .get_metadata_opt(&self.parent.name)
-                .await
-                .map(|m| m.map(|m| m.metadata)),
-            ParentKind::ConfigMap => Api::<ConfigMap>::namespaced(client.clone(), &self.namespace)
-                .get_metadata_opt(&self.parent.name)
-                .await
-                .map(|m| m.map(|m| m.metadata)),
-        }
-        .map_err(|e| self.api_error(e))?;
-        let Some(meta) = meta else { return Ok(None) };
+        let meta = self
+            .parent_api(client)
+            .get_metadata_opt(&self.parent.name)
+            .await
+            .map_err(|e| self.api_error(e))?;
+        let Some(meta) = meta.map(|m| m.metadata) else {
+            return Ok(None);
+        };
         let annotations = meta.annotations.unwrap_or_default();
         let labels = meta.labels.unwrap_or_default();
         let not_a_parent = |why: String| ApplySetError::NotAParent {
@@ -456,17 +461,12 @@ impl ApplySet {
         let mut params = PatchParams::apply(FIELD_MANAGER).force();
         params.dry_run = dry_run;
         let patch = Patch::Apply(&patch);
-        let meta = match self.parent.kind {
-            ParentKind::Secret => Api::<Secret>::namespaced(client.clone(), &self.namespace)
-                .patch_metadata(&self.parent.name, &params, &patch)
-                .await
-                .map(|m| m.metadata),
-            ParentKind::ConfigMap => Api::<ConfigMap>::namespaced(client.clone(), &self.namespace)
-                .patch_metadata(&self.parent.name, &params, &patch)
-                .await
-                .map(|m| m.metadata),
-        }
-        .map_err(|e| self.api_error(e))?;
+        let meta = self
+            .parent_api(client)
+            .patch_metadata(&self.parent.name, &params, &patch)
+            .await
+            .map_err(|e| self.api_error(e))?
+            .metadata;
         Ok(meta.uid.unwrap_or_default())
     }
 
@@ -476,16 +476,11 @@ impl ApplySet {
     /// A failed request (a parent already gone is not one).
     pub async fn delete_parent(&self, client: &Client) -> Result<(), ApplySetError> {
         let params = DeleteParams::background();
-        let result = match self.parent.kind {
-            ParentKind::Secret => Api::<Secret>::namespaced(client.clone(), &self.namespace)
-                .delete(&self.parent.name, &params)
-                .await
-                .map(drop),
-            ParentKind::ConfigMap => Api::<ConfigMap>::namespaced(client.clone(), &self.namespace)
-                .delete(&self.parent.name, &params)
-                .await
-                .map(drop),
-        };
+        let result = self
+            .parent_api(client)
+            .delete(&self.parent.name, &params)
+            .await
+            .map(drop);
         match result {
             Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
             other => other.map_err(|e| self.api_error(e)),

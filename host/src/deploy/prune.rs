@@ -47,7 +47,6 @@ impl Session<'_> {
         dry_run: bool,
         reporter: &dyn Reporter,
     ) -> Result<(), DeployError> {
-        let now = Inventory::of(applied.iter().map(|a| &a.object), &set.namespace);
         let (stale, outside) = self.stale_members(set, before, applied, policy).await?;
         for member in &outside {
             reporter.report(Event::Warning(&format!(
@@ -59,6 +58,7 @@ impl Session<'_> {
             .await?;
         if !dry_run {
             // What is left outside the policy stays recorded, so that it is not orphaned.
+            let now = Inventory::of(applied.iter().map(|a| &a.object), &set.namespace);
             let kept = Inventory::of_members(&outside, &set.namespace);
             set.record(self.client(), &now.union(&kept), false)
                 .await
