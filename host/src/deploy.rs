@@ -12,6 +12,8 @@
 //!   pure, unit-tested;
 //! - [`discovery`]: apiVersion/kind → REST resource and scope, cached for the run;
 //! - [`adopt`]: taking over what client-side `kubectl apply` or Helm applied (pure);
+//! - [`in_sync`]: whether an apply would change nothing, proven from the live object and its
+//!   managedFields (pure), so that an unchanged object costs one read;
 //! - [`apply`]: server-side dry-run of every object, then phased, bounded-concurrency
 //!   server-side apply with created/configured/unchanged outcomes;
 //! - [`applyset`]: ApplySets (KEP-3659), kubectl's inventory: parent, id, member labels,
@@ -39,6 +41,7 @@ pub mod cancel;
 pub mod discovery;
 pub mod error;
 pub mod events;
+pub mod in_sync;
 pub mod job;
 pub mod load;
 pub mod log;

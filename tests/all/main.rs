@@ -15,6 +15,7 @@ mod kubeconfig;
 mod leak_hunt;
 mod pipeline;
 mod plan;
+mod reapply;
 mod render;
 mod sandbox;
 mod secrets;

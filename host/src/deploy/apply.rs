@@ -34,6 +34,7 @@ use tokio::time::Instant;
 use super::adopt::{self, HelmRelease, Verdict};
 use super::discovery::{self, Lookup, Resolver};
 use super::events::{Event, Reporter};
+use super::in_sync;
 use super::objects::{self, DefinedKind, InvalidObject, NamespacePolicy, Object, Phase, Refusal};
 use super::{api_error, watch};
 
@@ -353,13 +354,33 @@ pub async fn apply(
         return Err(ApplyError::Invalid(invalid));
     }
 
-    // 3. Dry run of everything that can be validated now.
+    // 3. Read every object that can exist already; those the apply would leave as they are
+    //    ([`in_sync`]) need no dry run: the server's answer would be the live object. The
+    //    others are dry-run now.
     let params = params(options);
     let mut before: BTreeMap<usize, Before> = BTreeMap::new();
-    let now: Vec<usize> = (0..planned.len())
+    let readable: Vec<usize> = (0..planned.len())
         .filter(|&i| !matches!(planned[i].waits_for, Some(Dependency::Crd(_))))
         .collect();
-    let (dry, mut failed) = dry_run(client, &planned, &now, &params, concurrency).await;
+    let live: Live = read_live(client, &planned, readable.iter().copied(), concurrency)
+        .await
+        .into_iter()
+        .collect();
+    let synced: Vec<(usize, DynamicObject)> = live
+        .iter()
+        .filter_map(|(i, read)| match read {
+            Ok(Some(object)) if is_in_sync(&planned[*i], object, options) => {
+                Some((*i, object.clone()))
+            }
+            _ => None,
+        })
+        .collect();
+    let now: Vec<usize> = readable
+        .into_iter()
+        .filter(|i| !synced.iter().any(|(s, _)| s == i))
+        .collect();
+    let (mut dry, mut failed) = dry_run(client, &planned, &now, &params, concurrency).await;
+    dry.extend(synced);
     // Objects in a Namespace this run creates cannot be dry-run yet: not a rejection.
     failed.retain(|(i, error)| match &planned[*i].waits_for {
         Some(Dependency::Namespace(ns)) => !api_error::is_missing_namespace(error, ns),
@@ -411,15 +432,13 @@ pub async fn apply(
             });
         }
         dry.extend(ok);
-        return dry_run_report(
-            client,
+        return Ok(dry_run_report(
             &planned,
             dry,
-            concurrency,
+            live,
             &options.policy.default_namespace,
             reporter,
-        )
-        .await;
+        ));
     }
 
     // 4. Takeovers, then the dry run of what conflicted only with the managers taken over.
@@ -441,7 +460,7 @@ pub async fn apply(
     }
 
     // 5. Apply, phase by phase; objects the apply would not change are not sent again.
-    let mut noop = unchanged(client, &planned, &dry, &takeovers, concurrency).await;
+    let mut noop = unchanged(&planned, &dry, live, &takeovers);
     let mut applied: Vec<Applied> = Vec::with_capacity(planned.len());
     let mut validated_deferred = planned.iter().all(|p| p.waits_for.is_none());
     for phase in Phase::ALL {
@@ -519,17 +538,15 @@ pub async fn apply(
 /// The objects whose dry-run answer is the live object itself — same resourceVersion, same
 /// managed fields, same content — so that applying them would change nothing: reading them is
 /// far cheaper than sending them again (the server validates every apply, a no-op included,
-/// and large CRDs take it long). An object that changes between the read and the dry run
-/// differs, and is applied; a failed read only means it is applied.
-async fn unchanged(
-    client: &Client,
+/// and large CRDs take it long). `live` was read before the dry run: an object that changed in
+/// between has another resourceVersion, and is applied; a failed read only means it is applied.
+fn unchanged(
     planned: &[Planned],
     dry: &[(usize, DynamicObject)],
+    mut live: Live,
     takeovers: &[Takeover],
-    concurrency: usize,
 ) -> BTreeMap<usize, DynamicObject> {
-    let answers: BTreeMap<usize, &DynamicObject> = dry
-        .iter()
+    dry.iter()
         .filter(|(i, answer)| {
             planned[*i].waits_for.is_none()
                 && !takeovers.iter().any(|t| t.index == *i)
@@ -539,20 +556,26 @@ async fn unchanged(
                     .as_deref()
                     .is_some_and(|v| !v.is_empty())
         })
-        .map(|(i, answer)| (*i, answer))
-        .collect();
-    read_live(client, planned, answers.keys().copied(), concurrency)
-        .await
-        .into_iter()
-        .filter_map(|(i, live)| match (live, answers.get(&i)) {
-            (Ok(Some(live)), Some(answer))
+        .filter_map(|(i, answer)| match live.remove(i) {
+            Some(Ok(Some(live)))
                 if serde_json::to_value(&live).ok() == serde_json::to_value(answer).ok() =>
             {
-                Some((i, live))
+                Some((*i, live))
             }
             _ => None,
         })
         .collect()
+}
+
+/// Live objects by index in `planned`, as [`read_live`] read them.
+type Live = BTreeMap<usize, Result<Option<DynamicObject>, kube::Error>>;
+
+/// Whether applying `p` would leave `live` as it is ([`in_sync`]). Objects another tool
+/// applied are never, whatever their fields: their takeover is decided on the dry run.
+fn is_in_sync(p: &Planned, live: &DynamicObject, options: &Options) -> bool {
+    serde_json::to_value(live).is_ok_and(|live| {
+        !adopt::has_marks(&live) && in_sync::in_sync(&p.object.value, &live, &options.field_manager)
+    })
 }
 
 /// The live version of each of `planned[indices]` (`None`: it does not exist), read
@@ -930,21 +953,16 @@ fn rejections(planned: &[Planned], mut failed: Vec<(usize, kube::Error)>) -> Vec
         .collect()
 }
 
-/// With `--dry-run`: compares each dry-run answer with the live object to say what would
-/// happen, and prints it.
-async fn dry_run_report(
-    client: &Client,
+/// With `--dry-run`: compares each dry-run answer with the live object read before it to say
+/// what would happen, and prints it.
+fn dry_run_report(
     planned: &[Planned],
     mut dry: Vec<(usize, DynamicObject)>,
-    concurrency: usize,
+    mut live: Live,
     default_ns: &str,
     reporter: &dyn Reporter,
-) -> Result<Vec<Applied>, ApplyError> {
+) -> Vec<Applied> {
     dry.sort_by_key(|(i, _)| *i);
-    let indices: Vec<usize> = dry.iter().map(|(i, _)| *i).collect();
-    let live = read_live(client, planned, indices, concurrency).await;
-    let mut live: BTreeMap<usize, Result<Option<DynamicObject>, kube::Error>> =
-        live.into_iter().collect();
     let mut out = Vec::new();
     let deferred: Vec<&Planned> = planned.iter().filter(|p| p.waits_for.is_some()).collect();
     for (i, result) in dry {
@@ -990,7 +1008,7 @@ async fn dry_run_report(
             needs: &needs,
         });
     }
-    Ok(out)
+    out
 }
 
 fn before_outcome(dry: &DynamicObject) -> Outcome {
