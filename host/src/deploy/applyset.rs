@@ -13,6 +13,8 @@ use std::fmt;
 use std::str::FromStr;
 
 use base64::Engine as _;
+use futures::future;
+use futures::stream::{self, StreamExt as _, TryStreamExt as _};
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::Client;
 use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
@@ -37,6 +39,8 @@ pub const NAMESPACES_ANNOTATION: &str = "applyset.kubernetes.io/additional-names
 pub const TOOLING: &str = "kstep";
 /// The field manager of the parent's labels and annotations (kubectl's is `kubectl-applyset`).
 pub const FIELD_MANAGER: &str = "kstep-applyset";
+/// Lists of members (one per group-kind and namespace) in flight at once.
+const LISTS_IN_FLIGHT: usize = 8;
 
 /// The kind of a set's parent object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -502,71 +506,111 @@ impl ApplySet {
     ) -> Result<Vec<Member>, ApplySetError> {
         let mut namespaces: Vec<&str> = vec![self.namespace.as_str()];
         namespaces.extend(inventory.namespaces.iter().map(String::as_str));
-        let selector = ListParams::default().labels(&format!("{PART_OF_LABEL}={}", self.id));
-        let mut members = Vec::new();
-        for gk in &inventory.group_kinds {
-            let resolved = match known
-                .iter()
-                .find(|(r, _)| r.group == gk.group && r.kind == gk.kind)
-            {
-                Some((resource, scope)) => Some((resource.clone(), scope.clone())),
-                None => self.discover(client, gk).await?,
-            };
-            let Some((resource, scope)) = resolved else {
-                continue;
-            };
-            let lists: Vec<(Api<DynamicObject>, Option<&str>)> = match scope {
-                Scope::Cluster => vec![(Api::all_with(client.clone(), &resource), None)],
+        let resolved = self
+            .resolve(client, inventory.group_kinds.iter().cloned(), known)
+            .await?;
+        let lists: Vec<(ApiResource, Option<&str>)> = resolved
+            .into_values()
+            .flatten()
+            .flat_map(|(resource, scope)| match scope {
+                Scope::Cluster => vec![(resource, None)],
                 Scope::Namespaced => namespaces
                     .iter()
-                    .map(|ns| {
-                        (
-                            Api::namespaced_with(client.clone(), ns, &resource),
-                            Some(*ns),
-                        )
-                    })
+                    .map(|ns| (resource.clone(), Some(*ns)))
                     .collect(),
-            };
-            for (api, namespace) in lists {
-                let list = api
-                    .list_metadata(&selector)
-                    .await
-                    .map_err(|e| self.api_error(e))?;
-                for item in list.items {
-                    let meta = item.metadata;
-                    // The selector already says so; checked again because this decides
-                    // what is deleted.
-                    let labelled = meta
-                        .labels
-                        .as_ref()
-                        .and_then(|l| l.get(PART_OF_LABEL))
-                        .is_some_and(|v| *v == self.id);
-                    if let (true, Some(name), Some(uid)) = (labelled, meta.name, meta.uid) {
-                        members.push(Member {
-                            resource: resource.clone(),
-                            namespace: namespace.map(str::to_owned),
-                            name,
-                            uid,
-                        });
-                    }
+            })
+            .collect();
+        let selector = ListParams::default().labels(&format!("{PART_OF_LABEL}={}", self.id));
+        let listed: Vec<_> = stream::iter(lists)
+            .map(|(resource, namespace)| {
+                let selector = &selector;
+                async move {
+                    let list = api_for(client, &resource, namespace)
+                        .list_metadata(selector)
+                        .await
+                        .map_err(|e| self.api_error(e))?;
+                    Ok::<_, ApplySetError>((resource, namespace, list.items))
+                }
+            })
+            .buffered(LISTS_IN_FLIGHT)
+            .try_collect()
+            .await?;
+        let mut members = Vec::new();
+        for (resource, namespace, items) in listed {
+            for item in items {
+                let meta = item.metadata;
+                // The selector already says so; checked again because this decides what is
+                // deleted.
+                let labelled = meta
+                    .labels
+                    .as_ref()
+                    .and_then(|l| l.get(PART_OF_LABEL))
+                    .is_some_and(|v| *v == self.id);
+                if let (true, Some(name), Some(uid)) = (labelled, meta.name, meta.uid) {
+                    members.push(Member {
+                        resource: resource.clone(),
+                        namespace: namespace.map(str::to_owned),
+                        name,
+                        uid,
+                    });
                 }
             }
         }
         Ok(members)
     }
 
-    async fn discover(
+    /// The REST resource and scope of each group-kind (`None`: not served): `known` ones as
+    /// they are, the others from discovery, each API group asked once, all concurrently.
+    async fn resolve(
         &self,
         client: &Client,
-        gk: &GroupKind,
-    ) -> Result<Option<(ApiResource, Scope)>, ApplySetError> {
-        match kube::discovery::group(client, &gk.group).await {
-            Ok(group) => Ok(group
-                .recommended_kind(&gk.kind)
-                .map(|(resource, caps)| (resource, caps.scope))),
-            Err(kube::Error::Api(s)) if s.code == 404 => Ok(None),
-            Err(e) => Err(self.api_error(e)),
-        }
+        kinds: impl IntoIterator<Item = GroupKind>,
+        known: &[(ApiResource, Scope)],
+    ) -> Result<BTreeMap<GroupKind, Option<(ApiResource, Scope)>>, ApplySetError> {
+        let known_as = |gk: &GroupKind| {
+            known
+                .iter()
+                .find(|(r, _)| r.group == gk.group && r.kind == gk.kind)
+                .cloned()
+        };
+        let kinds: BTreeSet<GroupKind> = kinds.into_iter().collect();
+        let groups: BTreeSet<&str> = kinds
+            .iter()
+            .filter(|gk| known_as(gk).is_none())
+            .map(|gk| gk.group.as_str())
+            .collect();
+        let discovered: BTreeMap<&str, Option<kube::discovery::ApiGroup>> =
+            future::try_join_all(groups.into_iter().map(|group| async move {
+                match kube::discovery::group(client, group).await {
+                    Ok(found) => Ok((group, Some(found))),
+                    Err(kube::Error::Api(s)) if s.code == 404 => Ok((group, None)),
+                    Err(e) => Err(self.api_error(e)),
+                }
+            }))
+            .await?
+            .into_iter()
+            .collect();
+        Ok(kinds
+            .iter()
+            .map(|gk| {
+                let found = known_as(gk).or_else(|| {
+                    discovered
+                        .get(gk.group.as_str())?
+                        .as_ref()?
+                        .recommended_kind(&gk.kind)
+                        .map(|(resource, caps)| (resource, caps.scope))
+                });
+                (gk.clone(), found)
+            })
+            .collect())
+    }
+}
+
+/// The API of `resource` in `namespace` (`None`: cluster-scoped).
+fn api_for(client: &Client, resource: &ApiResource, namespace: Option<&str>) -> Api<DynamicObject> {
+    match namespace {
+        Some(ns) => Api::namespaced_with(client.clone(), ns, resource),
+        None => Api::all_with(client.clone(), resource),
     }
 }
 
@@ -598,75 +642,65 @@ impl ApplySet {
         client: &Client,
         objects: &[Object],
     ) -> Result<Vec<Claim>, ApplySetError> {
-        let mut live: BTreeMap<(GroupKind, Option<String>), BTreeMap<String, Option<String>>> =
-            BTreeMap::new();
-        let mut resources: BTreeMap<GroupKind, Option<(ApiResource, Scope)>> = BTreeMap::new();
-        for object in objects {
-            let gk = GroupKind {
-                group: object.group.clone(),
-                kind: object.kind.clone(),
-            };
-            if !resources.contains_key(&gk) {
-                let found = self.discover(client, &gk).await?;
-                resources.insert(gk.clone(), found);
-            }
-            let Some((resource, scope)) = resources.get(&gk).cloned().flatten() else {
-                continue;
-            };
-            let namespace = match scope {
-                Scope::Namespaced => Some(
-                    object
-                        .namespace
-                        .clone()
-                        .unwrap_or_else(|| self.namespace.clone()),
-                ),
-                Scope::Cluster => None,
-            };
-            let key = (gk, namespace);
-            if live.contains_key(&key) {
-                continue;
-            }
-            let api: Api<DynamicObject> = match &key.1 {
-                Some(ns) => Api::namespaced_with(client.clone(), ns, &resource),
-                None => Api::all_with(client.clone(), &resource),
-            };
-            let list = api
-                .list_metadata(&ListParams::default())
-                .await
-                .map_err(|e| self.api_error(e))?;
-            let names = list
-                .items
-                .into_iter()
-                .filter_map(|item| {
-                    let part_of = item
-                        .metadata
-                        .labels
-                        .as_ref()
-                        .and_then(|l| l.get(PART_OF_LABEL))
-                        .cloned();
-                    item.metadata.name.map(|n| (n, part_of))
+        let group_kind = |o: &Object| GroupKind {
+            group: o.group.clone(),
+            kind: o.kind.clone(),
+        };
+        let resources = self
+            .resolve(client, objects.iter().map(group_kind), &[])
+            .await?;
+        // The namespace an object is listed in (`None`: cluster-scoped), by its kind's scope.
+        let namespace_of = |object: &Object| match resources.get(&group_kind(object)) {
+            Some(Some((_, Scope::Namespaced))) => Some(
+                object
+                    .namespace
+                    .clone()
+                    .unwrap_or_else(|| self.namespace.clone()),
+            ),
+            _ => None,
+        };
+        let keys: BTreeSet<(GroupKind, Option<String>)> = objects
+            .iter()
+            .map(|o| (group_kind(o), namespace_of(o)))
+            .collect();
+        let live: BTreeMap<(GroupKind, Option<String>), BTreeMap<String, Option<String>>> =
+            stream::iter(keys)
+                .map(|(gk, namespace)| {
+                    let resource = resources.get(&gk).cloned().flatten();
+                    async move {
+                        // A kind the server does not serve has no objects yet.
+                        let Some((resource, _)) = resource else {
+                            return Ok(((gk, namespace), BTreeMap::new()));
+                        };
+                        let list = api_for(client, &resource, namespace.as_deref())
+                            .list_metadata(&ListParams::default())
+                            .await
+                            .map_err(|e| self.api_error(e))?;
+                        let names = list
+                            .items
+                            .into_iter()
+                            .filter_map(|item| {
+                                let part_of = item
+                                    .metadata
+                                    .labels
+                                    .as_ref()
+                                    .and_then(|l| l.get(PART_OF_LABEL))
+                                    .cloned();
+                                item.metadata.name.map(|n| (n, part_of))
+                            })
+                            .collect();
+                        Ok::<_, ApplySetError>(((gk, namespace), names))
+                    }
                 })
-                .collect();
-            live.insert(key, names);
-        }
+                .buffer_unordered(LISTS_IN_FLIGHT)
+                .try_collect()
+                .await?;
         let mut parents: BTreeMap<String, Option<String>> = BTreeMap::new();
         let mut claims = Vec::with_capacity(objects.len());
         for object in objects {
-            let gk = GroupKind {
-                group: object.group.clone(),
-                kind: object.kind.clone(),
-            };
-            let namespace = match resources.get(&gk).cloned().flatten() {
-                Some((_, Scope::Namespaced)) => Some(
-                    object
-                        .namespace
-                        .clone()
-                        .unwrap_or_else(|| self.namespace.clone()),
-                ),
-                _ => None,
-            };
+            let namespace = namespace_of(object);
             let claim = match live
-                .get(&(gk, namespace.clone()))
+                .get(&(group_kind(object), namespace.clone()))
                 .and_then(|m| m.get(&object.name))
             {
                 None => Claim::Ours,
