@@ -199,3 +199,73 @@ spec:
     run.ok();
     run.stdout(Has("0 created, 0 configured, 1 unchanged"));
 }
+
+#[test]
+#[ignore = "needs a cluster (tests/cluster/up.sh)"]
+fn an_identity_that_may_not_list_reads_each_object() {
+    let ns = Namespace::create("reapply-get");
+    let n = ns.name.as_str();
+    kubectl_ok(&["create", "serviceaccount", "getter", "-n", n]);
+    kubectl_ok(&[
+        "create",
+        "role",
+        "getter",
+        "--verb=get,create,patch",
+        "--resource=configmaps",
+        "-n",
+        n,
+    ]);
+    kubectl_ok(&[
+        "create",
+        "rolebinding",
+        "getter",
+        "--role=getter",
+        &format!("--serviceaccount={n}:getter"),
+        "-n",
+        n,
+    ]);
+    let token = kubectl_ok(&["create", "token", "getter", "-n", n, "--duration", "1h"]);
+    let admin = kubectl_json(&["config", "view", "--raw", "--minify"]);
+    let cluster = &admin["clusters"][0]["cluster"];
+    let kubeconfig = format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: {}\n    certificate-authority-data: {}\nusers:\n- name: getter\n  user:\n    token: {}\ncontexts:\n- name: c\n  context: {{cluster: c, user: getter, namespace: {n}}}\ncurrent-context: c\n",
+        cluster["server"].as_str().unwrap(),
+        cluster["certificate-authority-data"].as_str().unwrap(),
+        token.trim()
+    );
+    let dir = TempDir::new("reapply-get");
+    let config = dir.join("kubeconfig");
+    fs::write(&config, kubeconfig).unwrap();
+    let objects = dir.join("objects.yaml");
+    let documents: Vec<String> = (0..4)
+        .map(|i| {
+            format!(
+                "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c{i}\ndata:\n  key: v{i}\n"
+            )
+        })
+        .collect();
+    fs::write(&objects, documents.join("---\n")).unwrap();
+    let apply = || {
+        kstep(
+            &["apply", "-f", objects.to_str().unwrap()],
+            &[("KUBECONFIG", config.to_str().unwrap())],
+            None,
+        )
+    };
+    let run = apply();
+    run.ok();
+    run.stdout(Has("4 created, 0 configured, 0 unchanged"));
+    // The list of the four ConfigMaps is forbidden: each is read instead, and proven
+    // unchanged — had one been sent, the policy would have refused it.
+    let policy = format!("kstep-test-reapply-get-{}", std::process::id());
+    let _policy = deny_everything(
+        &policy,
+        r#"[{apiGroups: ["*"], apiVersions: ["*"], operations: [CREATE, UPDATE], resources: ["*"], scope: Namespaced}]"#,
+        &format!("{{namespaceSelector: {{matchLabels: {{kubernetes.io/metadata.name: {n}}}}}}}"),
+    );
+    let probe = ["create", "configmap", "probe", "-n", n, "--dry-run=server"];
+    until_policy(&policy, &probe, true);
+    let run = apply();
+    run.ok();
+    run.stdout(Has("0 created, 0 configured, 4 unchanged"));
+}

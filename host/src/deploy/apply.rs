@@ -38,6 +38,12 @@ use super::in_sync;
 use super::objects::{self, DefinedKind, InvalidObject, NamespacePolicy, Object, Phase, Refusal};
 use super::{api_error, watch};
 
+/// Objects of one resource and namespace from which their live versions are listed, not read
+/// one by one.
+const LIST_FROM: usize = 3;
+/// The largest list page asked for; a namespace with more objects of the kind is read per
+/// object instead.
+const LIST_PAGE: u32 = 500;
 /// How often discovery is asked again while a just-established CRD's version is not yet served.
 const DISCOVERY_RETRY: Duration = Duration::from_millis(200);
 /// How to apply.
@@ -362,10 +368,7 @@ pub async fn apply(
     let readable: Vec<usize> = (0..planned.len())
         .filter(|&i| !matches!(planned[i].waits_for, Some(Dependency::Crd(_))))
         .collect();
-    let live: Live = read_live(client, &planned, readable.iter().copied(), concurrency)
-        .await
-        .into_iter()
-        .collect();
+    let live = read_existing(client, &planned, &readable, concurrency).await;
     let synced: Vec<(usize, DynamicObject)> = live
         .iter()
         .filter_map(|(i, read)| match read {
@@ -567,7 +570,75 @@ fn unchanged(
         .collect()
 }
 
-/// Live objects by index in `planned`, as [`read_live`] read them.
+/// Reads the live version of each of `planned[indices]`: one list for each resource and
+/// namespace with several objects to apply (a fresh namespace costs a few empty lists, not a
+/// read per object), a read for each of the rest. A list that fails (an identity that may get
+/// but not list) or that does not fit in one page falls back to reading the objects it did not
+/// show.
+async fn read_existing(
+    client: &Client,
+    planned: &[Planned],
+    indices: &[usize],
+    concurrency: usize,
+) -> Live {
+    let mut groups: BTreeMap<(&str, &str, Option<&str>), Vec<usize>> = BTreeMap::new();
+    for &i in indices {
+        let p = &planned[i];
+        let namespace = match p.scope {
+            Scope::Namespaced => p.object.target_namespace(),
+            Scope::Cluster => None,
+        };
+        groups
+            .entry((&p.resource.api_version, &p.resource.plural, namespace))
+            .or_default()
+            .push(i);
+    }
+    let (listed, single): (Vec<_>, Vec<_>) = groups
+        .into_values()
+        .partition(|members| members.len() >= LIST_FROM);
+    let lists: Vec<(Vec<usize>, Option<Vec<DynamicObject>>)> = stream::iter(listed)
+        .map(|members| async move {
+            let p = &planned[members[0]];
+            let page = p
+                .api(client)
+                .list(&kube::api::ListParams::default().limit(LIST_PAGE))
+                .await
+                .ok()
+                .filter(|page| page.metadata.continue_.as_deref().is_none_or(str::is_empty));
+            (members, page.map(|page| page.items))
+        })
+        .buffer_unordered(concurrency)
+        .collect()
+        .await;
+    let mut live = Live::new();
+    let mut unread: Vec<usize> = single.into_iter().flatten().collect();
+    for (members, items) in lists {
+        let Some(items) = items else {
+            unread.extend(members);
+            continue;
+        };
+        let mut by_name: BTreeMap<String, DynamicObject> = items
+            .into_iter()
+            .filter_map(|item| Some((item.metadata.name.clone()?, item)))
+            .collect();
+        for i in members {
+            let p = &planned[i];
+            let found = by_name.remove(&p.object.name).map(|mut item| {
+                // List items come without their type; a read has it.
+                item.types = Some(kube::api::TypeMeta {
+                    api_version: p.resource.api_version.clone(),
+                    kind: p.resource.kind.clone(),
+                });
+                item
+            });
+            live.insert(i, Ok(found));
+        }
+    }
+    live.extend(read_live(client, planned, unread, concurrency).await);
+    live
+}
+
+/// Live objects by index in `planned`, as [`read_existing`] read them.
 type Live = BTreeMap<usize, Result<Option<DynamicObject>, kube::Error>>;
 
 /// Whether applying `p` would leave `live` as it is ([`in_sync`]). Objects another tool
