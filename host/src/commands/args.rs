@@ -167,6 +167,10 @@ pub struct ClusterArgs {
     /// How many revisions of the ApplySet to keep (`kstep history`, `kstep rollback`).
     #[arg(long, value_name = "N", default_value_t = revision::DEFAULT_HISTORY_LIMIT, value_parser = parse_history_limit)]
     pub history_limit: usize,
+    /// Let `kstep gc` delete the ApplySet once this long has passed since this apply (a review
+    /// app's time to live, e.g. `168h`): recorded on its parent, renewed by every apply.
+    #[arg(long, requires = "applyset", value_parser = parse_duration, value_name = "DURATION")]
+    pub expires_in: Option<Duration>,
 }
 
 /// What `--adopt` takes over.
@@ -193,6 +197,7 @@ impl ClusterArgs {
             history_limit: self.history_limit,
             rollback_on_failure: self.rollback_on_failure,
             rollback_of: None,
+            expires_in: self.expires_in,
         }
     }
 }
