@@ -326,7 +326,13 @@ fn template_commands(rel: &str, text: &str) -> Vec<Example> {
                         .map_or(0, |i| i + 1);
                     out.push(Example {
                         place: format!("{rel}:{at} ({name})"),
-                        line: line.to_owned(),
+                        // A conditional step (`if [ … ]; then kstep …; fi`) is checked
+                        // as if its condition held.
+                        line: line
+                            .strip_prefix("if ")
+                            .and_then(|l| l.split_once("; then ")?.1.strip_suffix("; fi"))
+                            .unwrap_or(line)
+                            .to_owned(),
                         variables: variables_of(name),
                     });
                 }
