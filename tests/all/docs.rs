@@ -426,6 +426,7 @@ impl Scratch {
             .env("CI_COMMIT_SHORT_SHA", "01234567")
             .env("CI_PIPELINE_ID", "100")
             .env("CI_JOB_ID", "200")
+            .env("CI_COMMIT_REF_SLUG", "feature-x")
             .env("CI_APPLICATION_REPOSITORY", "registry.example/team/blog")
             .env("CI_APPLICATION_TAG", "1.0")
             .output()

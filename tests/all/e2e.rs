@@ -909,6 +909,87 @@ fn merge_request_pipeline_plans_deploys_a_review_app_stops_and_sweeps_it() {
     );
 }
 
+#[test]
+#[ignore = "needs a cluster and gitlab-ci-local (tests/cluster/up.sh; cd tests/e2e && npm ci)"]
+fn regions_pipeline_deploys_each_cell_with_its_own_credentials() {
+    gitlab_ci_local();
+    let work = Workdir::new("regions");
+    let base = format!("kstep-e2e-{}", work.suffix);
+    let regions = ["eu", "us"];
+    let mut cleanup = Cleanup::default();
+    // One namespace-scoped identity per "cluster", each stored for its environment only.
+    let mut values = serde_json::Map::new();
+    let mut secrets = Vec::new();
+    for region in regions {
+        let namespace = format!("{base}-{region}");
+        cleanup = cleanup.object("namespace", &namespace);
+        let (masked, decoded) = deploy_identity(&work, &namespace);
+        values.insert(format!("production/{region}"), masked.clone().into());
+        secrets.push((masked, yaml_field(&decoded, "token").to_owned()));
+    }
+    let _cleanup = cleanup;
+    let project = work.path.join("project");
+    copy_dir(&repo_root().join("ci-templates/examples"), &project);
+    make_project(&project);
+    write_variables(
+        &project,
+        &serde_json::json!({
+            "KUBECONFIG": { "type": "variable", "values": values },
+            "CI_REGISTRY_IMAGE": REGISTRY_IMAGE,
+        }),
+    );
+    let stubs = write_stubs(&work.path);
+    let pipeline = run_pipeline(
+        &project,
+        &stubs,
+        &[
+            "--file",
+            "regions.gitlab-ci.yml",
+            "--ignore-predefined-vars",
+            "CI_REGISTRY_IMAGE",
+        ],
+    );
+    assert_eq!(pipeline.code, 0, "{}", pipeline.output);
+    pipeline.print_job_times();
+    let image = dotenv_report(&project, "image-ref", "kstep-image.env")["IMAGE"].clone();
+    for region in regions {
+        let namespace = format!("{base}-{region}");
+        assert!(
+            pipeline
+                .output
+                .contains(&format!("environment: {{ name: production/{region}")),
+            "{}",
+            pipeline.output
+        );
+        // Each cell deployed with its own environment's credentials, into its own set.
+        let deployed = kubectl_ok(&[
+            "get",
+            "deployment",
+            "blog",
+            "-n",
+            &namespace,
+            "-o",
+            "jsonpath={.spec.template.spec.containers[0].image} \
+             {.metadata.labels.applyset\\.kubernetes\\.io/part-of}",
+        ]);
+        let id = kubectl_ok(&[
+            "get",
+            "secret",
+            &format!("group-project-{region}"),
+            "-n",
+            &namespace,
+            "-o",
+            "jsonpath={.metadata.labels.applyset\\.kubernetes\\.io/id}",
+        ]);
+        assert_eq!(deployed, format!("{image} {id}"), "{region}");
+    }
+    let secrets: Vec<(&str, &str)> = secrets
+        .iter()
+        .flat_map(|(m, t)| [("a masked KUBECONFIG", m.as_str()), ("a token", t.as_str())])
+        .collect();
+    assert_no_secret(&pipeline.everything(), &secrets);
+}
+
 /// What an admin does once before the first Traefik job (the values file says so): the
 /// namespace with the dashboard's users Secret. And, because this cluster has no volume
 /// provisioner, a PersistentVolume for Traefik's ACME claim, in a StorageClass without a
