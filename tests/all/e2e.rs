@@ -1,7 +1,10 @@
-//! End to end: the example pipeline of `ci-templates/examples/` run by a real GitLab CI
+//! End to end: the example pipelines of `ci-templates/examples/` run by a real GitLab CI
 //! pipeline runner, gitlab-ci-local (pinned in `tests/e2e/`), in shell-executor mode against the
-//! test cluster; a broken dotenv report failing its job; and the runner image's entrypoint
-//! driven the way GitLab's docker executor drives it.
+//! test cluster — the default branch's (plan, production deploy of that plan, Traefik), a merge
+//! request's (plan, review app), its stop job, the scheduled sweeper, and the fan-out over
+//! regions, checking the cluster after each; a broken dotenv report failing its job; the
+//! README's pipeline being the example, every template being run; and the runner image's
+//! entrypoint driven the way GitLab's docker executor drives it.
 //!
 //! The example `.gitlab-ci.yml` runs unmodified: its `include: project:` is served from
 //! gitlab-ci-local's include cache, seeded with this checkout's template (nothing is fetched),
@@ -1278,4 +1281,38 @@ fn runner_image_compile_cache_is_read_only_for_the_job_user() {
             "{stdout}"
         );
     }
+}
+
+#[test]
+fn readme_pipeline_is_the_example_and_every_template_is_run() {
+    // The pasteable pipeline of ci-templates/README.md is the example the e2e tests run.
+    let root = repo_root().join("ci-templates");
+    let readme = fs::read_to_string(root.join("README.md")).unwrap();
+    let example = fs::read_to_string(root.join("examples/.gitlab-ci.yml")).unwrap();
+    assert!(
+        readme.contains(&format!("```yaml\n{example}```")),
+        "ci-templates/README.md no longer shows examples/.gitlab-ci.yml verbatim"
+    );
+    // The examples extend only hidden jobs the template defines, and between them (directly
+    // or through another template) every one of them: the e2e tests run both files.
+    let template: serde_json::Map<String, serde_json::Value> =
+        serde_saphyr::from_str(&fs::read_to_string(root.join("kstep.gitlab-ci.yml")).unwrap())
+            .unwrap();
+    let mut used = std::collections::BTreeSet::new();
+    for file in ["examples/.gitlab-ci.yml", "examples/regions.gitlab-ci.yml"] {
+        let jobs: serde_json::Map<String, serde_json::Value> =
+            serde_saphyr::from_str(&fs::read_to_string(root.join(file)).unwrap()).unwrap();
+        for (name, job) in &jobs {
+            let mut parent = job.get("extends").and_then(|e| e.as_str());
+            while let Some(p) = parent {
+                let hidden = template
+                    .get(p)
+                    .unwrap_or_else(|| panic!("{file}: {name} extends {p}, not a template"));
+                used.insert(p.to_owned());
+                parent = hidden.get("extends").and_then(|e| e.as_str());
+            }
+        }
+    }
+    let unused: Vec<&String> = template.keys().filter(|k| !used.contains(*k)).collect();
+    assert!(unused.is_empty(), "templates no example (so no e2e test) runs: {unused:?}");
 }
