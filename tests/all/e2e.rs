@@ -684,7 +684,7 @@ fn source_args<'a>(source: &'a str, extra: &[&'a str]) -> Vec<String> {
 }
 
 fn namespace_exists(name: &str) -> bool {
-    kubectl_ok(&["get", "namespace", "--ignore-not-found", "-o", "name", name]) != ""
+    !kubectl_ok(&["get", "namespace", "--ignore-not-found", "-o", "name", name]).is_empty()
 }
 
 /// Waits (bounded) until the namespace `name` is gone: the namespace controller empties it
@@ -1314,5 +1314,8 @@ fn readme_pipeline_is_the_example_and_every_template_is_run() {
         }
     }
     let unused: Vec<&String> = template.keys().filter(|k| !used.contains(*k)).collect();
-    assert!(unused.is_empty(), "templates no example (so no e2e test) runs: {unused:?}");
+    assert!(
+        unused.is_empty(),
+        "templates no example (so no e2e test) runs: {unused:?}"
+    );
 }
