@@ -342,6 +342,19 @@ fn write_variables(project: &Path, variables: &serde_json::Value) {
     .unwrap();
 }
 
+/// The id label of the ApplySet parent Secret `name` in `namespace`.
+fn set_id(namespace: &str, name: &str) -> String {
+    kubectl_ok(&[
+        "get",
+        "secret",
+        name,
+        "-n",
+        namespace,
+        "-o",
+        "jsonpath={.metadata.labels.applyset\\.kubernetes\\.io/id}",
+    ])
+}
+
 /// `kstep serviceaccount create` as the example's README does it once: a namespace-scoped
 /// identity for `namespace` (created). Returns the masked-variable value and the kubeconfig.
 fn deploy_identity(work: &Workdir, namespace: &str) -> (String, String) {
@@ -582,15 +595,7 @@ fn example_pipeline_deploys_through_gitlab_ci_local() {
         "-o",
         "jsonpath={.metadata.labels.applyset\\.kubernetes\\.io/part-of}",
     ]);
-    let set_id = kubectl_ok(&[
-        "get",
-        "secret",
-        "blog",
-        "-n",
-        &namespace,
-        "-o",
-        "jsonpath={.metadata.labels.applyset\\.kubernetes\\.io/id}",
-    ]);
+    let set_id = set_id(&namespace, "blog");
     assert!(
         !set_id.is_empty() && part_of == set_id,
         "{part_of} / {set_id}"
@@ -806,15 +811,7 @@ fn merge_request_pipeline_plans_deploys_a_review_app_stops_and_sweeps_it() {
         "{}",
         pipeline.output
     );
-    let id = kubectl_ok(&[
-        "get",
-        "secret",
-        &set,
-        "-n",
-        &review_ns,
-        "-o",
-        "jsonpath={.metadata.labels.applyset\\.kubernetes\\.io/id}",
-    ]);
+    let id = set_id(&review_ns, &set);
     assert!(id.starts_with("applyset-"), "{id}");
     let members = kubectl_ok(&[
         "get",
@@ -975,15 +972,7 @@ fn regions_pipeline_deploys_each_cell_with_its_own_credentials() {
             "jsonpath={.spec.template.spec.containers[0].image} \
              {.metadata.labels.applyset\\.kubernetes\\.io/part-of}",
         ]);
-        let id = kubectl_ok(&[
-            "get",
-            "secret",
-            &format!("group-project-{region}"),
-            "-n",
-            &namespace,
-            "-o",
-            "jsonpath={.metadata.labels.applyset\\.kubernetes\\.io/id}",
-        ]);
+        let id = set_id(&namespace, &format!("group-project-{region}"));
         assert_eq!(deployed, format!("{image} {id}"), "{region}");
     }
     let secrets: Vec<(&str, &str)> = secrets

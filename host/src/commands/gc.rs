@@ -6,16 +6,14 @@
 //! Exit codes: 0 (also when nothing expired); 1 when the parents cannot be listed or a set
 //! could not be deleted (the others still are; each failure is printed).
 
-use std::collections::BTreeSet;
 use std::time::Duration;
 
 use k8s_openapi::jiff::Timestamp;
 
-use super::args::{ReportFormat, TargetArgs};
-use crate::cli::{CliError, CliResult, parse_duration};
+use super::args::{ReportFormat, TargetArgs, TeardownArgs};
+use crate::cli::{CliError, CliResult};
 use crate::deploy::DeployError;
 use crate::deploy::gc::{Criteria, Found};
-use crate::deploy::objects::NamespacePolicy;
 use crate::deploy::prune::Teardown;
 use crate::deploy::session::{self, Session};
 use crate::output;
@@ -43,23 +41,8 @@ pub struct Args {
     /// Look in every namespace (needs an identity that may list Secrets and ConfigMaps there).
     #[arg(short = 'A', long)]
     all_namespaces: bool,
-    /// Also delete members in this other namespace (repeatable); a set with members in
-    /// namespaces not allowed is left whole, and the run fails.
-    #[arg(long, value_name = "NS")]
-    allow_namespace: Vec<String>,
-    /// Also delete cluster-scoped members.
-    #[arg(long)]
-    allow_cluster_scoped: bool,
-    /// List the expired sets and their members (the server validates each deletion); delete
-    /// nothing.
-    #[arg(long)]
-    dry_run: bool,
-    /// Return once the members and parent of each set are gone (finalizers included).
-    #[arg(long)]
-    wait: bool,
-    /// How long `--wait` waits for each set.
-    #[arg(long, value_parser = parse_duration, default_value = "5m", value_name = "DURATION")]
-    timeout: Duration,
+    #[command(flatten)]
+    teardown: TeardownArgs,
     /// Which cluster.
     #[command(flatten)]
     target: TargetArgs,
@@ -125,18 +108,15 @@ fn gc(args: &Args, shell: &Shell) -> Result<(), DeployError> {
         let mut failures = Vec::new();
         for found in &sweep.expired {
             let set = &found.set;
-            let policy = NamespacePolicy {
-                default_namespace: set.namespace.clone(),
-                allowed: args
-                    .allow_namespace
-                    .iter()
-                    .cloned()
-                    .collect::<BTreeSet<_>>(),
-                allow_cluster_scoped: args.allow_cluster_scoped,
-            };
-            let wait = args.wait.then_some(args.timeout);
+            let policy = args.teardown.policy(&set.namespace);
             match session
-                .teardown(set, &policy, wait, args.dry_run, shell)
+                .teardown(
+                    set,
+                    &policy,
+                    args.teardown.wait(),
+                    args.teardown.dry_run,
+                    shell,
+                )
                 .await
             {
                 Ok(Teardown::Deleted(_)) => {}
@@ -167,7 +147,7 @@ fn gc(args: &Args, shell: &Shell) -> Result<(), DeployError> {
         });
     }
     let count = sweep.expired.len();
-    let summary = match (count, args.dry_run) {
+    let summary = match (count, args.teardown.dry_run) {
         (0, _) => format!(
             "No expired ApplySet with prefix `{}` in {place}",
             args.prefix
@@ -191,7 +171,7 @@ fn gc(args: &Args, shell: &Shell) -> Result<(), DeployError> {
         serde_json::json!({
             "expired": sets,
             "not_expired": sweep.alive.len(),
-            "dry_run": args.dry_run,
+            "dry_run": args.teardown.dry_run,
         }),
     );
     Ok(())
