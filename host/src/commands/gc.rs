@@ -14,7 +14,6 @@ use super::args::{ReportFormat, TargetArgs, TeardownArgs};
 use crate::cli::{CliError, CliResult};
 use crate::deploy::DeployError;
 use crate::deploy::gc::{Criteria, Found};
-use crate::deploy::prune::Teardown;
 use crate::deploy::session::{self, Session};
 use crate::output;
 use crate::runtime::Runtime;
@@ -85,7 +84,7 @@ fn gc(args: &Args, shell: &Shell) -> Result<(), DeployError> {
         .namespace
         .as_deref()
         .map_or("every namespace".to_owned(), |ns| format!("namespace {ns}"));
-    let (sweep, failures) = session::block_on(async {
+    let (sweep, failures, kept) = session::block_on(async {
         let session = Session::connect(&credentials, target.request_timeout).await?;
         let now = Timestamp::now();
         let sweep = session.sweep(&criteria, now).await?;
@@ -106,34 +105,23 @@ fn gc(args: &Args, shell: &Shell) -> Result<(), DeployError> {
             }
         }
         let mut failures = Vec::new();
+        let mut kept = 0;
         for found in &sweep.expired {
-            let set = &found.set;
-            let policy = args.teardown.policy(&set.namespace);
-            match session
-                .teardown(
-                    set,
-                    &policy,
-                    args.teardown.wait(),
-                    args.teardown.dry_run,
-                    shell,
-                )
-                .await
-            {
-                Ok(Teardown::Deleted(_)) => {}
-                // Deleted since it was listed (a stop job, another sweep): what was wanted.
-                Ok(Teardown::NoSuchSet) => {}
+            match sweep_one(&session, found, now, &args.teardown, shell).await {
+                Ok(true) => {}
+                Ok(false) => kept += 1,
                 Err(e) => {
                     shell.error(&e);
                     failures.push(format!(
                         "  {} in namespace {}: {}",
-                        set.parent,
-                        set.namespace,
+                        found.set.parent,
+                        found.set.namespace,
                         e.headline().unwrap_or_default()
                     ));
                 }
             }
         }
-        Ok::<_, DeployError>((sweep, failures))
+        Ok::<_, DeployError>((sweep, failures, kept))
     })?;
     if !failures.is_empty() {
         return Err(DeployError::Apply {
@@ -146,7 +134,7 @@ fn gc(args: &Args, shell: &Shell) -> Result<(), DeployError> {
             invalid: false,
         });
     }
-    let count = sweep.expired.len();
+    let count = sweep.expired.len() - kept;
     let summary = match (count, args.teardown.dry_run) {
         (0, _) => format!(
             "No expired ApplySet with prefix `{}` in {place}",
@@ -171,10 +159,36 @@ fn gc(args: &Args, shell: &Shell) -> Result<(), DeployError> {
         serde_json::json!({
             "expired": sets,
             "not_expired": sweep.alive.len(),
+            "kept": kept,
             "dry_run": args.teardown.dry_run,
         }),
     );
     Ok(())
+}
+
+/// Tears `found` down unless it was deployed again since the sweep listed it; whether it was
+/// (or, in a dry run, would be) deleted.
+async fn sweep_one(
+    session: &Session<'_>,
+    found: &Found,
+    now: Timestamp,
+    teardown: &TeardownArgs,
+    shell: &Shell,
+) -> Result<bool, DeployError> {
+    let set = &found.set;
+    if !session.still_expired(found, now).await? {
+        output::stdout(&format!(
+            "Kept {} in namespace {}: deployed again since it was listed\n",
+            set.parent, set.namespace
+        ));
+        return Ok(false);
+    }
+    let policy = teardown.policy(&set.namespace);
+    // A set deleted since it was listed (a stop job, another sweep) is what was wanted.
+    session
+        .teardown(set, &policy, teardown.wait(), teardown.dry_run, shell)
+        .await
+        .map(|_| true)
 }
 
 /// The expired sets, one line each, oldest expiry first.

@@ -169,6 +169,45 @@ impl Session<'_> {
         sweep.alive.sort_by_key(|f| f.expires_at);
         Ok(sweep)
     }
+
+    /// Whether `found` is still expired at `now`: read again just before its teardown, so that
+    /// a review app deployed again since the listing (a push, renewing its expiry) is kept.
+    ///
+    /// # Errors
+    /// A failed request.
+    pub async fn still_expired(&self, found: &Found, now: Timestamp) -> Result<bool, DeployError> {
+        let set = &found.set;
+        let name = &set.parent.name;
+        let meta = match set.parent.kind {
+            ParentKind::Secret => Api::<Secret>::namespaced(self.client().clone(), &set.namespace)
+                .get_metadata_opt(name)
+                .await
+                .map(|m| m.map(|m| m.metadata)),
+            ParentKind::ConfigMap => {
+                Api::<ConfigMap>::namespaced(self.client().clone(), &set.namespace)
+                    .get_metadata_opt(name)
+                    .await
+                    .map(|m| m.map(|m| m.metadata))
+            }
+        }
+        .map_err(|e| {
+            DeployError::Runtime(crate::kube_client::explain(
+                &e,
+                self.connection(),
+                &format!(
+                    "reading ApplySet {} in namespace {}",
+                    set.parent, set.namespace
+                ),
+            ))
+        })?;
+        // Gone since the listing counts as expired: the teardown then finds nothing to do.
+        Ok(meta.is_none_or(|m| {
+            matches!(
+                classify(&m, &set.parent, &set.namespace, ""),
+                Verdict::Expires(at) if at <= now
+            )
+        }))
+    }
 }
 
 #[cfg(test)]
