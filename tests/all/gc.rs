@@ -116,6 +116,12 @@ fn gc_deletes_only_expired_kstep_sets_with_the_prefix() {
     as_admin(&["gc", "--prefix", "review-", "-n", &ns.name])
         .ok()
         .stdout(Has("No expired ApplySet with prefix `review-`"));
+    let run = as_admin(&["gc", "--prefix", "review-", "-n", &ns.name, "-o", "json"]);
+    let summary: serde_json::Value =
+        serde_json::from_str(run.ok().stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(summary["event"], "summary", "{summary}");
+    assert_eq!(summary["expired"], serde_json::json!([]), "{summary}");
+    assert_eq!(summary["not_expired"], 1, "{summary}");
     apply("other-old", &["other-a"], &[]);
     let parent = kubectl_json(&["get", "secret", "other-old", "-n", &ns.name]);
     assert!(parent["metadata"]["annotations"][EXPIRES].is_null());
