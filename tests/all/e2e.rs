@@ -670,6 +670,40 @@ fn example_pipeline_deploys_through_gitlab_ci_local() {
         ]);
         assert_eq!(phase, "Bound", "Traefik's ACME volume");
     }
+
+    // The next commit's image cannot be pulled: the production deploy fails (exit 3) and rolls
+    // back to the last good revision, whose image runs again.
+    let pipeline = run_pipeline(
+        &project,
+        &stubs,
+        &[
+            "--manual",
+            "deploy",
+            "--variable",
+            &format!("KSTEP_IMAGE_REPOSITORY={REGISTRY_IMAGE}-does-not-exist"),
+            "--variable",
+            "KSTEP_TIMEOUT=60s",
+            "--ignore-predefined-vars",
+            "CI_REGISTRY_IMAGE,CI_REGISTRY_USER,CI_REGISTRY_PASSWORD",
+        ],
+    );
+    pipeline.print_job_times();
+    assert!(pipeline.failed("deploy"), "{}", pipeline.output);
+    let log = pipeline.log("deploy");
+    assert!(
+        log.contains("rolled back to revision 1: applied and rolled out"),
+        "{log}"
+    );
+    let running = kubectl_ok(&[
+        "get",
+        "deployment",
+        "blog",
+        "-n",
+        &namespace,
+        "-o",
+        "jsonpath={.spec.template.spec.containers[0].image}",
+    ]);
+    assert_eq!(running, image, "the failed image is still deployed");
 }
 
 /// A Secret the review test adds to the blog's manifests: its value must be in no artifact.
