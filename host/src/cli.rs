@@ -62,6 +62,9 @@ enum Command {
     Deploy(commands::deploy::Args),
     /// Tear an ApplySet down: delete every member (listed first), then its parent.
     Delete(commands::delete::Args),
+    /// Delete the ApplySets whose expiry (`--expires-in`) has passed, listed first: review
+    /// apps whose stop job never ran (for a scheduled pipeline).
+    Gc(commands::gc::Args),
     /// List an ApplySet's revisions: number, time, commit, pipeline, job, images, result.
     History(commands::history::Args),
     /// Re-apply a revision of an ApplySet (default: the last good one), prune, and wait.
@@ -192,6 +195,7 @@ fn run(cli: Cli) -> CliResult {
         Command::Apply(args) => commands::apply::run(&args),
         Command::Deploy(args) => commands::deploy::run(&args),
         Command::Delete(args) => commands::delete::run(&args),
+        Command::Gc(args) => commands::gc::run(&args),
         Command::History(args) => commands::history::run(&args),
         Command::Rollback(args) => commands::rollback::run(&args),
         Command::Plan(args) => commands::plan::run(&args),

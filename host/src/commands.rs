@@ -7,6 +7,7 @@ pub mod delete;
 pub mod demo;
 pub mod deploy;
 pub mod dotenv;
+pub mod gc;
 pub mod history;
 pub mod info;
 pub mod kubeconfig;

@@ -19,6 +19,7 @@
 //! - [`applyset`]: ApplySets (KEP-3659), kubectl's inventory: parent, id, member labels,
 //!   listing members;
 //! - [`cancel`]: SIGTERM/SIGINT during an operation: stop sending, exit 128 + signal;
+//! - [`gc`]: finding the ApplySets whose expiry (`--expires-in`) has passed, for `kstep gc`;
 //! - [`prune`]: deleting members: pruning what an apply no longer contains, teardown;
 //! - [`revision`]: an ApplySet's numbered revisions (what each apply applied), for history
 //!   and rollback;
@@ -41,6 +42,7 @@ pub mod cancel;
 pub mod discovery;
 pub mod error;
 pub mod events;
+pub mod gc;
 pub mod in_sync;
 pub mod job;
 pub mod load;

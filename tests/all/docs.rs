@@ -326,7 +326,13 @@ fn template_commands(rel: &str, text: &str) -> Vec<Example> {
                         .map_or(0, |i| i + 1);
                     out.push(Example {
                         place: format!("{rel}:{at} ({name})"),
-                        line: line.to_owned(),
+                        // A conditional step (`if [ … ]; then kstep …; fi`) is checked
+                        // as if its condition held.
+                        line: line
+                            .strip_prefix("if ")
+                            .and_then(|l| l.split_once("; then ")?.1.strip_suffix("; fi"))
+                            .unwrap_or(line)
+                            .to_owned(),
                         variables: variables_of(name),
                     });
                 }
@@ -420,6 +426,7 @@ impl Scratch {
             .env("CI_COMMIT_SHORT_SHA", "01234567")
             .env("CI_PIPELINE_ID", "100")
             .env("CI_JOB_ID", "200")
+            .env("CI_COMMIT_REF_SLUG", "feature-x")
             .env("CI_APPLICATION_REPOSITORY", "registry.example/team/blog")
             .env("CI_APPLICATION_TAG", "1.0")
             .output()

@@ -1,7 +1,10 @@
-//! End to end: the example pipeline of `ci-templates/examples/` run by a real GitLab CI
+//! End to end: the example pipelines of `ci-templates/examples/` run by a real GitLab CI
 //! pipeline runner, gitlab-ci-local (pinned in `tests/e2e/`), in shell-executor mode against the
-//! test cluster; a broken dotenv report failing its job; and the runner image's entrypoint
-//! driven the way GitLab's docker executor drives it.
+//! test cluster — the default branch's (plan, production deploy of that plan, Traefik), a merge
+//! request's (plan, review app), its stop job, the scheduled sweeper, and the fan-out over
+//! regions, checking the cluster after each; a broken dotenv report failing its job; the
+//! README's pipeline being the example, every template being run; and the runner image's
+//! entrypoint driven the way GitLab's docker executor drives it.
 //!
 //! The example `.gitlab-ci.yml` runs unmodified: its `include: project:` is served from
 //! gitlab-ci-local's include cache, seeded with this checkout's template (nothing is fetched),
@@ -19,7 +22,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crate::cluster::{self, Cleanup, kubectl_ok, kubectl_stdin_ok};
+use base64::Engine as _;
+
+use crate::cluster::{self, Cleanup, exists, kubectl_ok, kubectl_stdin_ok};
 use crate::support::{cache_dir, copy_dir, fixture, kstep, kstep_bin, repo_root};
 
 /// The fake GitLab instance and project (never contacted: only its name is used).
@@ -194,6 +199,16 @@ impl Pipeline {
         })
     }
 
+    /// Each job's wall-clock time as gitlab-ci-local reports it (`JOB finished in 1.2 s`),
+    /// printed for docs/ci.md.
+    fn print_job_times(&self) {
+        for line in self.output.lines() {
+            if let Some((job, time)) = line.split_once(" finished in ") {
+                eprintln!("job time: {:<32} {}", job.trim(), time.trim());
+            }
+        }
+    }
+
     /// Everything the runner printed or logged, for leak searches.
     fn everything(&self) -> String {
         let mut all = self.output.clone();
@@ -327,6 +342,45 @@ fn write_variables(project: &Path, variables: &serde_json::Value) {
     .unwrap();
 }
 
+/// The id label of the ApplySet parent Secret `name` in `namespace`.
+fn set_id(namespace: &str, name: &str) -> String {
+    kubectl_ok(&[
+        "get",
+        "secret",
+        name,
+        "-n",
+        namespace,
+        "-o",
+        "jsonpath={.metadata.labels.applyset\\.kubernetes\\.io/id}",
+    ])
+}
+
+/// `kstep serviceaccount create` as the example's README does it once: a namespace-scoped
+/// identity for `namespace` (created). Returns the masked-variable value and the kubeconfig.
+fn deploy_identity(work: &Workdir, namespace: &str) -> (String, String) {
+    let sa_dir = work.path.join(format!("serviceaccount-{namespace}"));
+    let sa_dir_arg = sa_dir.to_string_lossy().into_owned();
+    let run = kstep(
+        &[
+            "serviceaccount",
+            "create",
+            "--namespace",
+            namespace,
+            "--name",
+            "gitlab-example",
+            "--create-namespace",
+            "--out-dir",
+            &sa_dir_arg,
+        ],
+        &[("KUBECONFIG", &cluster::admin_kubeconfig())],
+        None,
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    let masked = fs::read_to_string(sa_dir.join("KUBECONFIG.b64")).unwrap();
+    let decoded = fs::read_to_string(sa_dir.join("kubeconfig")).unwrap();
+    (masked.trim().to_owned(), decoded)
+}
+
 #[test]
 #[ignore = "needs a cluster and gitlab-ci-local (tests/cluster/up.sh; cd tests/e2e && npm ci)"]
 fn example_pipeline_deploys_through_gitlab_ci_local() {
@@ -344,33 +398,15 @@ fn example_pipeline_deploys_through_gitlab_ci_local() {
         .object("namespace", &traefik_namespace);
 
     // The one-time setup of the example's README: a namespace-scoped identity for GitLab.
-    let sa_dir = work.path.join("serviceaccount");
-    let sa_dir_arg = sa_dir.to_string_lossy().into_owned();
-    let run = kstep(
-        &[
-            "serviceaccount",
-            "create",
-            "--namespace",
-            &namespace,
-            "--name",
-            "gitlab-example",
-            "--create-namespace",
-            "--out-dir",
-            &sa_dir_arg,
-        ],
-        &[("KUBECONFIG", &admin_kubeconfig)],
-        None,
-    );
-    assert_eq!(run.code, 0, "{run:?}");
-    let masked = fs::read_to_string(sa_dir.join("KUBECONFIG.b64")).unwrap();
-    let masked = masked.trim();
+    let (masked, decoded) = deploy_identity(&work, &namespace);
+    let masked = masked.as_str();
     // The blog is already running, deployed the reference workflow's way (`sed` on the image,
     // client-side `kubectl apply`): the pipeline's first kstep deploy must take it over.
     let blog = fs::read_to_string(repo_root().join("ci-templates/examples/k8s/blog.yaml"))
         .unwrap()
-        .replace("${IMAGE}", &format!("{REGISTRY_IMAGE}:reference-workflow"));
+        .replace("${IMAGE}", &format!("{REGISTRY_IMAGE}:reference-workflow"))
+        .replace("${BLOG_HOST:-blog.example.com}", "blog.example.com");
     kubectl_stdin_ok(&["apply", "-n", &namespace, "-f", "-"], &blog);
-    let decoded = fs::read_to_string(sa_dir.join("kubeconfig")).unwrap();
     let admin = fs::read_to_string(&admin_kubeconfig).unwrap();
 
     // The example, unmodified, plus the project's CI/CD variables. Traefik goes into this
@@ -413,6 +449,8 @@ fn example_pipeline_deploys_through_gitlab_ci_local() {
         &stubs,
         &[
             "--manual",
+            "deploy",
+            "--manual",
             "traefik",
             "--ignore-predefined-vars",
             "CI_REGISTRY_IMAGE,CI_REGISTRY_USER,CI_REGISTRY_PASSWORD",
@@ -423,7 +461,7 @@ fn example_pipeline_deploys_through_gitlab_ci_local() {
         "the pipeline failed:\n{}",
         pipeline.output
     );
-    for job in ["publish", "image-ref", "build", "deploy", "traefik"] {
+    for job in ["publish", "image-ref", "build", "plan", "deploy", "traefik"] {
         assert!(
             pipeline.passed(job),
             "job {job} did not pass:\n{}",
@@ -433,6 +471,14 @@ fn example_pipeline_deploys_through_gitlab_ci_local() {
         assert!(!pipeline.log(job).is_empty(), "job {job} logged nothing");
     }
     eprintln!("example pipeline: {:?}", pipeline.elapsed);
+    pipeline.print_job_times();
+    // Review apps and their sweeper run in merge request and scheduled pipelines only.
+    for job in ["review", "review-stop", "review-gc"] {
+        assert!(
+            !pipeline.logs.contains_key(job),
+            "{job} ran on the default branch"
+        );
+    }
 
     // No secret anywhere: neither the masked value (gitlab-ci-local masks nothing, so this is
     // stricter than GitLab), nor the token or any other part of either decoded kubeconfig.
@@ -525,6 +571,35 @@ fn example_pipeline_deploys_through_gitlab_ci_local() {
     assert!(!stamps[2].is_empty() && !stamps[3].is_empty(), "{stamps:?}");
     let deploy_log = pipeline.log("deploy");
     assert!(deploy_log.contains("kstep deploy"), "{deploy_log}");
+    // Production applied exactly the plan job's plan, as the ApplySet `blog` with a revision
+    // to roll back to.
+    assert!(
+        deploy_log.contains("Plan plan.json matches:"),
+        "{deploy_log}"
+    );
+    assert!(
+        deploy_log.contains("Recorded revision 1 of ApplySet secrets/blog"),
+        "{deploy_log}"
+    );
+    assert!(
+        pipeline.log("plan").contains("kstep plan"),
+        "{}",
+        pipeline.log("plan")
+    );
+    let part_of = kubectl_ok(&[
+        "get",
+        "deployment",
+        "blog",
+        "-n",
+        &namespace,
+        "-o",
+        "jsonpath={.metadata.labels.applyset\\.kubernetes\\.io/part-of}",
+    ]);
+    let set_id = set_id(&namespace, "blog");
+    assert!(
+        !set_id.is_empty() && part_of == set_id,
+        "{part_of} / {set_id}"
+    );
     // The reference workflow's client-side ownership was taken over, not fought with.
     assert!(
         deploy_log.contains("kubectl-client-side-apply"),
@@ -595,6 +670,350 @@ fn example_pipeline_deploys_through_gitlab_ci_local() {
         ]);
         assert_eq!(phase, "Bound", "Traefik's ACME volume");
     }
+
+    // The next commit's image cannot be pulled: the production deploy fails (exit 3) and rolls
+    // back to the last good revision, whose image runs again.
+    let pipeline = run_pipeline(
+        &project,
+        &stubs,
+        &[
+            "--manual",
+            "deploy",
+            "--variable",
+            &format!("KSTEP_IMAGE_REPOSITORY={REGISTRY_IMAGE}-does-not-exist"),
+            "--variable",
+            "KSTEP_TIMEOUT=60s",
+            "--ignore-predefined-vars",
+            "CI_REGISTRY_IMAGE,CI_REGISTRY_USER,CI_REGISTRY_PASSWORD",
+        ],
+    );
+    pipeline.print_job_times();
+    assert!(pipeline.failed("deploy"), "{}", pipeline.output);
+    let log = pipeline.log("deploy");
+    assert!(
+        log.contains("rolled back to revision 1: applied and rolled out"),
+        "{log}"
+    );
+    let running = kubectl_ok(&[
+        "get",
+        "deployment",
+        "blog",
+        "-n",
+        &namespace,
+        "-o",
+        "jsonpath={.spec.template.spec.containers[0].image}",
+    ]);
+    assert_eq!(running, image, "the failed image is still deployed");
+}
+
+/// A Secret the review test adds to the blog's manifests: its value must be in no artifact.
+const PLAN_SECRET: &str = "e2ePlanSecretValue-7c6b5a4d3e2f";
+
+/// gitlab-ci-local's arguments for a pipeline of `source` (`merge_request_event`, `schedule`),
+/// then `extra`.
+fn source_args<'a>(source: &'a str, extra: &[&'a str]) -> Vec<String> {
+    let mut args = vec![
+        "--variable".to_owned(),
+        format!("CI_PIPELINE_SOURCE={source}"),
+        "--ignore-predefined-vars".to_owned(),
+        "CI_PIPELINE_SOURCE,CI_REGISTRY_IMAGE,CI_REGISTRY_USER,CI_REGISTRY_PASSWORD".to_owned(),
+    ];
+    args.extend(extra.iter().map(|s| (*s).to_owned()));
+    args
+}
+
+fn namespace_exists(name: &str) -> bool {
+    !kubectl_ok(&["get", "namespace", "--ignore-not-found", "-o", "name", name]).is_empty()
+}
+
+/// Waits (bounded) until the namespace `name` is gone: the namespace controller empties it
+/// first.
+fn namespace_gone(name: &str) -> bool {
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(60) {
+        if !namespace_exists(name) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    false
+}
+
+#[test]
+#[ignore = "needs a cluster and gitlab-ci-local (tests/cluster/up.sh; cd tests/e2e && npm ci)"]
+fn merge_request_pipeline_plans_deploys_a_review_app_stops_and_sweeps_it() {
+    let admin = fs::read_to_string(cluster::admin_kubeconfig()).unwrap();
+    gitlab_ci_local();
+    let work = Workdir::new("review");
+    let namespace = format!("kstep-e2e-{}", work.suffix);
+    let branch = format!("feature/e2e-{}", work.suffix);
+    // CI_COMMIT_REF_SLUG: lowercase, runs of other characters as one `-`.
+    let slug = branch.replace('/', "-");
+    let set = format!("review-{slug}");
+    let project = work.path.join("project");
+    let _cleanup = Cleanup::default().object("namespace", &namespace);
+    let (masked, decoded) = deploy_identity(&work, &namespace);
+
+    // The example, unmodified, with one more manifest: a Secret, whose value no plan shows.
+    copy_dir(&repo_root().join("ci-templates/examples"), &project);
+    fs::write(
+        project.join("k8s/e2e-secret.yaml"),
+        format!(
+            "apiVersion: v1\nkind: Secret\nmetadata:\n  name: blog-e2e\nstringData:\n  \
+             password: {PLAN_SECRET}\n"
+        ),
+    )
+    .unwrap();
+    make_project(&project);
+    git(&project, &["checkout", "-q", "-b", &branch]);
+    write_variables(
+        &project,
+        &serde_json::json!({
+            "KUBECONFIG": masked,
+            // An identity that may create namespaces, for the review apps' own ones.
+            "REVIEW_KUBECONFIG": { "type": "file", "values": { "*": admin } },
+            // Where the namespace-scoped identity deploys, and the review sets' home.
+            "KSTEP_NAMESPACE": namespace,
+            "CI_REGISTRY_IMAGE": REGISTRY_IMAGE,
+            "CI_REGISTRY_USER": "gitlab-ci-token",
+            "CI_REGISTRY_PASSWORD": REGISTRY_PASSWORD,
+        }),
+    );
+    let stubs = write_stubs(&work.path);
+    let run = |source: &str, extra: &[&str]| {
+        let args = source_args(source, extra);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let pipeline = run_pipeline(&project, &stubs, &args);
+        assert_eq!(
+            pipeline.code, 0,
+            "the {source} pipeline failed:\n{}",
+            pipeline.output
+        );
+        pipeline.print_job_times();
+        pipeline
+    };
+    let mut everything = String::new();
+
+    // The merge request pipeline: image, plan of production, review app.
+    let pipeline = run("merge_request_event", &[]);
+    everything.push_str(&pipeline.everything());
+    for job in ["publish", "image-ref", "build", "plan", "review"] {
+        assert!(pipeline.passed(job), "{job}:\n{}", pipeline.output);
+    }
+    for job in ["deploy", "traefik", "review-stop", "review-gc"] {
+        assert!(
+            !pipeline.logs.contains_key(job),
+            "{job} ran:\n{}",
+            pipeline.output
+        );
+    }
+    // The plan, as the merge request links it: Markdown and the plan file, no Secret value.
+    let artifacts = project.join(".gitlab-ci-local/artifacts/plan");
+    let plan_md = fs::read_to_string(artifacts.join("plan.md")).unwrap();
+    let plan_json = fs::read_to_string(artifacts.join("plan.json")).unwrap();
+    let plan: serde_json::Value = serde_json::from_str(&plan_json).unwrap();
+    assert!(plan.get("kstep-plan").is_some(), "{plan_json}");
+    assert!(plan_md.contains("blog"), "{plan_md}");
+    assert!(plan_md.contains("blog-e2e"), "{plan_md}");
+    let encoded = base64::engine::general_purpose::STANDARD.encode(PLAN_SECRET);
+    for (what, text) in [("plan.md", &plan_md), ("plan.json", &plan_json)] {
+        assert!(
+            !text.contains(PLAN_SECRET) && !text.contains(&encoded),
+            "{what} holds the Secret's value"
+        );
+    }
+    // The review app: its own namespace, its own set with every member, an expiry, a URL.
+    let report = dotenv_report(&project, "review", "kstep-deploy.env");
+    let review_ns = report
+        .get("DEPLOYED_NAMESPACE")
+        .expect("DEPLOYED_NAMESPACE")
+        .clone();
+    let _review_cleanup = Cleanup::default().object("namespace", &review_ns);
+    let env_slug = review_ns
+        .strip_prefix("blog-")
+        .unwrap_or_else(|| panic!("review namespace {review_ns}"));
+    assert!(env_slug.starts_with("review-"), "{review_ns}");
+    assert_eq!(
+        report.get("DEPLOYED_URL").map(String::as_str),
+        Some(format!("https://{env_slug}.review.blog.example.com").as_str()),
+        "{report:?}"
+    );
+    assert!(
+        pipeline
+            .output
+            .contains(&format!("environment: {{ name: review/{slug}")),
+        "{}",
+        pipeline.output
+    );
+    let id = set_id(&review_ns, &set);
+    assert!(id.starts_with("applyset-"), "{id}");
+    let members = kubectl_ok(&[
+        "get",
+        "deployment,service,ingress,secret",
+        "-n",
+        &review_ns,
+        "-l",
+        &format!("applyset.kubernetes.io/part-of={id}"),
+        "-o",
+        "name",
+    ]);
+    for member in [
+        "deployment.apps/blog",
+        "service/blog",
+        "ingress.networking.k8s.io/blog",
+        "secret/blog-e2e",
+    ] {
+        assert!(
+            members.contains(member),
+            "{member} not in the set:\n{members}"
+        );
+    }
+    let expires = kubectl_ok(&[
+        "get",
+        "secret",
+        &format!("{set}-namespace"),
+        "-n",
+        &namespace,
+        "-o",
+        "jsonpath={.metadata.annotations.kstep\\.dev/expires-at}",
+    ]);
+    assert!(expires.ends_with('Z'), "{expires}");
+
+    // The nightly sweep finds nothing expired and leaves the review app alone.
+    let pipeline = run("schedule", &[]);
+    everything.push_str(&pipeline.everything());
+    assert!(pipeline.passed("review-gc"), "{}", pipeline.output);
+    for job in ["publish", "image-ref", "plan", "review", "deploy"] {
+        assert!(!pipeline.passed(job), "{job} ran:\n{}", pipeline.output);
+    }
+    assert!(
+        pipeline.log("review-gc").contains("0 expired ApplySet(s)"),
+        "{}",
+        pipeline.log("review-gc")
+    );
+    assert!(namespace_exists(&review_ns));
+
+    // The stop job (the merge request was merged): set and namespace gone; once more, a no-op.
+    let pipeline = run("merge_request_event", &["review-stop"]);
+    everything.push_str(&pipeline.everything());
+    assert!(pipeline.passed("review-stop"), "{}", pipeline.output);
+    assert!(namespace_gone(&review_ns), "{review_ns} is still there");
+    assert!(!exists(&namespace, "secret", &format!("{set}-namespace")));
+    let pipeline = run("merge_request_event", &["review-stop"]);
+    everything.push_str(&pipeline.everything());
+    assert!(
+        pipeline
+            .log("review-stop")
+            .contains("does not exist: nothing to delete"),
+        "{}",
+        pipeline.log("review-stop")
+    );
+
+    // A review app whose stop job never ran: the sweep deletes it once its time is over.
+    let pipeline = run(
+        "merge_request_event",
+        &["--variable", "KSTEP_REVIEW_TTL=1s"],
+    );
+    everything.push_str(&pipeline.everything());
+    assert!(pipeline.passed("review"), "{}", pipeline.output);
+    assert!(namespace_exists(&review_ns));
+    std::thread::sleep(Duration::from_secs(2));
+    let pipeline = run("schedule", &[]);
+    everything.push_str(&pipeline.everything());
+    let log = pipeline.log("review-gc");
+    assert!(
+        log.contains(&format!("secrets/{set}-namespace in namespace {namespace}")),
+        "{log}"
+    );
+    assert!(namespace_gone(&review_ns), "{review_ns} is still there");
+    assert!(!exists(&namespace, "secret", &format!("{set}-namespace")));
+
+    assert_no_secret(
+        &everything,
+        &[
+            ("the masked KUBECONFIG value", masked.as_str()),
+            ("the ServiceAccount token", yaml_field(&decoded, "token")),
+            (
+                "the admin client key",
+                yaml_field(&admin, "client-key-data"),
+            ),
+            ("the Secret value", PLAN_SECRET),
+            ("the registry password", REGISTRY_PASSWORD),
+        ],
+    );
+}
+
+#[test]
+#[ignore = "needs a cluster and gitlab-ci-local (tests/cluster/up.sh; cd tests/e2e && npm ci)"]
+fn regions_pipeline_deploys_each_cell_with_its_own_credentials() {
+    gitlab_ci_local();
+    let work = Workdir::new("regions");
+    let base = format!("kstep-e2e-{}", work.suffix);
+    let regions = ["eu", "us"];
+    let mut cleanup = Cleanup::default();
+    // One namespace-scoped identity per "cluster", each stored for its environment only.
+    let mut values = serde_json::Map::new();
+    let mut secrets = Vec::new();
+    for region in regions {
+        let namespace = format!("{base}-{region}");
+        cleanup = cleanup.object("namespace", &namespace);
+        let (masked, decoded) = deploy_identity(&work, &namespace);
+        values.insert(format!("production/{region}"), masked.clone().into());
+        secrets.push((masked, yaml_field(&decoded, "token").to_owned()));
+    }
+    let _cleanup = cleanup;
+    let project = work.path.join("project");
+    copy_dir(&repo_root().join("ci-templates/examples"), &project);
+    make_project(&project);
+    write_variables(
+        &project,
+        &serde_json::json!({
+            "KUBECONFIG": { "type": "variable", "values": values },
+            "CI_REGISTRY_IMAGE": REGISTRY_IMAGE,
+        }),
+    );
+    let stubs = write_stubs(&work.path);
+    let pipeline = run_pipeline(
+        &project,
+        &stubs,
+        &[
+            "--file",
+            "regions.gitlab-ci.yml",
+            "--ignore-predefined-vars",
+            "CI_REGISTRY_IMAGE",
+        ],
+    );
+    assert_eq!(pipeline.code, 0, "{}", pipeline.output);
+    pipeline.print_job_times();
+    let image = dotenv_report(&project, "image-ref", "kstep-image.env")["IMAGE"].clone();
+    for region in regions {
+        let namespace = format!("{base}-{region}");
+        assert!(
+            pipeline
+                .output
+                .contains(&format!("environment: {{ name: production/{region}")),
+            "{}",
+            pipeline.output
+        );
+        // Each cell deployed with its own environment's credentials, into its own set.
+        let deployed = kubectl_ok(&[
+            "get",
+            "deployment",
+            "blog",
+            "-n",
+            &namespace,
+            "-o",
+            "jsonpath={.spec.template.spec.containers[0].image} \
+             {.metadata.labels.applyset\\.kubernetes\\.io/part-of}",
+        ]);
+        let id = set_id(&namespace, &format!("group-project-{region}"));
+        assert_eq!(deployed, format!("{image} {id}"), "{region}");
+    }
+    let secrets: Vec<(&str, &str)> = secrets
+        .iter()
+        .flat_map(|(m, t)| [("a masked KUBECONFIG", m.as_str()), ("a token", t.as_str())])
+        .collect();
+    assert_no_secret(&pipeline.everything(), &secrets);
 }
 
 /// What an admin does once before the first Traefik job (the values file says so): the
@@ -885,4 +1304,41 @@ fn runner_image_compile_cache_is_read_only_for_the_job_user() {
             "{stdout}"
         );
     }
+}
+
+#[test]
+fn readme_pipeline_is_the_example_and_every_template_is_run() {
+    // The pasteable pipeline of ci-templates/README.md is the example the e2e tests run.
+    let root = repo_root().join("ci-templates");
+    let readme = fs::read_to_string(root.join("README.md")).unwrap();
+    let example = fs::read_to_string(root.join("examples/.gitlab-ci.yml")).unwrap();
+    assert!(
+        readme.contains(&format!("```yaml\n{example}```")),
+        "ci-templates/README.md no longer shows examples/.gitlab-ci.yml verbatim"
+    );
+    // The examples extend only hidden jobs the template defines, and between them (directly
+    // or through another template) every one of them: the e2e tests run both files.
+    let template: serde_json::Map<String, serde_json::Value> =
+        serde_saphyr::from_str(&fs::read_to_string(root.join("kstep.gitlab-ci.yml")).unwrap())
+            .unwrap();
+    let mut used = std::collections::BTreeSet::new();
+    for file in ["examples/.gitlab-ci.yml", "examples/regions.gitlab-ci.yml"] {
+        let jobs: serde_json::Map<String, serde_json::Value> =
+            serde_saphyr::from_str(&fs::read_to_string(root.join(file)).unwrap()).unwrap();
+        for (name, job) in &jobs {
+            let mut parent = job.get("extends").and_then(|e| e.as_str());
+            while let Some(p) = parent {
+                let hidden = template
+                    .get(p)
+                    .unwrap_or_else(|| panic!("{file}: {name} extends {p}, not a template"));
+                used.insert(p.to_owned());
+                parent = hidden.get("extends").and_then(|e| e.as_str());
+            }
+        }
+    }
+    let unused: Vec<&String> = template.keys().filter(|k| !used.contains(*k)).collect();
+    assert!(
+        unused.is_empty(),
+        "templates no example (so no e2e test) runs: {unused:?}"
+    );
 }

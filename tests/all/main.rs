@@ -11,6 +11,7 @@ mod deploy;
 mod docs;
 mod dotenv;
 mod e2e;
+mod gc;
 mod kubeconfig;
 mod leak_hunt;
 mod pipeline;

@@ -8,6 +8,7 @@ use std::time::Duration;
 use crate::cli::parse_duration;
 use crate::credentials::{Connection, PlainHttp};
 use crate::deploy::applyset::{ApplySet, ParentRef};
+use crate::deploy::objects::NamespacePolicy;
 use crate::deploy::revision;
 use crate::deploy::session::{ApplyOptions, Target, WaitOptions, check_field_manager};
 use crate::deploy::stamp::{Stamp, StampMode};
@@ -167,6 +168,10 @@ pub struct ClusterArgs {
     /// How many revisions of the ApplySet to keep (`kstep history`, `kstep rollback`).
     #[arg(long, value_name = "N", default_value_t = revision::DEFAULT_HISTORY_LIMIT, value_parser = parse_history_limit)]
     pub history_limit: usize,
+    /// Let `kstep gc` delete the ApplySet once this long has passed since this apply (a review
+    /// app's time to live, e.g. `168h`): recorded on its parent, renewed by every apply.
+    #[arg(long, requires = "applyset", value_parser = parse_duration, value_name = "DURATION")]
+    pub expires_in: Option<Duration>,
 }
 
 /// What `--adopt` takes over.
@@ -193,6 +198,7 @@ impl ClusterArgs {
             history_limit: self.history_limit,
             rollback_on_failure: self.rollback_on_failure,
             rollback_of: None,
+            expires_in: self.expires_in,
         }
     }
 }
@@ -220,6 +226,43 @@ impl SetArgs {
             .clone()
             .unwrap_or_else(|| connection.namespace_or_default().to_owned());
         ApplySet::new(self.applyset.clone(), &namespace)
+    }
+}
+
+/// How a teardown deletes (`delete`, `gc`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct TeardownArgs {
+    /// Also delete members in this other namespace (repeatable); a set with members in
+    /// namespaces not allowed is refused before anything of it is deleted.
+    #[arg(long, value_name = "NS")]
+    pub allow_namespace: Vec<String>,
+    /// Also delete cluster-scoped members.
+    #[arg(long)]
+    pub allow_cluster_scoped: bool,
+    /// List what would be deleted (the server validates each deletion); delete nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Return once every member and the parent are gone (finalizers included).
+    #[arg(long)]
+    wait: bool,
+    /// How long `--wait` waits (exit 1 after that).
+    #[arg(long, value_parser = parse_duration, default_value = "5m", value_name = "DURATION")]
+    timeout: Duration,
+}
+
+impl TeardownArgs {
+    /// The namespace policy for a set whose parent is in `namespace`.
+    pub fn policy(&self, namespace: &str) -> NamespacePolicy {
+        NamespacePolicy {
+            default_namespace: namespace.to_owned(),
+            allowed: self.allow_namespace.iter().cloned().collect(),
+            allow_cluster_scoped: self.allow_cluster_scoped,
+        }
+    }
+
+    /// How long to wait for the deleted objects to be gone, when waiting.
+    pub fn wait(&self) -> Option<Duration> {
+        self.wait.then_some(self.timeout)
     }
 }
 

@@ -35,6 +35,9 @@ pub const TOOLING_ANNOTATION: &str = "applyset.kubernetes.io/tooling";
 pub const GROUP_KINDS_ANNOTATION: &str = "applyset.kubernetes.io/contains-group-kinds";
 /// The parent's annotation listing the members' namespaces other than the parent's.
 pub const NAMESPACES_ANNOTATION: &str = "applyset.kubernetes.io/additional-namespaces";
+/// kstep's annotation on a parent: when the set may be swept by `kstep gc` (RFC 3339, UTC),
+/// written by an apply with `--expires-in` (see [`super::gc`]).
+pub const EXPIRES_ANNOTATION: &str = "kstep.dev/expires-at";
 /// The tool name in the tooling annotation; a set whose tooling names another tool is refused.
 pub const TOOLING: &str = "kstep";
 /// The field manager of the parent's labels and annotations (kubectl's is `kubectl-applyset`).
@@ -307,6 +310,9 @@ pub struct ApplySet {
     pub namespace: String,
     /// The set's id (the parent's `applyset.kubernetes.io/id` label).
     pub id: String,
+    /// When `kstep gc` may delete it, recorded on the parent by every write of its inventory
+    /// (an apply without one drops it: the last apply decides).
+    pub expires_at: Option<String>,
 }
 
 /// A live member of a set, as listed by its label.
@@ -350,6 +356,7 @@ impl ApplySet {
             parent,
             namespace: namespace.to_owned(),
             id,
+            expires_at: None,
         }
     }
 
@@ -448,7 +455,7 @@ impl ApplySet {
         dry_run: bool,
     ) -> Result<String, ApplySetError> {
         let (kinds, namespaces) = inventory.annotations();
-        let patch = json!({
+        let mut patch = json!({
             "apiVersion": "v1",
             "kind": self.parent.kind.kind(),
             "metadata": {
@@ -462,6 +469,9 @@ impl ApplySet {
                 },
             },
         });
+        if let Some(at) = &self.expires_at {
+            patch["metadata"]["annotations"][EXPIRES_ANNOTATION] = Value::String(at.clone());
+        }
         let mut params = PatchParams::apply(FIELD_MANAGER).force();
         params.dry_run = dry_run;
         let patch = Patch::Apply(&patch);

@@ -76,6 +76,9 @@ pub struct ApplyOptions {
     pub rollback_on_failure: bool,
     /// The revision this apply restores (`kstep rollback`), for the history.
     pub rollback_of: Option<u32>,
+    /// How long after this apply `kstep gc` may delete the set (`--expires-in`; needs
+    /// `applyset`).
+    pub expires_in: Option<Duration>,
 }
 
 impl Default for ApplyOptions {
@@ -94,6 +97,7 @@ impl Default for ApplyOptions {
             history_limit: revision::DEFAULT_HISTORY_LIMIT,
             rollback_on_failure: false,
             rollback_of: None,
+            expires_in: None,
         }
     }
 }
@@ -369,10 +373,10 @@ impl<'a> Session<'a> {
 
     /// The ApplySet of `options`, if any, in the target namespace.
     pub fn applyset(&self, options: &ApplyOptions) -> Option<ApplySet> {
-        options
-            .applyset
-            .clone()
-            .map(|parent| ApplySet::new(parent, &self.namespace(options)))
+        options.applyset.clone().map(|parent| ApplySet {
+            expires_at: options.expires_in.map(super::gc::expiry),
+            ..ApplySet::new(parent, &self.namespace(options))
+        })
     }
 
     /// Applies `objects`, then, with `wait` and not in a dry run, waits for the workloads
