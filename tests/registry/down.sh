@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Stops the registry tests/registry/up.sh started (the process it recorded: TERM,
+# then KILL after a grace period) and removes target/test-registry/. Safe to
+# call when nothing runs.
+#
+#   KSTEP_KEEP_LOGS=1   keep target/test-registry/logs/
+set -uo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+REPO_ROOT="$(cd "$HERE/../.." && pwd)"
+STATE="$REPO_ROOT/target/test-registry"
+
+log() { printf '[registry/down.sh] %s\n' "$*" >&2; }
+
+# The pid is still the process up.sh started (not a recycled pid).
+ours() {
+  local actual
+  actual="$(readlink "/proc/$1/exe" 2>/dev/null)" || return 1
+  [[ "$actual" == "$2" || "$actual" == "$2 (deleted)" ]]
+}
+
+rc=0
+if [[ -f "$STATE/pids" ]]; then
+  while read -r name pid exe; do
+    [[ -n "${pid:-}" ]] || continue
+    ours "$pid" "$exe" || continue
+    kill -TERM "$pid" 2>/dev/null
+    for _ in $(seq 100); do
+      ours "$pid" "$exe" || break
+      sleep 0.1
+    done
+    if ours "$pid" "$exe"; then
+      log "$name (pid $pid) ignored SIGTERM; sending SIGKILL"
+      kill -KILL "$pid" 2>/dev/null
+      sleep 0.5
+      ours "$pid" "$exe" && { log "ERROR: $name (pid $pid) survived SIGKILL"; rc=1; }
+    fi
+    log "stopped $name (pid $pid)"
+  done <"$STATE/pids"
+fi
+
+if [[ -d "$STATE" ]]; then
+  if [[ "${KSTEP_KEEP_LOGS:-0}" == 1 ]]; then
+    find "$STATE" -mindepth 1 -maxdepth 1 ! -name logs -exec rm -rf {} +
+  else
+    rm -rf "$STATE"
+  fi
+fi
+exit "$rc"
