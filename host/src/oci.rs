@@ -22,6 +22,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use oci_client::client::{Certificate, CertificateEncoding, ClientConfig, ClientProtocol};
+use oci_client::errors::{DigestError, OciDistributionError};
 use oci_client::manifest::OciDescriptor;
 use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference};
@@ -416,15 +417,23 @@ impl Registry {
         })
     }
 
-    fn fail(
-        reference: &StepRef,
-        what: &'static str,
-    ) -> impl Fn(oci_client::errors::OciDistributionError) -> OciError {
+    fn fail(reference: &StepRef, what: &'static str) -> impl Fn(OciDistributionError) -> OciError {
         let reference = reference.to_string();
-        move |e| OciError::Registry {
-            reference: reference.clone(),
-            what,
-            message: auth::describe(&e),
+        move |e| match e {
+            // The client checks blobs against their digests as they arrive.
+            OciDistributionError::DigestError(DigestError::VerificationError {
+                expected,
+                actual,
+            }) => OciError::Digest {
+                what: format!("what the registry sent for {reference} ({what})"),
+                expected,
+                actual,
+            },
+            e => OciError::Registry {
+                reference: reference.clone(),
+                what,
+                message: auth::describe(&e),
+            },
         }
     }
 

@@ -594,7 +594,9 @@ fn cosign_signatures_are_verified_with_the_pipelines_key() {
     p.assert_files_hide_secrets();
 }
 
-/// The bundle cosign stored, altered after signing, is refused; the original verifies.
+/// The bundle cosign stored, altered after signing, is refused: by the signature check (the
+/// statement rewritten, the signature kept), and, served by the registry in place of the real
+/// one, by the digest check before that.
 #[test]
 #[ignore = "needs the test registry (tests/registry/up.sh)"]
 fn a_tampered_cosign_payload_is_refused() {
@@ -612,21 +614,13 @@ fn a_tampered_cosign_payload_is_refused() {
         .0
         .to_owned();
 
-    // The referrer (through the API, or the tag schema's index), then its bundle layer.
+    // distribution 3.1 has no referrers API: cosign wrote the referrers tag schema's index
+    // (tag `sha256-<hex>`), whose one entry is the bundle's manifest.
     let (_, index) = p.curl(
-        &format!("/v2/{repo}/referrers/{digest}"),
+        &format!("/v2/{repo}/manifests/{}", digest.replace(':', "-")),
         "application/vnd.oci.image.index.v1+json",
     );
-    let index: serde_json::Value = serde_json::from_slice(&index).unwrap_or_default();
-    let index = if index["manifests"].as_array().is_some_and(|m| !m.is_empty()) {
-        index
-    } else {
-        let (_, body) = p.curl(
-            &format!("/v2/{repo}/manifests/{}", digest.replace(':', "-")),
-            "application/vnd.oci.image.index.v1+json",
-        );
-        serde_json::from_slice(&body).unwrap()
-    };
+    let index: serde_json::Value = serde_json::from_slice(&index).unwrap();
     let referrer = index["manifests"][0]["digest"].as_str().unwrap().to_owned();
     let (_, manifest) = p.curl(
         &format!("/v2/{repo}/manifests/{referrer}"),
@@ -638,13 +632,14 @@ fn a_tampered_cosign_payload_is_refused() {
         manifest["artifactType"],
         kstep::oci::cosign::BUNDLE_MEDIA_TYPE
     );
-    let layer = manifest["layers"][0]["digest"].as_str().unwrap();
+    let layer = manifest["layers"][0]["digest"].as_str().unwrap().to_owned();
     let (_, bundle) = p.curl(&format!("/v2/{repo}/blobs/{layer}"), "*/*");
 
     let key = kstep::oci::cosign::PublicKey::read(Path::new(&public)).unwrap();
     kstep::oci::cosign::check_bundle(&bundle, &key, digest).unwrap();
 
     // The statement rewritten to name another step, signature kept.
+    let other = format!("sha256:{}", "e".repeat(64));
     let mut value: serde_json::Value = serde_json::from_slice(&bundle).unwrap();
     let payload = STANDARD
         .decode(value["dsseEnvelope"]["payload"].as_str().unwrap())
@@ -655,12 +650,31 @@ fn a_tampered_cosign_payload_is_refused() {
         .replace(hex, &"e".repeat(64));
     value["dsseEnvelope"]["payload"] = STANDARD.encode(altered).into();
     let tampered = serde_json::to_vec(&value).unwrap();
-    let e =
-        kstep::oci::cosign::check_bundle(&tampered, &key, &format!("sha256:{}", "e".repeat(64)))
-            .unwrap_err();
+    let e = kstep::oci::cosign::check_bundle(&tampered, &key, &other).unwrap_err();
     assert!(e.contains("altered after signing"), "{e}");
-    // And the untouched bundle does not vouch for another digest.
-    let e = kstep::oci::cosign::check_bundle(&bundle, &key, &format!("sha256:{}", "e".repeat(64)))
-        .unwrap_err();
+    // The untouched bundle does not vouch for another digest.
+    let e = kstep::oci::cosign::check_bundle(&bundle, &key, &other).unwrap_err();
     assert!(e.contains("another digest"), "{e}");
+
+    // End to end: verified, then the registry serves the altered bundle: exit 2, nothing ran.
+    let consumer = TempDir::new("registry-tamper-consumer");
+    fs::copy(&public, consumer.join("cosign.pub")).unwrap();
+    write_pipeline(&consumer, &reference, "verify: {key: cosign.pub}\n", "x:1");
+    p.kstep_in(&consumer, &["step", "lock"], &[]).ok();
+    p.kstep_in(&consumer, &["run", "--dry-run"], &[("CI", "true")])
+        .ok()
+        .stderr(Has("signature verified"));
+    let layer_hex = layer.strip_prefix("sha256:").unwrap();
+    let stored = Path::new(&std::env::var("KSTEP_TEST_REGISTRY_DATA").unwrap())
+        .join("docker/registry/v2/blobs/sha256")
+        .join(&layer_hex[..2])
+        .join(layer_hex)
+        .join("data");
+    assert!(stored.is_file(), "{}", stored.display());
+    fs::write(&stored, &tampered).unwrap();
+    p.kstep_in(&consumer, &["run", "--dry-run"], &[("CI", "true")])
+        .fails_with(2)
+        .stderr(Has(&format!("has digest sha256:{}", sha256_hex(&tampered))))
+        .stderr(Has("refused (tampered with or corrupt)"))
+        .stderr(Lacks("[deny-latest]"));
 }

@@ -8,6 +8,7 @@
 #   target/test-registry/env          `source` it: KSTEP_TEST_REGISTRY and friends
 #   target/test-registry/ca.crt       the CA the tests trust (KSTEP_REGISTRY_CA_FILE)
 #   target/test-registry/password     the registry password (0600)
+#   target/test-registry/data/        the registry's storage (tests alter blobs there)
 #   target/test-registry/pids         what down.sh stops
 #   target/test-registry/logs/registry.log
 #
@@ -156,6 +157,7 @@ export KSTEP_TEST_REGISTRY_USER='$USER_NAME'
 export KSTEP_TEST_REGISTRY_PASSWORD_FILE='$STATE/password'
 export KSTEP_TEST_REGISTRY_CA='$STATE/ca.crt'
 export KSTEP_TEST_COSIGN='$BIN/cosign'
+export KSTEP_TEST_REGISTRY_DATA='$STATE/data'
 ENV
 
 started_ok=1
