@@ -237,21 +237,9 @@ pub fn describe(error: &OciDistributionError) -> String {
         OciDistributionError::ServerError { code, message, .. } => {
             format!("HTTP {code}: {}", message.trim())
         }
-        other => {
-            // reqwest hides the cause (an untrusted certificate, a refused connection) in
-            // its source chain.
-            let mut text = other.to_string();
-            let mut source = std::error::Error::source(other);
-            while let Some(s) = source {
-                let part = s.to_string();
-                if !text.contains(&part) {
-                    text.push_str(": ");
-                    text.push_str(&part);
-                }
-                source = s.source();
-            }
-            text
-        }
+        // reqwest hides the cause (an untrusted certificate, a refused connection) in its
+        // source chain.
+        other => crate::kube_client::safe_chain(other, &crate::credentials::Auth::None),
     }
 }
 
