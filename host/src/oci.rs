@@ -476,26 +476,10 @@ impl Registry {
     /// # Errors
     /// What the registry refuses.
     pub fn resolve(&self, reference: &StepRef) -> Result<String, OciError> {
-        let auth = Self::auth(reference)?;
-        let target = reference.client_ref();
-        let (manifest, _) = self.rt.block_on(async {
-            self.client
-                .pull_manifest_raw(&target, &auth, &[MANIFEST_MEDIA_TYPE])
-                .await
-                .map_err(Self::fail(reference, "resolving the tag"))
-        })?;
-        if manifest.len() > MAX_MANIFEST_BYTES {
-            return Err(OciError::Layout {
-                reference: reference.to_string(),
-                reason: format!("a manifest of {} bytes", manifest.len()),
-            });
-        }
         // The digest of the bytes received, not what the registry says it is.
-        let digest = digest_of(&manifest);
-        if let Some(pinned) = &reference.digest {
-            check_digest(|| format!("the manifest of {reference}"), &manifest, pinned)?;
-        }
-        Ok(digest)
+        Ok(digest_of(
+            &self.pull_manifest(reference, "resolving the tag")?,
+        ))
     }
 
     /// Fetches the step at `digest` in `reference`'s repository, checked against the digest and
@@ -537,13 +521,19 @@ impl Registry {
     /// # Errors
     /// What the registry refuses; [`OciError::Digest`].
     pub fn manifest(&self, reference: &StepRef) -> Result<Vec<u8>, OciError> {
+        self.pull_manifest(reference, "pulling the manifest")
+    }
+
+    /// The manifest at `reference` (`what`: what kstep was doing, for errors), at most
+    /// [`MAX_MANIFEST_BYTES`], checked against the digest the reference names, if any.
+    fn pull_manifest(&self, reference: &StepRef, what: &'static str) -> Result<Vec<u8>, OciError> {
         let auth = Self::auth(reference)?;
         let target = reference.client_ref();
         let (bytes, _) = self.rt.block_on(async {
             self.client
                 .pull_manifest_raw(&target, &auth, &[MANIFEST_MEDIA_TYPE])
                 .await
-                .map_err(Self::fail(reference, "pulling the manifest"))
+                .map_err(Self::fail(reference, what))
         })?;
         if bytes.len() > MAX_MANIFEST_BYTES {
             return Err(OciError::Layout {
