@@ -167,6 +167,15 @@ mod tests {
             assert_eq!(mode & 0o777, 0o700);
         }
         let blob = store.path("blobs", &digest_of(&wasm));
+        #[cfg(unix)]
+        {
+            // Writable by others: refused before it is read, whatever it holds.
+            use std::os::unix::fs::PermissionsExt as _;
+            std::fs::set_permissions(&blob, std::fs::Permissions::from_mode(0o666)).unwrap();
+            let e = store.load("r", &artifact.digest).unwrap_err().to_string();
+            assert!(e.contains("writable by group or others"), "{e}");
+            std::fs::set_permissions(&blob, std::fs::Permissions::from_mode(0o600)).unwrap();
+        }
         std::fs::write(&blob, b"\0asm evil").unwrap();
         let e = store.load("r", &artifact.digest).unwrap_err().to_string();
         assert!(e.starts_with("the cached component "), "{e}");
