@@ -678,3 +678,34 @@ fn a_tampered_cosign_payload_is_refused() {
         .stderr(Has("refused (tampered with or corrupt)"))
         .stderr(Lacks("[deny-latest]"));
 }
+
+/// Needs no registry: the key is read before any request.
+#[test]
+fn a_key_that_cannot_be_used_is_reported_where_verify_names_it() {
+    let dir = TempDir::new("registry-bad-key");
+    fs::write(
+        dir.join("bad.pub"),
+        "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n",
+    )
+    .unwrap();
+    for (key, message) in [
+        ("missing.pub", "missing.pub: cannot read"),
+        ("bad.pub", "bad.pub: not an ECDSA P-256 public key"),
+    ] {
+        fs::write(
+            dir.join("kstep.yaml"),
+            format!("steps:\n  - wasm: oci://127.0.0.1:9/steps/x:1\n    verify: {{key: {key}}}\n"),
+        )
+        .unwrap();
+        let run: Run = kstep_command(&["run", "--dry-run"])
+            .current_dir(&dir)
+            .env("KSTEP_CACHE_DIR", dir.join("cache"))
+            .output()
+            .unwrap()
+            .into();
+        run.fails_with(2)
+            .stderr(Has("kstep.yaml:3:13: step `x`: "))
+            .stderr(Has(message))
+            .stderr(Has("the pipeline did not start"));
+    }
+}

@@ -95,6 +95,8 @@ pub fn resolve(
     locked: bool,
     key: Option<&Path>,
 ) -> Result<Resolved, ResolveError> {
+    // A key that cannot be used stops the run before any request.
+    let key = key.map(PublicKey::read).transpose()?;
     let lock_name = lock_path.display().to_string();
     let lock = Lock::read(lock_path)?;
     // Connected only when needed: a locked, cached, unverified step needs no registry.
@@ -147,9 +149,8 @@ pub fn resolve(
         how.push("pulled");
         fetched
     };
-    if let Some(key) = key {
-        let key = PublicKey::read(key)?;
-        cosign::verify(connect(&mut registry)?, reference, &digest, &key)?;
+    if let Some(key) = &key {
+        cosign::verify(connect(&mut registry)?, reference, &digest, key)?;
         how.push("signature verified");
     }
     Ok(Resolved {

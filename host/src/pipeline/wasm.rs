@@ -3,6 +3,8 @@
 //! unless it is granted `secrets: true`), at most one read-only directory — and folds its
 //! result back into the flow, real Secret values restored where it returned stand-ins.
 
+use crate::oci::cosign::VerifyError;
+use crate::oci::resolve::ResolveError;
 use crate::output;
 use crate::runtime::{LoadedStep, Sandbox, StepError};
 use crate::secrets::{StandIns, is_secret_manifest, register_secret_manifest};
@@ -38,7 +40,14 @@ impl Wasm {
                         cx.runtime.load_custom(&cx.step.name, &resolved.wasm)
                     }
                     Err(e) => {
-                        cx.report(&e.to_string());
+                        // A key file that cannot be used is reported where `verify:` names it.
+                        let place = match (&e, &spec.verify) {
+                            (ResolveError::Verify(VerifyError::Key { .. }), Some(v)) => {
+                                at(&cx.pipeline.file, v.pos)
+                            }
+                            _ => cx.at(),
+                        };
+                        output::stderr_line(&format!("{place}: step `{}`: {e}", cx.step.name));
                         return Err(if e.is_invalid() {
                             Failure::Invalid
                         } else {
