@@ -492,22 +492,12 @@ impl Registry {
         let pinned = reference.at_digest(digest);
         let manifest = self.manifest(&pinned)?;
         let layer = wasm_layer(&reference.to_string(), &manifest)?;
-        let auth = Self::auth(reference)?;
-        let target = pinned.client_ref();
-        let mut wasm = Vec::new();
-        self.rt.block_on(async {
-            self.client
-                .store_auth_if_needed(&reference.registry, &auth)
-                .await;
-            self.client
-                .pull_blob(&target, &layer, &mut wasm)
-                .await
-                .map_err(Self::fail(reference, "pulling the component"))
-        })?;
-        check_digest(
-            || format!("the component of {reference}"),
-            &wasm,
+        let wasm = self.blob(
+            &pinned,
             &layer.digest,
+            layer.size,
+            MAX_STEP_BYTES,
+            "pulling the component",
         )?;
         Ok(Artifact {
             digest: digest.to_owned(),
@@ -605,7 +595,8 @@ impl Registry {
             .collect())
     }
 
-    /// A blob of `reference`'s repository, checked against `digest`, at most `limit` bytes.
+    /// A blob of `reference`'s repository, checked against `digest`, at most `limit` bytes;
+    /// `what` says what kstep is doing, for errors.
     ///
     /// # Errors
     /// What the registry refuses; [`OciError::Digest`].
@@ -615,11 +606,12 @@ impl Registry {
         digest: &str,
         size: i64,
         limit: u64,
+        what: &'static str,
     ) -> Result<Vec<u8>, OciError> {
         if u64::try_from(size).map_or(true, |s| s > limit) {
             return Err(OciError::Layout {
                 reference: reference.to_string(),
-                reason: format!("a signature blob of {size} bytes"),
+                reason: format!("{what}: {size} bytes, more than kstep reads ({limit})"),
             });
         }
         let auth = Self::auth(reference)?;
@@ -637,9 +629,13 @@ impl Registry {
             self.client
                 .pull_blob(&target, &descriptor, &mut out)
                 .await
-                .map_err(Self::fail(reference, "fetching a signature blob"))
+                .map_err(Self::fail(reference, what))
         })?;
-        check_digest(|| format!("a signature blob of {reference}"), &out, digest)?;
+        check_digest(
+            || format!("what the registry sent for {reference} ({what})"),
+            &out,
+            digest,
+        )?;
         Ok(out)
     }
 }

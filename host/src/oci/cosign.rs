@@ -248,7 +248,13 @@ pub fn verify(
             continue;
         }
         for layer in layers(&value, BUNDLE_MEDIA_TYPE) {
-            let bundle = registry.blob(&pinned, &layer.0, layer.1, MAX_SIGNATURE_BYTES)?;
+            let bundle = registry.blob(
+                &pinned,
+                &layer.0,
+                layer.1,
+                MAX_SIGNATURE_BYTES,
+                "fetching a signature",
+            )?;
             match check_bundle(&bundle, key, digest) {
                 Ok(()) => return Ok(()),
                 Err(why) => found.push(why),
@@ -281,7 +287,13 @@ pub fn verify(
                 found.push("a signature layer without its signature annotation".into());
                 continue;
             };
-            let payload = registry.blob(reference, &blob_digest, size, MAX_SIGNATURE_BYTES)?;
+            let payload = registry.blob(
+                reference,
+                &blob_digest,
+                size,
+                MAX_SIGNATURE_BYTES,
+                "fetching a signature",
+            )?;
             match check_simple_signing(&payload, signature, key, digest) {
                 Ok(()) => return Ok(()),
                 Err(why) => found.push(why),
