@@ -15,14 +15,8 @@ GRACE_SECONDS="${KSTEP_CLUSTER_STOP_GRACE_SECONDS:-10}"
 
 log() { printf '[down.sh] %s\n' "$*" >&2; }
 
-# The pid is still the process up.sh started (not a recycled pid).
-ours() {
-  local pid="$1" exe="$2"
-  local actual
-  actual="$(readlink "/proc/$pid/exe" 2>/dev/null)" || return 1
-  # "(deleted)": the binary was rebuilt while the cluster ran.
-  [[ "$actual" == "$exe" || "$actual" == "$exe (deleted)" ]]
-}
+# shellcheck source=../procs.sh
+source "$HERE/../procs.sh"
 
 rc=0
 if [[ -f "$STATE/pids" ]]; then

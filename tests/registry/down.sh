@@ -12,12 +12,8 @@ STATE="$REPO_ROOT/target/test-registry"
 
 log() { printf '[registry/down.sh] %s\n' "$*" >&2; }
 
-# The pid is still the process up.sh started (not a recycled pid).
-ours() {
-  local actual
-  actual="$(readlink "/proc/$1/exe" 2>/dev/null)" || return 1
-  [[ "$actual" == "$2" || "$actual" == "$2 (deleted)" ]]
-}
+# shellcheck source=../procs.sh
+source "$HERE/../procs.sh"
 
 rc=0
 if [[ -f "$STATE/pids" ]]; then

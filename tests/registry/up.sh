@@ -23,6 +23,8 @@ WAIT_SECONDS="${KSTEP_REGISTRY_WAIT_SECONDS:-60}"
 USER_NAME="kstep-ci"
 
 log() { printf '[registry/up.sh] %s\n' "$*" >&2; }
+# shellcheck source=../procs.sh
+source "$HERE/../procs.sh"
 
 if [[ -e "$STATE/pids" ]]; then
   log "stopping the registry recorded in $STATE"
@@ -55,22 +57,7 @@ on_exit() {
 }
 trap on_exit EXIT
 
-# A random free port below the ephemeral range (see tests/cluster/up.sh).
-PORT="$(python3 - <<'PY'
-import random, socket
-while True:
-    p = random.randint(20000, 32000)
-    s = socket.socket()
-    try:
-        s.bind(("127.0.0.1", p))
-    except OSError:
-        continue
-    finally:
-        s.close()
-    print(p)
-    break
-PY
-)"
+PORT="$(free_ports 1)"
 
 # ---------------------------------------------------------------- TLS
 cat >"$STATE/openssl.cnf" <<CNF
