@@ -32,3 +32,30 @@ while len(ports) < want:
 print(*ports)
 PY
 }
+
+# stop_recorded NAME PID EXE GRACE: stops a recorded process that is still ours (TERM, then
+# KILL after GRACE seconds) and logs how long it took; returns 1 when it survives SIGKILL.
+stop_recorded() {
+  local name="$1" pid="$2" exe="$3" grace="$4"
+  ours "$pid" "$exe" || return 0
+  local t0 deadline
+  t0=$(date +%s.%N)
+  kill -TERM "$pid" 2>/dev/null
+  deadline=$((SECONDS + grace))
+  while ours "$pid" "$exe" && ((SECONDS < deadline)); do
+    sleep 0.05
+  done
+  if ours "$pid" "$exe"; then
+    log "$name (pid $pid) ignored SIGTERM for ${grace}s; sending SIGKILL"
+    kill -KILL "$pid" 2>/dev/null
+    for _ in $(seq 50); do
+      ours "$pid" "$exe" || break
+      sleep 0.1
+    done
+    if ours "$pid" "$exe"; then
+      log "ERROR: $name (pid $pid) survived SIGKILL"
+      return 1
+    fi
+  fi
+  log "stopped $name (pid $pid) in $(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }') s"
+}

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Stops the registry tests/registry/up.sh started (the process it recorded: TERM,
-# then KILL after a grace period) and removes target/test-registry/. Safe to
+# then KILL after 10 s) and removes target/test-registry/. Safe to
 # call when nothing runs.
 #
 #   KSTEP_KEEP_LOGS=1   keep target/test-registry/logs/
@@ -19,19 +19,7 @@ rc=0
 if [[ -f "$STATE/pids" ]]; then
   while read -r name pid exe; do
     [[ -n "${pid:-}" ]] || continue
-    ours "$pid" "$exe" || continue
-    kill -TERM "$pid" 2>/dev/null
-    for _ in $(seq 100); do
-      ours "$pid" "$exe" || break
-      sleep 0.1
-    done
-    if ours "$pid" "$exe"; then
-      log "$name (pid $pid) ignored SIGTERM; sending SIGKILL"
-      kill -KILL "$pid" 2>/dev/null
-      sleep 0.5
-      ours "$pid" "$exe" && { log "ERROR: $name (pid $pid) survived SIGKILL"; rc=1; }
-    fi
-    log "stopped $name (pid $pid)"
+    stop_recorded "$name" "$pid" "$exe" 10 || rc=1
   done <"$STATE/pids"
 fi
 
