@@ -217,9 +217,13 @@ impl Project {
         }
         let mut files = Vec::new();
         walk(&self.dir, &mut files);
-        // The docker config handed to cosign holds the credentials on purpose.
-        let docker = self.dir.join("docker");
-        for file in files.iter().filter(|f| !f.starts_with(&docker)) {
+        // The docker configs the tests write (for cosign, for `docker login`'s file) hold the
+        // credentials on purpose.
+        let on_purpose = [self.dir.join("docker"), self.dir.join("home/.docker")];
+        for file in files
+            .iter()
+            .filter(|f| !on_purpose.iter().any(|d| f.starts_with(d)))
+        {
             let bytes = fs::read(file).unwrap();
             assert_no_secret(
                 &file.display().to_string(),
@@ -389,6 +393,24 @@ fn bad_credentials_are_a_clear_error_with_every_password_masked() {
             ("CI_REGISTRY", &p.reg.host),
             ("CI_REGISTRY_USER", &p.reg.user),
             ("CI_REGISTRY_PASSWORD", &p.reg.password),
+        ],
+    )
+    .ok();
+
+    // `docker login`'s file: ~/.docker/config.json, or $DOCKER_CONFIG/config.json.
+    let home = p.dir.join("home");
+    fs::create_dir_all(home.join(".docker")).unwrap();
+    fs::write(home.join(".docker/config.json"), &p.docker_auth).unwrap();
+    p.kstep(
+        &["step", "pull", &reference, "-o", "from-home.wasm"],
+        &[("DOCKER_AUTH_CONFIG", ""), ("HOME", home.to_str().unwrap())],
+    )
+    .ok();
+    p.kstep(
+        &["step", "pull", &reference, "-o", "from-docker-config.wasm"],
+        &[
+            ("DOCKER_AUTH_CONFIG", ""),
+            ("DOCKER_CONFIG", home.join(".docker").to_str().unwrap()),
         ],
     )
     .ok();
