@@ -1,4 +1,5 @@
-# Go settings shared by tests/cluster/build.sh and tests/traefik/build.sh (sourced, not run):
+# Go settings shared by tests/cluster/build.sh, tests/traefik/build.sh and tests/registry/build.sh
+# (sourced, not run):
 # module and build caches under KSTEP_TESTBIN, so later runs and other checkouts on the same
 # machine reuse them; static binaries; the installed toolchain only.
 TESTBIN="${KSTEP_TESTBIN:-$HOME/.cache/kstep-testbin}"

@@ -51,7 +51,8 @@ enum Command {
     /// Run a pipeline file (kstep.yaml): built-in steps, custom WebAssembly steps and host
     /// actions in order; --dry-run stops before the cluster and prints the documents.
     Run(commands::run::Args),
-    /// Develop custom steps: `kstep step run COMPONENT.wasm` runs one on manifests.
+    /// Develop and share custom steps: `kstep step run COMPONENT.wasm` runs one on manifests;
+    /// `push`, `pull` and `lock` handle steps in OCI registries.
     #[command(subcommand)]
     Step(commands::step::Command),
     /// Server-side apply manifests: a dry run of every object first, namespace policy checked

@@ -17,4 +17,5 @@ pub mod rollback;
 pub mod run;
 pub mod serviceaccount;
 pub mod step;
+pub mod step_oci;
 pub mod traefik;

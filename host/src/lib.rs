@@ -10,6 +10,7 @@
 //! - [`deploy`]: the deploy engine (manifests → objects → apply → rollout), which reports
 //!   events and never prints;
 //! - [`pipeline`]: `kstep.yaml` runs, whose host actions are deploy engine operations;
+//! - [`oci`]: custom steps in OCI registries (push, pull, `kstep.lock`, cosign signatures);
 //! - [`failure`]: the exit classes every layer shares; [`units`]: durations and sizes;
 //! - [`shell`], [`cli`] and [`commands`]: the command line, thin adapters over the engines.
 
@@ -22,6 +23,7 @@ pub mod duration;
 pub mod failure;
 pub mod fsutil;
 pub mod kube_client;
+pub mod oci;
 pub mod output;
 pub mod pipeline;
 pub mod runtime;

@@ -83,6 +83,8 @@ pub struct Options {
     pub json: bool,
     /// Where the cluster is, for host actions.
     pub cluster: Target,
+    /// Steps by reference must be in `kstep.lock`, their tags unmoved (`kstep run --locked`).
+    pub locked: bool,
 }
 
 /// One kind of step: `dotenv`, `render`, `traefik`, a custom step, `apply`, `wait`.

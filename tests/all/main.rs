@@ -1,7 +1,8 @@
 //! kstep's integration tests: one binary (it links once), one module per area.
 //!
 //! Tests that need the real Kubernetes control plane are `#[ignore = "needs a cluster …"]`;
-//! `.ci/run` starts the cluster and runs them with `--include-ignored`.
+//! `.ci/run` starts the cluster and runs them with `--include-ignored`. Tests that need the test
+//! OCI registry (`tests/registry/up.sh`) are ignored the same way.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 mod adopt;
@@ -17,6 +18,7 @@ mod leak_hunt;
 mod pipeline;
 mod plan;
 mod reapply;
+mod registry;
 mod render;
 mod sandbox;
 mod secrets;

@@ -22,44 +22,9 @@ source "$(dirname "${BASH_SOURCE[0]}")/../go-env.sh"
 GO_VERSION="$(go env GOVERSION)"
 KEY="etcd-${ETCD_VERSION}_k8s-${K8S_VERSION}_kwok-${KWOK_VERSION}_${GO_VERSION}"
 ROOT="$TESTBIN/$KEY"
-BIN="$ROOT/bin"
-SRC="$ROOT/src"
-
-
-BUILD_FLAGS=(-p "${KSTEP_BUILD_JOBS:-2}" -trimpath)
-NICE=(nice -n "${KSTEP_BUILD_NICE:-10}")
-
 log() { printf '[build.sh] %s\n' "$*" >&2; }
-die() { log "ERROR: $*"; exit 1; }
-
-command -v go >/dev/null || die "go not found in PATH"
-mkdir -p "$BIN" "$SRC"
-
-# One build at a time per versions key (e.g. two checkouts running CI).
-exec 9>"$ROOT/.lock"
-flock 9
-
-start_all=$SECONDS
-built=()
-
-# have BINARY EXPECTED-SUBSTRING ARGS...: the binary exists and `BINARY ARGS`
-# prints EXPECTED-SUBSTRING.
-have() {
-  local bin="$BIN/$1" want="$2"; shift 2
-  [[ -x "$bin" ]] || return 1
-  local out
-  out="$("$bin" "$@" 2>&1 || true)"
-  [[ "$out" == *"$want"* ]]
-}
-
-timed() {
-  local name="$1"; shift
-  local t0=$SECONDS
-  log "building $name ..."
-  "$@"
-  log "built $name in $((SECONDS - t0)) s"
-  built+=("$name")
-}
+# shellcheck source=../testbin.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../testbin.sh"
 
 # ---------------------------------------------------------------- etcd
 build_etcd() {

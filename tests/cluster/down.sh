@@ -15,14 +15,8 @@ GRACE_SECONDS="${KSTEP_CLUSTER_STOP_GRACE_SECONDS:-10}"
 
 log() { printf '[down.sh] %s\n' "$*" >&2; }
 
-# The pid is still the process up.sh started (not a recycled pid).
-ours() {
-  local pid="$1" exe="$2"
-  local actual
-  actual="$(readlink "/proc/$pid/exe" 2>/dev/null)" || return 1
-  # "(deleted)": the binary was rebuilt while the cluster ran.
-  [[ "$actual" == "$exe" || "$actual" == "$exe (deleted)" ]]
-}
+# shellcheck source=../procs.sh
+source "$HERE/../procs.sh"
 
 rc=0
 if [[ -f "$STATE/pids" ]]; then
@@ -36,27 +30,7 @@ if [[ -f "$STATE/pids" ]]; then
   # first, then the apiserver while etcd still answers (it hangs in its
   # graceful shutdown otherwise), etcd last.
   for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
-    ours "${pids[i]}" "${exes[i]}" || continue
-    t0=$(date +%s.%N)
-    kill -TERM "${pids[i]}" 2>/dev/null
-    deadline=$((SECONDS + GRACE_SECONDS))
-    while ours "${pids[i]}" "${exes[i]}" && ((SECONDS < deadline)); do
-      sleep 0.05
-    done
-    if ours "${pids[i]}" "${exes[i]}"; then
-      log "${names[i]} (pid ${pids[i]}) ignored SIGTERM for ${GRACE_SECONDS}s; sending SIGKILL"
-      kill -KILL "${pids[i]}" 2>/dev/null
-      for _ in $(seq 50); do
-        ours "${pids[i]}" "${exes[i]}" || break
-        sleep 0.1
-      done
-      if ours "${pids[i]}" "${exes[i]}"; then
-        log "ERROR: ${names[i]} (pid ${pids[i]}) survived SIGKILL"
-        rc=1
-        continue
-      fi
-    fi
-    log "stopped ${names[i]} (pid ${pids[i]}) in $(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }') s"
+    stop_recorded "${names[i]}" "${pids[i]}" "${exes[i]}" "$GRACE_SECONDS" || rc=1
   done
 fi
 

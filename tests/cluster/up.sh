@@ -26,6 +26,8 @@ SERVICE_IP="10.96.0.1" # first address of SERVICE_CIDR: the `kubernetes` Service
 POD_CIDR="10.244.0.0/16"
 
 log() { printf '[up.sh] %s\n' "$*" >&2; }
+# shellcheck source=../procs.sh
+source "$HERE/../procs.sh"
 
 t_start=$(date +%s.%N)
 
@@ -112,25 +114,7 @@ wait_for() {
 # ---------------------------------------------------------------- ports
 # Random free ports below the ephemeral range, so an outgoing connection
 # cannot take one between this check and the bind.
-read -r ETCD_PORT ETCD_PEER_PORT API_PORT KCM_PORT SCHED_PORT KWOK_PORT < <(
-  python3 - <<'EOF'
-import random, socket
-ports, socks = [], []
-while len(ports) < 6:
-    p = random.randint(20000, 32000)
-    if p in ports:
-        continue
-    s = socket.socket()
-    try:
-        s.bind(("127.0.0.1", p))
-    except OSError:
-        s.close()
-        continue
-    socks.append(s)
-    ports.append(p)
-print(*ports)
-EOF
-)
+read -r ETCD_PORT ETCD_PEER_PORT API_PORT KCM_PORT SCHED_PORT KWOK_PORT < <(free_ports 6)
 echo "etcd=$ETCD_PORT etcd-peer=$ETCD_PEER_PORT apiserver=$API_PORT kube-controller-manager=$KCM_PORT kube-scheduler=$SCHED_PORT kwok=$KWOK_PORT" >"$STATE/ports"
 
 # ---------------------------------------------------------------- advertise address

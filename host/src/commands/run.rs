@@ -27,6 +27,10 @@ pub struct Args {
     /// How --dry-run prints the documents.
     #[arg(short = 'o', long, value_enum, default_value_t = DocumentFormat::Yaml)]
     output: DocumentFormat,
+    /// Steps by reference (`wasm: oci://…`) must be in kstep.lock and their tags must still
+    /// point to the locked digests. Default: on when CI is set; `--locked=false` turns it off.
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    locked: Option<bool>,
     /// The cluster of `apply` and `wait`.
     #[command(flatten)]
     target: TargetArgs,
@@ -46,6 +50,9 @@ pub fn run(args: &Args) -> CliResult {
         dry_run: args.dry_run,
         json: args.output == DocumentFormat::Json,
         cluster: args.target.target(),
+        locked: args
+            .locked
+            .unwrap_or_else(|| std::env::var_os("CI").is_some_and(|v| !v.is_empty())),
     };
     pipeline::run(&runtime, &pipeline, &options, &Shell::new(false))
         .map(|_| ())

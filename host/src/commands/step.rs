@@ -14,7 +14,9 @@ use serde_json::{Map, Value};
 use super::args::DocumentFormat;
 use crate::cli::{CliError, CliResult, parse_duration, parse_size};
 use crate::output;
-use crate::pipeline::file::{KindSpec, Pipeline, Pos, RenderSpec, StepSpec, WasmSpec, check_grant};
+use crate::pipeline::file::{
+    KindSpec, Pipeline, Pos, RenderSpec, StepSource, StepSpec, WasmSpec, check_grant,
+};
 use crate::pipeline::{self, Options};
 use crate::runtime::{Limits, Runtime};
 use crate::shell::Shell;
@@ -25,6 +27,12 @@ use crate::steps::dotenv::{self, EnvFileError, Flavor};
 pub(crate) enum Command {
     /// Run one custom step (a `kstep:steps/custom-step` component) on manifests and variables.
     Run(RunArgs),
+    /// Push a step to an OCI registry (CNCF wasm layout); prints its `oci://…@sha256:…`.
+    Push(super::step_oci::PushArgs),
+    /// Pull a step from an OCI registry, checked against its digest.
+    Pull(super::step_oci::PullArgs),
+    /// Resolve the `wasm: oci://…` steps of a pipeline file and write kstep.lock beside it.
+    Lock(super::step_oci::LockArgs),
 }
 
 /// Arguments of `kstep step run`.
@@ -87,6 +95,9 @@ fn parse_param(text: &str) -> Result<(String, Value), String> {
 pub(crate) fn run(command: &Command) -> CliResult {
     match command {
         Command::Run(args) => run_step(args),
+        Command::Push(args) => super::step_oci::push(args),
+        Command::Pull(args) => super::step_oci::pull(args),
+        Command::Lock(args) => super::step_oci::lock(args),
     }
 }
 
@@ -147,7 +158,8 @@ fn run_step(args: &RunArgs) -> CliResult {
         name,
         pos: Pos::default(),
         kind: KindSpec::Wasm(WasmSpec {
-            path: args.component.clone(),
+            source: StepSource::File(args.component.clone()),
+            verify: None,
             params,
             variables: variables
                 .iter()

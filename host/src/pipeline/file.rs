@@ -13,9 +13,13 @@
 //!     read: policies                      #   one read-only project subdirectory
 //!     secrets: true                       #   sees Secret values (else stand-ins)
 //!     limits: {cpu: 2s, memory: 64MiB, wall: 30s}
+//!   - wasm: oci://registry.example.com/group/steps/deny-latest:1.2
+//!     verify: {key: cosign.pub}           #   a step by reference, its cosign signature checked
 //!   - apply: {}                           # host action
 //!   - wait: {timeout: 5m}                 # host action
 //! ```
+//!
+//! A top-level `verify: {key: FILE}` applies to every step by reference that has none.
 //!
 //! Unknown keys, a step with zero or two kinds, keys that do not belong to a step's kind and
 //! grants that leave the project are errors, all collected and reported as `FILE:LINE:COL:`.
@@ -33,6 +37,7 @@ use serde_saphyr::{Location, MessageFormatter as _, Spanned};
 
 use crate::deploy::applyset::ParentRef;
 use crate::duration;
+use crate::oci::StepRef;
 use crate::runtime::{GrantedDir, Limits};
 use crate::steps::custom::is_variable_name;
 use crate::units::parse_size;
@@ -111,6 +116,19 @@ pub struct Pipeline {
     pub steps: Vec<StepSpec>,
 }
 
+impl Pipeline {
+    /// The steps by reference (`wasm: oci://…`), with their entries' positions.
+    pub fn references(&self) -> impl Iterator<Item = (&StepRef, &StepSpec)> {
+        self.steps.iter().filter_map(|step| match &step.kind {
+            KindSpec::Wasm(WasmSpec {
+                source: StepSource::Oci(reference),
+                ..
+            }) => Some((reference, step)),
+            _ => None,
+        })
+    }
+}
+
 /// One step of the pipeline.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StepSpec {
@@ -180,11 +198,31 @@ pub struct TraefikSpec {
     pub values: PathBuf,
 }
 
+/// Where a custom step's component comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StepSource {
+    /// A file (`wasm: steps/x.wasm`).
+    File(PathBuf),
+    /// A registry (`wasm: oci://REGISTRY/REPO:TAG`), pinned by `kstep.lock`.
+    Oci(StepRef),
+}
+
+/// `verify:`: the key a step by reference must be signed with (cosign).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifySpec {
+    /// The public key file (PEM).
+    pub key: PathBuf,
+    /// Where `verify:` is written.
+    pub pos: Pos,
+}
+
 /// A custom step's settings.
 #[derive(Debug, Clone, PartialEq)]
 pub struct WasmSpec {
     /// The component.
-    pub path: PathBuf,
+    pub source: StepSource,
+    /// The signature it must carry (steps by reference only).
+    pub verify: Option<VerifySpec>,
     /// `with:`, a JSON object.
     pub params: Map<String, Value>,
     /// The variables it may see, with where each is listed.
@@ -320,6 +358,7 @@ impl Place {
     fn value_of(self, key: &str) -> Self {
         match (self, key) {
             (Self::Root, "steps") => Self::Steps,
+            (Self::Root | Self::Step(_), "verify") => Self::Settings(fields_of::<RawVerify>()),
             (Self::Step(_), "dotenv") => Self::Settings(fields_of::<RawDotenv>()),
             (Self::Step(_), "render") => Self::Settings(fields_of::<RawRender>()),
             (Self::Step(_), "traefik") => Self::Settings(fields_of::<RawTraefik>()),
@@ -552,12 +591,21 @@ impl Checker<'_> {
         if raw.steps.is_empty() && !self.unknown_in_root {
             self.error(Pos { line: 1, column: 1 }, "the pipeline has no steps");
         }
-        let steps = raw
+        let default_verify = raw.verify.map(|v| self.verify(v));
+        let mut steps: Vec<StepSpec> = raw
             .steps
             .into_iter()
             .enumerate()
             .filter_map(|(i, s)| self.step(i, s))
             .collect();
+        for step in &mut steps {
+            if let KindSpec::Wasm(w) = &mut step.kind
+                && matches!(w.source, StepSource::Oci(_))
+                && w.verify.is_none()
+            {
+                w.verify.clone_from(&default_verify);
+            }
+        }
         Pipeline {
             file: file.to_owned(),
             project: self.project.to_path_buf(),
@@ -614,6 +662,7 @@ impl Checker<'_> {
                 ("read", raw.read.as_ref().map(|s| s.referenced)),
                 ("secrets", raw.secrets.as_ref().map(|s| s.referenced)),
                 ("limits", raw.limits.as_ref().map(|s| s.referenced)),
+                ("verify", raw.verify.as_ref().map(|s| s.referenced)),
             ] {
                 if let Some(loc) = loc {
                     self.error(
@@ -688,6 +737,17 @@ impl Checker<'_> {
         } else if let Some(path) = raw.wasm {
             let mut spec = self.wasm(path, raw.with, raw.variables, raw.read, raw.limits);
             spec.secrets = raw.secrets.is_some_and(|s| s.value);
+            if let Some(verify) = raw.verify {
+                let at = verify.referenced;
+                spec.verify = Some(self.verify(verify));
+                if matches!(spec.source, StepSource::File(_)) {
+                    self.error(
+                        at,
+                        "`verify` applies to steps by reference (`wasm: oci://…`): a file in \
+                         the project is reviewed with it",
+                    );
+                }
+            }
             KindSpec::Wasm(spec)
         } else {
             return None;
@@ -704,10 +764,16 @@ impl Checker<'_> {
             }
             Some(name) => name.value,
             None => match &kind {
-                KindSpec::Wasm(w) => w
-                    .path
+                KindSpec::Wasm(WasmSpec {
+                    source: StepSource::File(path),
+                    ..
+                }) => path
                     .file_stem()
                     .map_or_else(|| "wasm".into(), |s| s.to_string_lossy().into_owned()),
+                KindSpec::Wasm(WasmSpec {
+                    source: StepSource::Oci(reference),
+                    ..
+                }) => reference.name().to_owned(),
                 other => other.key().to_owned(),
             },
         };
@@ -812,19 +878,44 @@ impl Checker<'_> {
                 }
             }
         }
-        if !path.value.ends_with(".wasm") {
-            self.error(
-                path.referenced,
-                format!("`{}`: a custom step is a `.wasm` component", path.value),
-            );
-        }
+        let source = if path.value.starts_with("oci://") {
+            match path.value.parse::<StepRef>() {
+                Ok(reference) => StepSource::Oci(reference),
+                Err(e) => {
+                    self.error(path.referenced, e.to_string());
+                    StepSource::File(PathBuf::new())
+                }
+            }
+        } else {
+            if !path.value.ends_with(".wasm") {
+                self.error(
+                    path.referenced,
+                    format!(
+                        "`{}`: a custom step is a `.wasm` component or an `oci://` reference",
+                        path.value
+                    ),
+                );
+            }
+            StepSource::File(self.path(&path.value, path.referenced))
+        };
         WasmSpec {
-            path: self.path(&path.value, path.referenced),
+            source,
+            verify: None,
             params,
             variables: names,
             read,
             secrets: false,
             limits: out,
+        }
+    }
+
+    fn verify(&mut self, raw: Spanned<RawVerify>) -> VerifySpec {
+        VerifySpec {
+            key: self.path(
+                &raw.value.key.value,
+                or_outer(raw.value.key.referenced, raw.referenced),
+            ),
+            pos: raw.referenced.into(),
         }
     }
 
@@ -909,6 +1000,12 @@ struct RawFile {
     variables: BTreeMap<String, Spanned<String>>,
     #[serde(default)]
     steps: Vec<Spanned<RawStep>>,
+    verify: Option<Spanned<RawVerify>>,
+}
+
+#[derive(Deserialize)]
+struct RawVerify {
+    key: Spanned<String>,
 }
 
 #[derive(Deserialize)]
@@ -928,6 +1025,7 @@ struct RawStep {
     read: Option<Spanned<String>>,
     secrets: Option<Spanned<bool>>,
     limits: Option<Spanned<RawLimits>>,
+    verify: Option<Spanned<RawVerify>>,
 }
 
 fn present<'de, D, T>(d: D) -> Result<Option<Spanned<Option<T>>>, D::Error>
@@ -1110,7 +1208,10 @@ mod tests {
             panic!()
         };
         assert_eq!(p.steps[3].name, "policy");
-        assert_eq!(w.path, p.project.join("steps/deny.wasm"));
+        assert_eq!(
+            w.source,
+            StepSource::File(p.project.join("steps/deny.wasm"))
+        );
         assert_eq!(
             Value::Object(w.params.clone()),
             serde_json::json!({"tags": ["y", "on"], "n": 2})
@@ -1196,7 +1297,7 @@ mod tests {
         // Nor "no steps" after a misspelt `steps:`.
         assert_eq!(
             errors("stepz:\n  - apply:\n"),
-            "kstep.yaml:1:1: unknown field `stepz`, expected one of env, variables, steps"
+            "kstep.yaml:1:1: unknown field `stepz`, expected one of env, variables, steps, verify"
         );
         // Keys of free-form mappings are not checked.
         assert!(
@@ -1227,6 +1328,64 @@ mod tests {
         assert!(
             errors("steps:\n  - wasm: a.wasm\n    secret: true\n")
                 .starts_with("kstep.yaml:3:5: unknown field `secret`, expected one of ")
+        );
+    }
+
+    #[test]
+    fn steps_by_reference_and_their_keys() {
+        let p = parse(
+            "kstep.yaml",
+            &project(),
+            "verify: {key: keys/team.pub}\nsteps:\n  - wasm: oci://r.example:5000/group/steps/deny-latest:1.2\n  \
+             - wasm: oci://r.example/other:1\n    verify: {key: own.pub}\n  - wasm: local.wasm\n",
+        )
+        .unwrap();
+        let refs: Vec<(String, &str)> = p
+            .references()
+            .map(|(r, s)| (r.to_string(), s.name.as_str()))
+            .collect();
+        assert_eq!(
+            refs,
+            [
+                (
+                    "oci://r.example:5000/group/steps/deny-latest:1.2".into(),
+                    "deny-latest"
+                ),
+                ("oci://r.example/other:1".into(), "other"),
+            ]
+        );
+        let keys: Vec<Option<PathBuf>> = p
+            .steps
+            .iter()
+            .map(|s| match &s.kind {
+                KindSpec::Wasm(w) => w.verify.as_ref().map(|v| v.key.clone()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                Some(p.project.join("keys/team.pub")),
+                Some(p.project.join("own.pub")),
+                None
+            ]
+        );
+        assert_eq!(
+            errors("steps:\n  - wasm: oci://r.example/x\n"),
+            "kstep.yaml:2:11: `oci://r.example/x`: name a tag (`:1.2`) or a digest (`@sha256:…`)"
+        );
+        assert_eq!(
+            errors("steps:\n  - wasm: a.wasm\n    verify: {key: k.pub}\n"),
+            "kstep.yaml:3:13: `verify` applies to steps by reference (`wasm: oci://…`): a file in \
+             the project is reviewed with it"
+        );
+        assert!(
+            errors("steps:\n  - wasm: oci://r.example/x:1\n    verify: {kee: k.pub}\n")
+                .starts_with("kstep.yaml:3:14: unknown field `kee`, expected one of key"),
+        );
+        assert!(
+            errors("steps:\n  - render: k8s\n    verify: {key: k}\n")
+                .contains("`verify` applies to custom steps (`wasm:`), not to `render`")
         );
     }
 

@@ -1,14 +1,16 @@
-//! The custom step kind (`wasm: PATH`): hands a component exactly what its entry grants — its
+//! The custom step kind (`wasm: PATH` or `wasm: oci://…`, see [`crate::oci::resolve`]): hands a component exactly what its entry grants — its
 //! parameters, the variables it lists, the documents (Secret values replaced by stand-ins
 //! unless it is granted `secrets: true`), at most one read-only directory — and folds its
 //! result back into the flow, real Secret values restored where it returned stand-ins.
 
+use crate::oci::cosign::VerifyError;
+use crate::oci::resolve::ResolveError;
 use crate::output;
 use crate::runtime::{LoadedStep, Sandbox, StepError};
 use crate::secrets::{StandIns, is_secret_manifest, register_secret_manifest};
 use crate::steps::custom::{self, CustomError, Finding, Outcome, Request, Severity};
 
-use super::file::{Pos, WasmSpec};
+use super::file::{Pos, StepSource, WasmSpec};
 use super::{Context, Document, Failure, Flow, Origin, StepKind, at};
 
 /// A loaded custom step.
@@ -23,7 +25,39 @@ impl Wasm {
     /// # Errors
     /// [`Failure::Invalid`], reported with the entry's position.
     pub fn load(cx: &Context<'_>, spec: &WasmSpec) -> Result<Self, Failure> {
-        match custom::load(cx.runtime, &cx.step.name, &spec.path) {
+        let loaded = match &spec.source {
+            StepSource::File(path) => custom::load(cx.runtime, &cx.step.name, path),
+            StepSource::Oci(reference) => {
+                let lock = crate::oci::lock::path_in(&cx.pipeline.project);
+                let key = spec.verify.as_ref().map(|v| v.key.as_path());
+                match crate::oci::resolve::resolve(reference, &lock, cx.options.locked, key) {
+                    Ok(resolved) => {
+                        cx.report(&format!(
+                            "{reference} is {} ({})",
+                            resolved.digest,
+                            resolved.how.join(", ")
+                        ));
+                        cx.runtime.load_custom(&cx.step.name, &resolved.wasm)
+                    }
+                    Err(e) => {
+                        // A key file that cannot be used is reported where `verify:` names it.
+                        let place = match (&e, &spec.verify) {
+                            (ResolveError::Verify(VerifyError::Key { .. }), Some(v)) => {
+                                at(&cx.pipeline.file, v.pos)
+                            }
+                            _ => cx.at(),
+                        };
+                        output::stderr_line(&format!("{place}: step `{}`: {e}", cx.step.name));
+                        return Err(if e.is_invalid() {
+                            Failure::Invalid
+                        } else {
+                            Failure::Runtime
+                        });
+                    }
+                }
+            }
+        };
+        match loaded {
             Ok(step) => Ok(Self {
                 spec: spec.clone(),
                 step,

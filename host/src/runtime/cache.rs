@@ -198,7 +198,7 @@ fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
 /// than this user or root (root can replace the kstep binary anyway), or writable by group or
 /// others.
 #[cfg(unix)]
-fn untrusted(meta: &fs::Metadata) -> Option<String> {
+pub(crate) fn untrusted(meta: &fs::Metadata) -> Option<String> {
     use std::os::unix::fs::MetadataExt as _;
     let me = rustix::process::geteuid().as_raw();
     if meta.uid() != me && meta.uid() != 0 {
@@ -218,7 +218,7 @@ fn untrusted(meta: &fs::Metadata) -> Option<String> {
 
 /// Ownership and modes are not checked where they do not exist.
 #[cfg(not(unix))]
-fn untrusted(_meta: &fs::Metadata) -> Option<String> {
+pub(crate) fn untrusted(_meta: &fs::Metadata) -> Option<String> {
     None
 }
 
