@@ -2,7 +2,8 @@
 //! pipeline runner, gitlab-ci-local (pinned in `tests/e2e/`), in shell-executor mode against the
 //! test cluster — the default branch's (plan, production deploy of that plan, Traefik), a merge
 //! request's (plan, review app), its stop job, the scheduled sweeper, and the fan-out over
-//! regions, checking the cluster after each; a broken dotenv report failing its job; the
+//! regions, checking the cluster after each; a step published (pushed, cosign-signed) by one
+//! project's pipeline and run, locked and verified, by another's; a broken dotenv report failing its job; the
 //! README's pipeline being the example, every template being run; and the runner image's
 //! entrypoint driven the way GitLab's docker executor drives it.
 //!
@@ -1341,4 +1342,135 @@ fn readme_pipeline_is_the_example_and_every_template_is_run() {
         unused.is_empty(),
         "templates no example (so no e2e test) runs: {unused:?}"
     );
+}
+
+/// A step published by one project's pipeline — pushed to the registry with `kstep step push`,
+/// signed with the real cosign — runs in another project's pipeline by the digest its
+/// `kstep.lock` pins, its signature verified; when the publisher moves the tag, the consumer's
+/// pipeline (locked, as inside CI by default) refuses to run it. The registry password shows in
+/// no job log.
+#[test]
+#[ignore = "needs the test registry and gitlab-ci-local (tests/registry/up.sh; cd tests/e2e && npm ci)"]
+fn a_step_published_by_one_pipeline_runs_verified_in_another() {
+    gitlab_ci_local();
+    let reg = crate::registry::registry();
+    let work = Workdir::new("steps");
+    let repository = format!("{}/platform-{}/steps/deny-latest", reg.host, work.suffix);
+    // cosign is on the jobs' PATH, as in a publishing job's image.
+    let tools = work.path.join("tools");
+    fs::create_dir_all(&tools).unwrap();
+    std::os::unix::fs::symlink(&reg.cosign, tools.join("cosign")).unwrap();
+    // The project's CI/CD variables: GitLab's own registry variables, kstep's CA for this
+    // registry, and cosign's (its key password, the CA, no network beyond the registry).
+    let variables = serde_json::json!({
+        "CI_REGISTRY": reg.host,
+        "CI_REGISTRY_USER": reg.user,
+        "CI_REGISTRY_PASSWORD": reg.password,
+        "KSTEP_REGISTRY_CA_FILE": reg.ca,
+        "SSL_CERT_FILE": reg.ca,
+        "COSIGN_PASSWORD": "",
+        "STEP_REPOSITORY": repository,
+    });
+
+    // The platform team's project: the step and cosign's key pair.
+    let publisher = work.path.join("publisher");
+    fs::create_dir_all(&publisher).unwrap();
+    let keys = Command::new(&reg.cosign)
+        .args(["generate-key-pair", "--output-key-prefix", "cosign"])
+        .current_dir(&publisher)
+        .env("COSIGN_PASSWORD", "")
+        .output()
+        .unwrap();
+    assert!(keys.status.success(), "{keys:?}");
+    let publish = |step_crate: &str| {
+        fs::copy(fixture(step_crate), publisher.join("step.wasm")).unwrap();
+        fs::write(
+            publisher.join(".gitlab-ci.yml"),
+            "publish-step:\n  variables:\n    DOCKER_CONFIG: $CI_PROJECT_DIR/.docker\n  script:\n    \
+             - kstep step push step.wasm \"oci://${STEP_REPOSITORY}:1.0\" > pushed.txt\n    \
+             - echo \"$CI_REGISTRY_PASSWORD\" | cosign login \"$CI_REGISTRY\" -u \"$CI_REGISTRY_USER\" --password-stdin\n    \
+             - cosign sign --yes --key cosign.key --tlog-upload=false --use-signing-config=false \"$(sed 's|^oci://||' pushed.txt)\"\n",
+        )
+        .unwrap();
+        if !publisher.join(".git").exists() {
+            make_project(&publisher);
+        } else {
+            git(&publisher, &["add", "-A"]);
+            git(&publisher, &["commit", "-q", "-m", "another step"]);
+        }
+        write_variables(&publisher, &variables);
+        let pipeline = run_pipeline(&publisher, &tools, &[]);
+        assert!(
+            pipeline.passed("publish-step"),
+            "{}\n{}",
+            pipeline.output,
+            pipeline.log("publish-step")
+        );
+        pipeline
+    };
+    let first = publish("kstep-example-deny-latest");
+
+    // A product team's project uses it by tag; its kstep.lock, written by `kstep step lock`
+    // on a developer's machine and committed, pins the digest.
+    let consumer = work.path.join("consumer");
+    fs::create_dir_all(consumer.join("k8s")).unwrap();
+    fs::copy(publisher.join("cosign.pub"), consumer.join("platform.pub")).unwrap();
+    fs::write(
+        consumer.join("k8s/web.yaml"),
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  selector:\n    \
+         matchLabels: {app: web}\n  template:\n    metadata:\n      labels: {app: web}\n    \
+         spec:\n      containers:\n        - name: web\n          image: registry.example/web:1.0\n",
+    )
+    .unwrap();
+    fs::write(
+        consumer.join("kstep.yaml"),
+        format!(
+            "verify: {{key: platform.pub}}\nsteps:\n  - render: k8s/\n  - wasm: oci://{repository}:1.0\n"
+        ),
+    )
+    .unwrap();
+    fs::write(
+        consumer.join(".gitlab-ci.yml"),
+        "check:\n  script:\n    - kstep run --dry-run\n",
+    )
+    .unwrap();
+    let pipeline_file = consumer.join("kstep.yaml");
+    let lock = kstep(
+        &["step", "lock", pipeline_file.to_str().unwrap()],
+        &[
+            ("KSTEP_REGISTRY_CA_FILE", &reg.ca),
+            ("CI_REGISTRY", &reg.host),
+            ("CI_REGISTRY_USER", &reg.user),
+            ("CI_REGISTRY_PASSWORD", &reg.password),
+        ],
+        None,
+    );
+    lock.ok();
+    make_project(&consumer);
+    write_variables(&consumer, &variables);
+    let pipeline = run_pipeline(&consumer, &tools, &[]);
+    let log = pipeline.log("check");
+    assert!(pipeline.passed("check"), "{}\n{log}", pipeline.output);
+    assert!(log.contains("signature verified"), "{log}");
+    assert!(log.contains("from kstep.lock"), "{log}");
+    assert!(log.contains("[deny-latest] checked 1 container(s)"), "{log}");
+
+    // The publisher moves the tag to another step: the locked consumer refuses it.
+    let second = publish("kstep-example-ci-labels");
+    let pipeline = run_pipeline(&consumer, &tools, &[]);
+    let log = pipeline.log("check");
+    assert!(pipeline.failed("check"), "{}\n{log}", pipeline.output);
+    assert!(log.contains("kstep.lock"), "{log}");
+    assert!(!log.contains("[deny-latest] checked"), "{log}");
+
+    let password = reg.password.as_str();
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("{}:{password}", reg.user));
+    for (what, text) in [
+        ("publisher, first", first.everything()),
+        ("publisher, second", second.everything()),
+        ("consumer", pipeline.everything()),
+    ] {
+        assert!(!text.contains(password), "{what}: the registry password shows");
+        assert!(!text.contains(&basic), "{what}: the registry credentials show");
+    }
 }

@@ -21,16 +21,16 @@ use crate::support::{Run, TempDir, assert_no_secret, fixture, kstep_command, sec
 const IGNORE: &str =
     "needs the test registry (tests/registry/up.sh, then `. target/test-registry/env`)";
 
-/// The test registry and the tools around it.
-struct Registry {
-    host: String,
-    user: String,
-    password: String,
-    ca: String,
-    cosign: String,
+/// The test registry and the tools around it (the end-to-end tests use it too).
+pub struct Registry {
+    pub host: String,
+    pub user: String,
+    pub password: String,
+    pub ca: String,
+    pub cosign: String,
 }
 
-fn registry() -> Registry {
+pub fn registry() -> Registry {
     let var =
         |name: &str| std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set: {IGNORE}"));
     Registry {
