@@ -16,4 +16,5 @@ pub mod rollback;
 pub mod run;
 pub mod serviceaccount;
 pub mod step;
+pub mod step_test;
 pub mod traefik;

@@ -11,6 +11,7 @@
 //!   events and never prints;
 //! - [`pipeline`]: `kstep.yaml` runs, whose host actions are deploy engine operations;
 //! - [`failure`]: the exit classes every layer shares; [`units`]: durations and sizes;
+//! - [`report`]: findings and checks collected for GitLab's Code Quality and JUnit reports;
 //! - [`shell`], [`cli`] and [`commands`]: the command line, thin adapters over the engines.
 
 pub mod builtins;
@@ -24,6 +25,7 @@ pub mod fsutil;
 pub mod kube_client;
 pub mod output;
 pub mod pipeline;
+pub mod report;
 pub mod runtime;
 pub mod secrets;
 pub mod shell;

@@ -4,7 +4,8 @@
 //! The step gets the `--param`s, every variable of the `--env-file`s, the documents of the
 //! `-f` manifests (rendered with those variables) and, with `--read`, one read-only directory.
 //! The documents it leaves are printed on stdout; the variables it sets, its findings and its
-//! log on stderr.
+//! log on stderr. `kstep step test` (`step_test.rs`) runs the same pipeline ([`OneStep`]) per
+//! test case.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -16,7 +17,7 @@ use crate::cli::{CliError, CliResult, parse_duration, parse_size};
 use crate::output;
 use crate::pipeline::file::{KindSpec, Pipeline, Pos, RenderSpec, StepSpec, WasmSpec, check_grant};
 use crate::pipeline::{self, Options};
-use crate::runtime::{Limits, Runtime};
+use crate::runtime::{GrantedDir, Limits, Runtime};
 use crate::shell::Shell;
 use crate::steps::dotenv::{self, EnvFileError, Flavor};
 
@@ -25,6 +26,9 @@ use crate::steps::dotenv::{self, EnvFileError, Flavor};
 pub(crate) enum Command {
     /// Run one custom step (a `kstep:steps/custom-step` component) on manifests and variables.
     Run(RunArgs),
+    /// Run a step against test cases (`case.yaml` files): expected findings, variables and
+    /// documents; a pass/fail table, exit 1 when a case fails.
+    Test(super::step_test::TestArgs),
 }
 
 /// Arguments of `kstep step run`.
@@ -61,6 +65,8 @@ pub(crate) struct RunArgs {
     /// How the documents are printed.
     #[arg(short = 'o', long, value_enum, default_value_t = DocumentFormat::Yaml)]
     output: DocumentFormat,
+    #[command(flatten)]
+    pub(crate) report: crate::report::ReportArgs,
 }
 
 fn parse_param(text: &str) -> Result<(String, Value), String> {
@@ -80,6 +86,16 @@ fn parse_param(text: &str) -> Result<(String, Value), String> {
     Ok((key.to_owned(), value))
 }
 
+impl Command {
+    /// The name and `--report` arguments of the subcommands that take them.
+    pub(crate) fn reports(&self) -> Option<(&'static str, &crate::report::ReportArgs)> {
+        match self {
+            Command::Run(a) => Some(("kstep step run", &a.report)),
+            Command::Test(a) => Some(("kstep step test", &a.report)),
+        }
+    }
+}
+
 /// Runs `kstep step`.
 ///
 /// # Errors
@@ -87,6 +103,7 @@ fn parse_param(text: &str) -> Result<(String, Value), String> {
 pub(crate) fn run(command: &Command) -> CliResult {
     match command {
         Command::Run(args) => run_step(args),
+        Command::Test(args) => super::step_test::run(args),
     }
 }
 
@@ -127,49 +144,23 @@ fn run_step(args: &RunArgs) -> CliResult {
     for (k, v) in &args.params {
         params.insert(k.clone(), v.clone());
     }
-    let name = args
-        .component
-        .file_stem()
-        .map_or_else(|| "step".into(), |s| s.to_string_lossy().into_owned());
-    let mut steps = Vec::new();
-    if !args.files.is_empty() {
-        steps.push(StepSpec {
-            name: "render".into(),
-            pos: Pos::default(),
-            kind: KindSpec::Render(RenderSpec {
-                files: args.files.clone(),
-                images: Vec::new(),
-                upgrade_api_versions: false,
-            }),
-        });
-    }
-    steps.push(StepSpec {
-        name,
-        pos: Pos::default(),
-        kind: KindSpec::Wasm(WasmSpec {
-            path: args.component.clone(),
-            params,
-            variables: variables
-                .iter()
-                .map(|(k, _)| (k.clone(), Pos::default()))
-                .collect(),
-            read,
-            secrets: args.secrets,
-            limits: Limits {
-                cpu: args.cpu,
-                wall: args.wall,
-                memory: args.memory,
-                ..Limits::default()
-            },
-        }),
-    });
-    let pipeline = Pipeline {
-        file: label,
+    let pipeline = OneStep {
+        label,
         project,
-        env: Vec::new(),
+        component: args.component.clone(),
+        params,
         variables: variables.clone(),
-        steps,
-    };
+        files: args.files.clone(),
+        read,
+        secrets: args.secrets,
+        limits: Limits {
+            cpu: args.cpu,
+            wall: args.wall,
+            memory: args.memory,
+            ..Limits::default()
+        },
+    }
+    .pipeline();
     let options = Options {
         dry_run: true,
         json: args.output == DocumentFormat::Json,
@@ -185,6 +176,74 @@ fn run_step(args: &RunArgs) -> CliResult {
         }
     }
     Ok(())
+}
+
+/// What `kstep step run` runs, and each case of `kstep step test`: the manifests rendered with
+/// the variables (when there are any), then the step, given every variable.
+pub(crate) struct OneStep {
+    /// The pipeline's label in messages (`kstep step run`, a case file).
+    pub label: String,
+    /// The project directory (grants are checked against it).
+    pub project: PathBuf,
+    /// The component.
+    pub component: PathBuf,
+    /// Its parameters.
+    pub params: Map<String, Value>,
+    /// The variables, all passed to the step.
+    pub variables: Vec<(String, String)>,
+    /// Manifests to render first.
+    pub files: Vec<PathBuf>,
+    /// The read-only directory granted.
+    pub read: Option<GrantedDir>,
+    /// Whether it sees Secret values.
+    pub secrets: bool,
+    /// Its limits.
+    pub limits: Limits,
+}
+
+impl OneStep {
+    /// The pipeline.
+    pub(crate) fn pipeline(self) -> Pipeline {
+        let name = self
+            .component
+            .file_stem()
+            .map_or_else(|| "step".into(), |s| s.to_string_lossy().into_owned());
+        let mut steps = Vec::new();
+        if !self.files.is_empty() {
+            steps.push(StepSpec {
+                name: "render".into(),
+                pos: Pos::default(),
+                kind: KindSpec::Render(RenderSpec {
+                    files: self.files,
+                    images: Vec::new(),
+                    upgrade_api_versions: false,
+                }),
+            });
+        }
+        steps.push(StepSpec {
+            name,
+            pos: Pos::default(),
+            kind: KindSpec::Wasm(WasmSpec {
+                path: self.component,
+                params: self.params,
+                variables: self
+                    .variables
+                    .iter()
+                    .map(|(k, _)| (k.clone(), Pos::default()))
+                    .collect(),
+                read: self.read,
+                secrets: self.secrets,
+                limits: self.limits,
+            }),
+        });
+        Pipeline {
+            file: self.label,
+            project: self.project,
+            env: Vec::new(),
+            variables: self.variables,
+            steps,
+        }
+    }
 }
 
 #[cfg(test)]

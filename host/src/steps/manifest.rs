@@ -171,8 +171,8 @@ fn limits_for(input: usize) -> Limits {
 /// kstep diagnostic is printed.
 pub fn format_diagnostic(d: &Diagnostic) -> String {
     match &d.source {
-        Some(source) => super::format_diagnostic(source, d.line, d.column, d),
-        None => super::format_diagnostic("kstep render", 0, 0, d),
+        Some(source) => super::recorded("kstep/render", source, d.line, d.column, d),
+        None => super::recorded("kstep/render", "kstep render", 0, 0, d),
     }
 }
 
