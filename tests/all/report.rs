@@ -188,7 +188,7 @@ fn broken_manifests(dir: &TempDir) {
     );
     dir.write(
         "k8s/secret.yaml",
-        &format!(
+        format!(
             "apiVersion: v1\nkind: Secret\nmetadata:\n  name: db\nstringData:\n  password: {SECRET}\n"
         ),
     );
@@ -382,7 +382,7 @@ fn step_project(test: &str) -> TempDir {
     );
     dir.write(
         "k8s/secret.yaml",
-        &format!("apiVersion: v1\nkind: Secret\nmetadata:\n  name: db\nstringData:\n  password: {SECRET}\n"),
+        format!("apiVersion: v1\nkind: Secret\nmetadata:\n  name: db\nstringData:\n  password: {SECRET}\n"),
     );
     dir
 }

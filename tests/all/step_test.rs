@@ -75,7 +75,7 @@ fn a_case_that_does_not_match_fails_with_why_and_in_the_junit_report() {
     let floating = fs::read_to_string(dir.join("cases/floating-tag/case.yaml")).unwrap();
     dir.write(
         "cases/floating-tag/case.yaml",
-        &format!("step: ../../deny_latest.wasm\n{floating}"),
+        format!("step: ../../deny_latest.wasm\n{floating}"),
     );
     let run = kstep_in(
         &dir,
