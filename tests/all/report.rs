@@ -11,18 +11,15 @@ use quick_xml::events::Event;
 use serde_json::Value;
 
 use crate::support::Text::Has;
-use crate::support::{Run, TempDir, cache_dir, fixture, kstep_command, test_fixture};
+use crate::support::{Run, TempDir, fixture, kstep_in, test_fixture};
 
-/// Runs `kstep args…` in `dir` with `envs` only.
-fn kstep_in(dir: &Path, args: &[&str], envs: &[(&str, &str)]) -> Run {
-    kstep_command(args)
-        .current_dir(dir)
-        .env_clear()
-        .env("KSTEP_CACHE_DIR", cache_dir())
-        .envs(envs.iter().copied())
-        .output()
-        .unwrap()
-        .into()
+/// `kstep args… --report codequality=NAME.json --report junit=NAME.xml` in `dir`.
+fn kstep_reporting(dir: &Path, args: &[&str], name: &str, envs: &[(&str, &str)]) -> Run {
+    let codequality = format!("codequality={name}.json");
+    let junit = format!("junit={name}.xml");
+    let mut all = args.to_vec();
+    all.extend(["--report", &codequality, "--report", &junit]);
+    kstep_in(dir, &all, envs)
 }
 
 /// The Code Quality report at `path`, checked entry by entry against GitLab's schema and
@@ -101,15 +98,9 @@ fn junit(path: &Path) -> (String, Vec<Testcase>) {
                 }
                 continue;
             }
+            // A failure's text comes as text and entity references (`&#10;`, `&amp;`).
             Event::Text(t) if in_failure => {
-                let text = t.decode().unwrap().into_owned();
-                cases
-                    .last_mut()
-                    .unwrap()
-                    .failure
-                    .as_mut()
-                    .unwrap()
-                    .push_str(&text);
+                failure_text(&mut cases).push_str(&t.decode().unwrap());
                 continue;
             }
             Event::GeneralRef(r) if in_failure => {
@@ -122,13 +113,7 @@ fn junit(path: &Path) -> (String, Vec<Testcase>) {
                         quick_xml::escape::resolve_xml_entity(&name).map(str::to_owned)
                     })
                     .unwrap();
-                cases
-                    .last_mut()
-                    .unwrap()
-                    .failure
-                    .as_mut()
-                    .unwrap()
-                    .push_str(&c);
+                failure_text(&mut cases).push_str(&c);
                 continue;
             }
             _ => continue,
@@ -168,11 +153,39 @@ fn junit(path: &Path) -> (String, Vec<Testcase>) {
     (suite, cases)
 }
 
+/// The failure text of the last testcase.
+fn failure_text(cases: &mut [Testcase]) -> &mut String {
+    cases.last_mut().unwrap().failure.as_mut().unwrap()
+}
+
+/// The failure of testcase `name` in the JUnit report at `path`, whose suite is `suite`.
+fn failure_of(path: &Path, suite: &str, name: &str) -> String {
+    let (found, cases) = junit(path);
+    assert_eq!(found, suite);
+    case(&cases, name)
+        .failure
+        .clone()
+        .unwrap_or_else(|| panic!("{name} did not fail: {cases:?}"))
+}
+
 fn case<'a>(cases: &'a [Testcase], name: &str) -> &'a Testcase {
     cases
         .iter()
         .find(|c| c.name == name)
         .unwrap_or_else(|| panic!("no testcase {name}: {cases:?}"))
+}
+
+/// Asserts that none of the `files` in `dir` holds a form of the `secrets`; their texts.
+fn hide(dir: &Path, files: &[&str], secrets: &[&str]) -> Vec<String> {
+    let forms = crate::support::secret_forms(secrets);
+    files
+        .iter()
+        .map(|file| {
+            let text = fs::read_to_string(dir.join(file)).unwrap();
+            crate::support::assert_no_secret(file, &text, &forms);
+            text
+        })
+        .collect()
 }
 
 const SECRET: &str = "kstep-report-secret-5e6f7a8b";
@@ -234,9 +247,7 @@ fn render_writes_both_reports_when_it_fails_and_the_same_fingerprints_each_time(
         "{warning}"
     );
     assert_eq!(warning["location"]["lines"]["begin"], 1);
-    let (suite, cases) = junit(&dir.join("out/junit.xml"));
-    assert_eq!(suite, "kstep render");
-    let failure = case(&cases, "kstep render").failure.clone().unwrap();
+    let failure = failure_of(&dir.join("out/junit.xml"), "kstep render", "kstep render");
     assert!(failure.contains("k8s/app.yaml:17:"), "{failure}");
     // The same input gives the same fingerprints (the merge request compares them).
     let first: Vec<Value> = entries.iter().map(|e| e["fingerprint"].clone()).collect();
@@ -247,27 +258,16 @@ fn render_writes_both_reports_when_it_fails_and_the_same_fingerprints_each_time(
         .collect();
     assert_eq!(first, again);
     // A successful render: an empty Code Quality report, a passed testcase.
-    let run = kstep_in(
-        &dir,
-        &[
-            "render",
-            "-f",
-            "k8s/secret.yaml",
-            "--report",
-            "codequality=ok.json",
-            "--report",
-            "junit=ok.xml",
-        ],
-        &[],
-    );
+    let run = kstep_reporting(&dir, &["render", "-f", "k8s/secret.yaml"], "ok", &[]);
     run.ok();
     assert!(codequality(&dir.join("ok.json"), &dir).is_empty());
     let (_, cases) = junit(&dir.join("ok.xml"));
     assert!(case(&cases, "kstep render").failure.is_none());
-    for file in ["out/cq.json", "out/junit.xml", "ok.json", "ok.xml"] {
-        let text = fs::read_to_string(dir.join(file)).unwrap();
-        crate::support::assert_no_secret(file, &text, &crate::support::secret_forms(&[SECRET]));
-    }
+    hide(
+        &dir,
+        &["out/cq.json", "out/junit.xml", "ok.json", "ok.xml"],
+        &[SECRET],
+    );
 }
 
 #[test]
@@ -305,21 +305,9 @@ fn dotenv_check_reports_each_problem_at_its_line() {
         "deploy.env",
         "IMAGE=registry.example/app:1\nexport TAG=1\nBAD KEY=x\n",
     );
-    let run = kstep_in(
-        &dir,
-        &[
-            "dotenv",
-            "check",
-            "deploy.env",
-            "--report",
-            "codequality=cq.json",
-            "--report",
-            "junit=j.xml",
-        ],
-        &[],
-    );
+    let run = kstep_reporting(&dir, &["dotenv", "check", "deploy.env"], "r", &[]);
     run.fails_with(2);
-    let entries = codequality(&dir.join("cq.json"), &dir);
+    let entries = codequality(&dir.join("r.json"), &dir);
     let lines: Vec<u64> = entries
         .iter()
         .map(|e| e["location"]["lines"]["begin"].as_u64().unwrap())
@@ -330,27 +318,16 @@ fn dotenv_check_reports_each_problem_at_its_line() {
             .iter()
             .all(|e| e["check_name"] == "kstep/dotenv" && e["location"]["path"] == "deploy.env")
     );
-    let (suite, cases) = junit(&dir.join("j.xml"));
-    assert_eq!(suite, "kstep dotenv check");
-    let failure = case(&cases, "kstep dotenv check").failure.clone().unwrap();
+    let failure = failure_of(
+        &dir.join("r.xml"),
+        "kstep dotenv check",
+        "kstep dotenv check",
+    );
     assert!(failure.contains("deploy.env:3:"), "{failure}");
 
     // A valid file: nothing to report, a passed check.
     dir.write("ok.env", "IMAGE=registry.example/app:1\n");
-    kstep_in(
-        &dir,
-        &[
-            "dotenv",
-            "check",
-            "ok.env",
-            "--report",
-            "codequality=ok.json",
-            "--report",
-            "junit=ok.xml",
-        ],
-        &[],
-    )
-    .ok();
+    kstep_reporting(&dir, &["dotenv", "check", "ok.env"], "ok", &[]).ok();
     assert!(codequality(&dir.join("ok.json"), &dir).is_empty());
     assert!(
         case(&junit(&dir.join("ok.xml")).1, "kstep dotenv check")
@@ -395,20 +372,9 @@ fn run_reports_custom_step_findings_and_a_testcase_per_step() {
         "steps:\n  - render: k8s/\n  - wasm: steps/hostile.wasm\n    name: leaky\n    with: {do: log-documents}\n    \
          secrets: true\n  - wasm: steps/deny_latest.wasm\n    name: deny-latest\n  - apply:\n",
     );
-    let run = kstep_in(
-        &dir,
-        &[
-            "run",
-            "--dry-run",
-            "--report",
-            "codequality=cq.json",
-            "--report",
-            "junit=j.xml",
-        ],
-        &[],
-    );
+    let run = kstep_reporting(&dir, &["run", "--dry-run"], "r", &[]);
     run.fails_with(2);
-    let entries = codequality(&dir.join("cq.json"), &dir);
+    let entries = codequality(&dir.join("r.json"), &dir);
     let denied = entries
         .iter()
         .find(|e| e["check_name"] == "step/deny-latest")
@@ -430,7 +396,7 @@ fn run_reports_custom_step_findings_and_a_testcase_per_step() {
             .iter()
             .any(|e| e["check_name"] == "step/leaky" && e["severity"] == "info")
     );
-    let (suite, cases) = junit(&dir.join("j.xml"));
+    let (suite, cases) = junit(&dir.join("r.xml"));
     assert_eq!(suite, "kstep run");
     let names: Vec<&str> = cases.iter().map(|c| c.name.as_str()).collect();
     assert_eq!(names, ["render", "leaky", "deny-latest", "apply"]);
@@ -438,10 +404,8 @@ fn run_reports_custom_step_findings_and_a_testcase_per_step() {
     let failure = case(&cases, "deny-latest").failure.clone().unwrap();
     assert!(failure.contains("floating tag `latest`"), "{failure}");
     assert!(case(&cases, "apply").skipped);
-    for file in ["cq.json", "j.xml"] {
-        let text = fs::read_to_string(dir.join(file)).unwrap();
-        crate::support::assert_no_secret(file, &text, &crate::support::secret_forms(&[SECRET]));
-        assert!(text.contains("[MASKED]"), "{file}: {text}");
+    for text in hide(&dir, &["r.json", "r.xml"], &[SECRET]) {
+        assert!(text.contains("[MASKED]"), "{text}");
     }
 
     // An invalid pipeline file: its errors at their lines, one failed testcase.
@@ -449,19 +413,7 @@ fn run_reports_custom_step_findings_and_a_testcase_per_step() {
         "bad.yaml",
         "steps:\n  - wasm: steps/deny_latest.wasm\n    limit: {cpu: 1s}\n",
     );
-    kstep_in(
-        &dir,
-        &[
-            "run",
-            "bad.yaml",
-            "--report",
-            "codequality=bad.json",
-            "--report",
-            "junit=bad.xml",
-        ],
-        &[],
-    )
-    .fails_with(2);
+    kstep_reporting(&dir, &["run", "bad.yaml"], "bad", &[]).fails_with(2);
     let entries = codequality(&dir.join("bad.json"), &dir);
     assert_eq!(entries[0]["check_name"], "kstep/pipeline");
     assert_eq!(entries[0]["location"]["path"], "bad.yaml");
@@ -479,7 +431,7 @@ fn run_reports_custom_step_findings_and_a_testcase_per_step() {
 #[test]
 fn step_run_reports_its_findings() {
     let dir = step_project("report-steprun");
-    let run = kstep_in(
+    let run = kstep_reporting(
         &dir,
         &[
             "step",
@@ -487,18 +439,15 @@ fn step_run_reports_its_findings() {
             "steps/deny_latest.wasm",
             "-f",
             "k8s/app.yaml",
-            "--report",
-            "codequality=cq.json",
-            "--report",
-            "junit=j.xml",
         ],
+        "r",
         &[],
     );
     run.fails_with(2);
-    let entries = codequality(&dir.join("cq.json"), &dir);
+    let entries = codequality(&dir.join("r.json"), &dir);
     assert_eq!(entries.len(), 1, "{entries:?}");
     assert_eq!(entries[0]["check_name"], "step/deny_latest");
-    let (suite, cases) = junit(&dir.join("j.xml"));
+    let (suite, cases) = junit(&dir.join("r.xml"));
     assert_eq!(suite, "kstep step run");
     assert!(case(&cases, "render").failure.is_none());
     assert!(case(&cases, "deny_latest").failure.is_some());
@@ -515,36 +464,24 @@ fn deploy_reports_render_errors_before_touching_the_cluster() {
          contexts:\n- name: c\n  context:\n    cluster: c\n    user: u\ncurrent-context: c\nusers:\n- name: u\n  \
          user:\n    token: kstep-report-token-0a1b2c3d4e5f\n",
     );
-    let run = kstep_in(
+    let run = kstep_reporting(
         &dir,
-        &[
-            "deploy",
-            "-f",
-            "k8s/",
-            "--report",
-            "codequality=cq.json",
-            "--report",
-            "junit=j.xml",
-        ],
+        &["deploy", "-f", "k8s/"],
+        "r",
         &[("KUBECONFIG", &kubeconfig)],
     );
     run.exits_with(2);
-    let entries = codequality(&dir.join("cq.json"), &dir);
+    let entries = codequality(&dir.join("r.json"), &dir);
     assert!(
         entries
             .iter()
             .any(|e| e["severity"] == "critical" && e["location"]["path"] == "k8s/app.yaml")
     );
-    let (suite, cases) = junit(&dir.join("j.xml"));
-    assert_eq!(suite, "kstep deploy");
-    let failure = case(&cases, "render").failure.clone().unwrap();
+    let failure = failure_of(&dir.join("r.xml"), "kstep deploy", "render");
     assert!(failure.contains("k8s/app.yaml:17:"), "{failure}");
-    for file in ["cq.json", "j.xml"] {
-        let text = fs::read_to_string(dir.join(file)).unwrap();
-        crate::support::assert_no_secret(
-            file,
-            &text,
-            &crate::support::secret_forms(&[SECRET, "kstep-report-token-0a1b2c3d4e5f"]),
-        );
-    }
+    hide(
+        &dir,
+        &["r.json", "r.xml"],
+        &[SECRET, "kstep-report-token-0a1b2c3d4e5f"],
+    );
 }

@@ -6,16 +6,10 @@ use std::fs;
 use std::path::Path;
 
 use crate::support::Text::{Has, Lacks};
-use crate::support::{Run, TempDir, cache_dir, copy_dir, fixture, kstep_command, repo_root};
+use crate::support::{Run, TempDir, copy_dir, fixture, repo_root};
 
 fn kstep_in(dir: &Path, args: &[&str]) -> Run {
-    kstep_command(args)
-        .current_dir(dir)
-        .env_clear()
-        .env("KSTEP_CACHE_DIR", cache_dir())
-        .output()
-        .unwrap()
-        .into()
+    crate::support::kstep_in(dir, args, &[])
 }
 
 #[test]

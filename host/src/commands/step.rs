@@ -53,6 +53,18 @@ pub(crate) struct RunArgs {
     /// it, each value is a stand-in.
     #[arg(long)]
     secrets: bool,
+    #[command(flatten)]
+    limits: LimitArgs,
+    /// How the documents are printed.
+    #[arg(short = 'o', long, value_enum, default_value_t = DocumentFormat::Yaml)]
+    output: DocumentFormat,
+    #[command(flatten)]
+    pub(crate) report: crate::report::ReportArgs,
+}
+
+/// The limits of a step call, for `step run` and `step test`.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct LimitArgs {
     /// CPU budget.
     #[arg(long, value_parser = parse_duration, default_value = "2s")]
     cpu: Duration,
@@ -62,11 +74,18 @@ pub(crate) struct RunArgs {
     /// Memory limit.
     #[arg(long, value_parser = parse_size, default_value = "128MiB")]
     memory: usize,
-    /// How the documents are printed.
-    #[arg(short = 'o', long, value_enum, default_value_t = DocumentFormat::Yaml)]
-    output: DocumentFormat,
-    #[command(flatten)]
-    pub(crate) report: crate::report::ReportArgs,
+}
+
+impl LimitArgs {
+    /// The limits.
+    pub(crate) fn limits(&self) -> Limits {
+        Limits {
+            cpu: self.cpu,
+            wall: self.wall,
+            memory: self.memory,
+            ..Limits::default()
+        }
+    }
 }
 
 fn parse_param(text: &str) -> Result<(String, Value), String> {
@@ -153,12 +172,7 @@ fn run_step(args: &RunArgs) -> CliResult {
         files: args.files.clone(),
         read,
         secrets: args.secrets,
-        limits: Limits {
-            cpu: args.cpu,
-            wall: args.wall,
-            memory: args.memory,
-            ..Limits::default()
-        },
+        limits: args.limits.limits(),
     }
     .pipeline();
     let options = Options {

@@ -29,14 +29,13 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use serde_saphyr::{Location, MessageFormatter as _, Spanned};
 
-use super::step::OneStep;
-use crate::cli::{CliError, CliResult, parse_duration, parse_size};
+use super::step::{LimitArgs, OneStep};
+use crate::cli::{CliError, CliResult};
 use crate::failure::Failure;
 use crate::output;
 use crate::pipeline::{self, Flow, Options, StepFinding};
@@ -59,15 +58,9 @@ pub(crate) struct TestArgs {
     /// The step under test, for every case (else each case's `step:`): a `.wasm` file.
     #[arg(long, value_name = "FILE")]
     step: Option<String>,
-    /// CPU budget of each run.
-    #[arg(long, value_parser = parse_duration, default_value = "2s")]
-    cpu: Duration,
-    /// Wall-clock limit of each run.
-    #[arg(long, value_parser = parse_duration, default_value = "10s")]
-    wall: Duration,
-    /// Memory limit of each run.
-    #[arg(long, value_parser = parse_size, default_value = "128MiB")]
-    memory: usize,
+    /// The limits of each run.
+    #[command(flatten)]
+    limits: LimitArgs,
     #[command(flatten)]
     pub(crate) report: report::ReportArgs,
 }
@@ -391,12 +384,7 @@ pub(crate) fn run(args: &TestArgs) -> CliResult {
         return Err(CliError::reported_invalid());
     }
     let runtime = Runtime::new()?;
-    let limits = Limits {
-        cpu: args.cpu,
-        wall: args.wall,
-        memory: args.memory,
-        ..Limits::default()
-    };
+    let limits = args.limits.limits();
     let mut rows = Vec::new();
     for case in &cases {
         output::stderr_line(&format!("case {}: {}", case.name, case.file));
