@@ -150,3 +150,46 @@ fn invalid_case_files_are_named_at_their_line_and_column_before_anything_runs() 
     let run = kstep_in(&dir, &["step", "test", "nowhere"]);
     run.fails_with(2).stderr(Has("nowhere: "));
 }
+
+#[test]
+#[ignore = "builds the scaffolded step with cargo for wasm32-wasip2 (a minute or two)"]
+fn a_scaffolded_rust_step_builds_and_passes_its_cases() {
+    let dir = TempDir::new("stepnew");
+    kstep_in(&dir, &["step", "new", "deny-pods", "--lang", "rust"])
+        .ok()
+        .stdout(Has("Created deny-pods"));
+    // Nothing is overwritten.
+    kstep_in(&dir, &["step", "new", "deny-pods", "--lang", "python"])
+        .fails_with(2)
+        .stderr(Has("deny-pods: already exists"));
+    let step = dir.join("deny-pods");
+    for file in [
+        "wit/step.wit",
+        "wit/types.wit",
+        ".gitlab-ci.yml",
+        "tests/allowed/case.yaml",
+    ] {
+        assert!(step.join(file).is_file(), "{file}");
+    }
+    // The build script, with a target directory shared by the test runs.
+    let target = Path::new(env!("CARGO_TARGET_TMPDIR")).join("stepnew-target");
+    let build = std::process::Command::new(step.join("build.sh"))
+        .env("CARGO_TARGET_DIR", &target)
+        .output()
+        .unwrap();
+    assert!(
+        build.status.success(),
+        "{}",
+        String::from_utf8_lossy(&build.stderr)
+    );
+    kstep_in(
+        &step,
+        &["step", "test", "tests", "--step", "deny-pods.wasm"],
+    )
+    .ok()
+    .stdout(Has("2 passed, 0 failed"));
+    // The Python scaffold has its own build script and the same cases.
+    kstep_in(&dir, &["step", "new", "py-step", "--lang", "python"]).ok();
+    assert!(dir.join("py-step/app.py").is_file());
+    assert!(dir.join("py-step/tests/denied-kind/case.yaml").is_file());
+}

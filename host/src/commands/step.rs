@@ -29,6 +29,9 @@ pub(crate) enum Command {
     /// Run a step against test cases (`case.yaml` files): expected findings, variables and
     /// documents; a pass/fail table, exit 1 when a case fails.
     Test(super::step_test::TestArgs),
+    /// Scaffold a step: WIT, build script, test cases and a CI job that tests, pushes and
+    /// signs it.
+    New(super::step_new::NewArgs),
 }
 
 /// Arguments of `kstep step run`.
@@ -111,6 +114,7 @@ impl Command {
         match self {
             Command::Run(a) => Some(("kstep step run", &a.report)),
             Command::Test(a) => Some(("kstep step test", &a.report)),
+            Command::New(_) => None,
         }
     }
 }
@@ -123,6 +127,7 @@ pub(crate) fn run(command: &Command) -> CliResult {
     match command {
         Command::Run(args) => run_step(args),
         Command::Test(args) => super::step_test::run(args),
+        Command::New(args) => super::step_new::run(args),
     }
 }
 
