@@ -92,7 +92,12 @@ impl Shell {
             output::stderr_line(line);
         }
         if std::mem::take(&mut self.state().case) {
-            report::end(Outcome::Failed(headline.clone().unwrap_or_default()));
+            let why: Vec<&str> = headline
+                .iter()
+                .map(String::as_str)
+                .chain(details.iter().map(String::as_str))
+                .collect();
+            report::end(Outcome::Failed(why.join("\n")));
         }
         if self.style == Style::Json {
             json_line(&json!({

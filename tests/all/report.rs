@@ -485,3 +485,73 @@ fn deploy_reports_render_errors_before_touching_the_cluster() {
         &[SECRET, "kstep-report-token-0a1b2c3d4e5f"],
     );
 }
+
+#[test]
+#[ignore = "needs a cluster (tests/cluster/up.sh)"]
+fn deploy_reports_its_render_apply_and_rollout_checks() {
+    let ns = crate::cluster::Namespace::create("report");
+    let kubeconfig = crate::cluster::admin_kubeconfig();
+    let dir = TempDir::new("report-deploy-cluster");
+    dir.write(
+        "cm.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  mode: plain\n",
+    );
+    let envs = [("KUBECONFIG", kubeconfig.as_str())];
+    kstep_reporting(
+        &dir,
+        &["deploy", "-f", "cm.yaml", "-n", &ns.name],
+        "ok",
+        &envs,
+    )
+    .ok();
+    let (suite, cases) = junit(&dir.join("ok.xml"));
+    assert_eq!(suite, "kstep deploy");
+    let names: Vec<&str> = cases.iter().map(|c| c.name.as_str()).collect();
+    // A ConfigMap has no rollout to wait for.
+    assert_eq!(names, ["render", "apply"], "{cases:?}");
+    assert!(cases.iter().all(|c| c.failure.is_none()), "{cases:?}");
+    assert!(codequality(&dir.join("ok.json"), &dir).is_empty());
+
+    // A workload: its rollout is a check too.
+    let app = crate::support::test_fixture("deploy/app");
+    let env = crate::support::test_fixture("deploy/docker.env");
+    let args = [
+        "deploy",
+        "-f",
+        app.to_str().unwrap(),
+        "--env-file",
+        env.to_str().unwrap(),
+        "-n",
+        &ns.name,
+        "--timeout",
+        "90s",
+    ];
+    kstep_reporting(&dir, &args, "app", &envs).ok();
+    let (_, cases) = junit(&dir.join("app.xml"));
+    let names: Vec<&str> = cases.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, ["render", "apply", "rollout"], "{cases:?}");
+    assert!(cases.iter().all(|c| c.failure.is_none()), "{cases:?}");
+
+    // The server's dry run refuses a misspelt field: the apply check fails with why.
+    fs::copy(
+        crate::support::test_fixture("deploy/invalid.yaml"),
+        dir.join("invalid.yaml"),
+    )
+    .unwrap();
+    let run = kstep_reporting(
+        &dir,
+        &["deploy", "-f", "invalid.yaml", "-n", &ns.name],
+        "bad",
+        &envs,
+    );
+    run.exits_with(2);
+    let failure = failure_of(&dir.join("bad.xml"), "kstep deploy", "apply");
+    assert!(
+        failure.starts_with("the server rejected 2 object(s) in the dry run"),
+        "{failure}"
+    );
+    assert!(
+        failure.contains("configmap/typo: datta: unknown field"),
+        "{failure}"
+    );
+}
