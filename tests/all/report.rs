@@ -257,6 +257,26 @@ fn render_writes_both_reports_when_it_fails_and_the_same_fingerprints_each_time(
         .map(|e| e["fingerprint"].clone())
         .collect();
     assert_eq!(first, again);
+    // With --upgrade-api-versions the removed apiVersion is rewritten: a note where it was.
+    dir.write("k8s/app.yaml", "apiVersion: extensions/v1beta1\nkind: Ingress\nmetadata:\n  name: web\nspec:\n  rules: []\n");
+    kstep_reporting(
+        &dir,
+        &["render", "-f", "k8s/app.yaml", "--upgrade-api-versions"],
+        "upgraded",
+        &[],
+    )
+    .ok();
+    let entries = codequality(&dir.join("upgraded.json"), &dir);
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    assert_eq!(entries[0]["severity"], "info");
+    assert_eq!(entries[0]["location"]["lines"]["begin"], 1);
+    assert!(
+        entries[0]["description"].as_str().unwrap().contains(
+            "extensions/v1beta1 was removed in Kubernetes 1.22; upgraded to networking.k8s.io/v1"
+        ),
+        "{entries:?}"
+    );
+
     // A successful render: an empty Code Quality report, a passed testcase.
     let run = kstep_reporting(&dir, &["render", "-f", "k8s/secret.yaml"], "ok", &[]);
     run.ok();
