@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand};
 
 use crate::failure::Failure;
 pub use crate::units::{parse_duration, parse_size};
-use crate::{commands, output};
+use crate::{commands, output, report};
 
 /// kstep: deploy from GitLab CI to Kubernetes with sandboxed WebAssembly steps.
 #[derive(Debug, Parser)]
@@ -170,7 +170,16 @@ pub fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
-    match run(cli) {
+    let reports = cli
+        .command
+        .reports()
+        .filter(|(_, args)| !args.requests.is_empty())
+        .map(|(name, args)| (name, args.clone()));
+    let mut result = run(cli);
+    if let Some((name, args)) = reports {
+        result = write_reports(name, &args, result);
+    }
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             if let Some(error) = &e.error {
@@ -178,6 +187,35 @@ pub fn main() -> ExitCode {
             }
             ExitCode::from(e.failure.exit_code())
         }
+    }
+}
+
+impl Command {
+    /// The command's name and its `--report` arguments, for the commands that take them.
+    fn reports(&self) -> Option<(&'static str, &report::ReportArgs)> {
+        match self {
+            Command::Render(a) => Some(("kstep render", &a.report)),
+            Command::Run(a) => Some(("kstep run", &a.report)),
+            Command::Deploy(a) => Some(("kstep deploy", &a.report)),
+            Command::Step(c) => c.reports(),
+            Command::Dotenv(c) => c.reports(),
+            _ => None,
+        }
+    }
+}
+
+/// Writes the `--report`s of a command that ended with `result`, also (above all) when it
+/// failed; a report that cannot be written fails a command that succeeded.
+fn write_reports(name: &str, args: &report::ReportArgs, result: CliResult) -> CliResult {
+    let failure = result.as_ref().err().map(ToString::to_string);
+    let collected = report::collected(name, failure.as_deref());
+    match (args.write(&collected), result) {
+        (Err(e), Ok(())) => Err(e.into()),
+        (Err(e), Err(failed)) => {
+            output::stderr_line(&format!("error: {e:#}"));
+            Err(failed)
+        }
+        (Ok(()), result) => result,
     }
 }
 

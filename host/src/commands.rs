@@ -17,5 +17,7 @@ pub mod rollback;
 pub mod run;
 pub mod serviceaccount;
 pub mod step;
+pub mod step_new;
 pub mod step_oci;
+pub mod step_test;
 pub mod traefik;

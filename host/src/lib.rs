@@ -12,6 +12,7 @@
 //! - [`pipeline`]: `kstep.yaml` runs, whose host actions are deploy engine operations;
 //! - [`oci`]: custom steps in OCI registries (push, pull, `kstep.lock`, cosign signatures);
 //! - [`failure`]: the exit classes every layer shares; [`units`]: durations and sizes;
+//! - [`report`]: findings and checks collected for GitLab's Code Quality and JUnit reports;
 //! - [`shell`], [`cli`] and [`commands`]: the command line, thin adapters over the engines.
 
 pub mod builtins;
@@ -26,6 +27,7 @@ pub mod kube_client;
 pub mod oci;
 pub mod output;
 pub mod pipeline;
+pub mod report;
 pub mod runtime;
 pub mod secrets;
 pub mod shell;

@@ -34,15 +34,21 @@ pub fn stdout(text: &str) {
     let _ = out.flush();
 }
 
-/// Writes one line to stderr, masked.
+/// Writes one line to stderr, masked; the line is also kept for the reports of the check
+/// running ([`crate::report::log`]).
 pub fn stderr_line(text: &str) {
+    let masked = mask(text);
+    crate::report::log(&masked);
     let mut err = std::io::stderr().lock();
-    let _ = writeln!(err, "{}", mask(text));
+    let _ = writeln!(err, "{masked}");
 }
 
 /// Forwards what a step wrote on stdout/stderr to kstep's stderr, masked, one prefixed line each.
 pub fn guest_output(step: &str, bytes: &[u8]) {
     let text = guest_text(step, bytes);
+    for line in text.lines() {
+        crate::report::log(line);
+    }
     if !text.is_empty() {
         let mut err = std::io::stderr().lock();
         let _ = err.write_all(text.as_bytes());

@@ -51,6 +51,19 @@ pub struct Flow {
     pub documents: Vec<Document>,
     /// How many objects host actions have applied so far.
     pub applied: usize,
+    /// What custom steps found.
+    pub findings: Vec<StepFinding>,
+}
+
+/// A finding of a custom step, kept in the flow (`kstep step test` checks them).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StepFinding {
+    /// The step's name.
+    pub step: String,
+    /// The finding; its document is an index into the documents the step was given.
+    pub finding: crate::steps::custom::Finding,
+    /// That document's `Kind/name`, when it has both.
+    pub object: Option<String>,
 }
 
 impl Flow {
@@ -81,6 +94,9 @@ pub struct Options {
     pub dry_run: bool,
     /// Print the documents as JSON instead of YAML (with `dry_run`).
     pub json: bool,
+    /// With `dry_run`, print nothing of the documents: the caller checks them in the flow
+    /// (`kstep step test`).
+    pub keep_documents: bool,
     /// Where the cluster is, for host actions.
     pub cluster: Target,
     /// Steps by reference must be in `kstep.lock`, their tags unmoved (`kstep run --locked`).
@@ -218,6 +234,23 @@ pub fn run(
     options: &Options,
     reporter: &dyn Reporter,
 ) -> Result<Flow, Failure> {
+    let mut flow = Flow::default();
+    run_into(runtime, pipeline, options, reporter, &mut flow)?;
+    Ok(flow)
+}
+
+/// [`run`] on `flow`, which holds what the steps did also when one failed (what the findings
+/// of a refusing step are, for `kstep step test`).
+///
+/// # Errors
+/// As [`run`].
+pub fn run_into(
+    runtime: &Runtime,
+    pipeline: &Pipeline,
+    options: &Options,
+    reporter: &dyn Reporter,
+    flow: &mut Flow,
+) -> Result<(), Failure> {
     let cx = |step| Context {
         runtime,
         pipeline,
@@ -249,7 +282,6 @@ pub fn run(
         return Err(failure);
     }
 
-    let mut flow = Flow::default();
     for name in &pipeline.env {
         if let Ok(value) = std::env::var(name) {
             flow.set(name.clone(), value);
@@ -260,6 +292,13 @@ pub fn run(
     }
 
     let total = pipeline.steps.len();
+    // Each step is a check of the reports (`--report junit=FILE`); those that do not run are
+    // reported skipped, with why.
+    let skip_rest = |from: usize, why: &str| {
+        for spec in &pipeline.steps[from..] {
+            crate::report::skip(&spec.name, why);
+        }
+    };
     for (i, (spec, kind)) in pipeline.steps.iter().zip(&kinds).enumerate() {
         if options.dry_run && kind.is_host_action() {
             output::stderr_line(&format!(
@@ -267,25 +306,39 @@ pub fn run(
                 at(&pipeline.file, spec.pos),
                 spec.name
             ));
-            print_documents(&flow.documents, options.json);
-            return Ok(flow);
+            skip_rest(i, "dry run: not run");
+            if !options.keep_documents {
+                print_documents(&flow.documents, options.json);
+            }
+            return Ok(());
         }
         output::stderr_line(&format!("step {}/{total}: {}", i + 1, spec.name));
-        if let Err(failure) = kind.run(&cx(spec), &mut flow) {
-            output::stderr_line(&stop_note(&flow));
+        let reported = crate::report::start(&spec.name);
+        let result = kind.run(&cx(spec), flow);
+        if reported {
+            crate::report::end(match &result {
+                Ok(()) => crate::report::Outcome::Passed,
+                Err(_) => crate::report::Outcome::Failed(String::new()),
+            });
+        }
+        if let Err(failure) = result {
+            output::stderr_line(&stop_note(flow));
+            skip_rest(i + 1, "an earlier step failed");
             return Err(failure);
         }
     }
     if options.dry_run {
-        output::stderr_line("dry run: the documents after the last step follow");
-        print_documents(&flow.documents, options.json);
+        if !options.keep_documents {
+            output::stderr_line("dry run: the documents after the last step follow");
+            print_documents(&flow.documents, options.json);
+        }
     } else if !kinds.iter().any(|k| k.is_host_action()) && !flow.documents.is_empty() {
         output::stderr_line(&format!(
             "the pipeline has no `apply`: its {} document(s) were not applied (`--dry-run` prints them)",
             flow.documents.len()
         ));
     }
-    Ok(flow)
+    Ok(())
 }
 
 /// Prints `documents` on stdout: a YAML stream (`---` before each), or one JSON array.

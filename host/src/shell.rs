@@ -1,6 +1,7 @@
 //! The command line's side of the deploy engine's events: [`Shell`] renders them as plain log
 //! lines, as GitLab collapsible sections, or as JSON lines for machines, and prints
-//! [`DeployError`]s. Every byte goes through [`crate::output`] (masking).
+//! [`DeployError`]s. Every byte goes through [`crate::output`] (masking). It also opens and
+//! closes the checks of `--report junit=FILE` (render, apply, rollout: [`crate::report`]).
 //!
 //! Two rules shape the rendering. A section GitLab shows collapsed hides its warnings, and
 //! GitLab fixes collapsed-ness when the section starts: so the render section is held back
@@ -19,6 +20,7 @@ use crate::deploy::job::{Deployed, files_label};
 use crate::deploy::log::{self, Sections};
 use crate::deploy::objects::Object;
 use crate::output;
+use crate::report::{self, Outcome};
 use crate::steps::manifest::{Report, Variables};
 
 /// How events are shown.
@@ -43,6 +45,9 @@ struct State {
     /// The apply section's header until the dry run passed.
     apply_header: Option<String>,
     apply_open: bool,
+    /// A check of the reports (render, apply, rollout) this shell started and has not ended:
+    /// one that failed stays open until [`Shell::error`] says why.
+    case: bool,
 }
 
 /// Renders engine events and errors.
@@ -85,6 +90,14 @@ impl Shell {
         }
         for line in &details {
             output::stderr_line(line);
+        }
+        if std::mem::take(&mut self.state().case) {
+            let why: Vec<&str> = headline
+                .iter()
+                .map(String::as_str)
+                .chain(details.iter().map(String::as_str))
+                .collect();
+            report::end(Outcome::Failed(why.join("\n")));
         }
         if self.style == Style::Json {
             json_line(&json!({
@@ -163,6 +176,36 @@ impl Shell {
         match &mut state.render {
             Some((_, held, _)) => held.push(Held::Out(text)),
             None => output::stdout(&format!("{text}\n")),
+        }
+    }
+
+    /// Opens and closes the checks of the reports: render, apply and rollout, each passed
+    /// when its end says so (a failed one is closed by [`Shell::error`]). Inside a pipeline
+    /// step, the step is the check.
+    fn report_checks(&self, event: &Event<'_>) {
+        let mut state = self.state();
+        let start = match event {
+            Event::RenderStarted { .. } => Some("render"),
+            Event::ApplyStarted { .. } => Some("apply"),
+            Event::RolloutStarted { .. } => Some("rollout"),
+            _ => None,
+        };
+        if let Some(name) = start {
+            if !state.case {
+                state.case = report::start(name);
+            }
+            return;
+        }
+        let passed = match event {
+            Event::Rendered { .. }
+            | Event::ApplyEnded {
+                applied: Some(_), ..
+            } => true,
+            Event::RolloutEnded(result) => result.is_some(),
+            _ => false,
+        };
+        if passed && std::mem::take(&mut state.case) {
+            report::end(Outcome::Passed);
         }
     }
 
@@ -422,6 +465,7 @@ impl Shell {
 
 impl Reporter for Shell {
     fn report(&self, event: Event<'_>) {
+        self.report_checks(&event);
         match self.style {
             Style::Log(sections) => self.log_event(sections, event),
             Style::Json => json_line(&event_json(&event)),

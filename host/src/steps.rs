@@ -19,6 +19,26 @@ mod types {
 
 pub use types::kstep::steps::types::{Diagnostic, Severity};
 
+/// [`format_diagnostic`], and the diagnostic recorded for `--report` ([`crate::report`]) as
+/// a finding of `check`: the steps whose diagnostics are about the user's files (manifests,
+/// dotenv files, Traefik values) turn them into lines through here, so every one printed is
+/// also in the reports.
+fn recorded(check: &str, file: &str, line: u32, column: u32, d: &Diagnostic) -> String {
+    crate::report::record(crate::report::Finding {
+        check: check.to_owned(),
+        level: match d.severity {
+            Severity::Error => crate::report::Level::Error,
+            Severity::Warning => crate::report::Level::Warning,
+            Severity::Info => crate::report::Level::Info,
+        },
+        message: d.message.clone(),
+        path: file.to_owned(),
+        line,
+        column,
+    });
+    format_diagnostic(file, line, column, d)
+}
+
 /// `PLACE: [warning: |note: ]message`, PLACE being [`place`]`(file, line, column)`; when
 /// that is empty, the message alone.
 fn format_diagnostic(file: &str, line: u32, column: u32, d: &Diagnostic) -> String {

@@ -297,6 +297,28 @@ fn run_pipeline(project: &Path, stubs: &Path, args: &[&str]) -> Pipeline {
     }
 }
 
+/// A report file (`artifacts:reports`) a job left, wherever gitlab-ci-local keeps it among the
+/// job's artifacts.
+fn job_report(project: &Path, job: &str, file: &str) -> String {
+    fn find(dir: &Path, file: &str) -> Option<PathBuf> {
+        for entry in fs::read_dir(dir).ok()? {
+            let path = entry.ok()?.path();
+            if path.is_dir() {
+                if let Some(found) = find(&path, file) {
+                    return Some(found);
+                }
+            } else if path.file_name().is_some_and(|n| n == file) {
+                return Some(path);
+            }
+        }
+        None
+    }
+    let artifacts = project.join(".gitlab-ci-local/artifacts").join(job);
+    let path =
+        find(&artifacts, file).unwrap_or_else(|| panic!("no {file} among {}", artifacts.display()));
+    fs::read_to_string(&path).unwrap()
+}
+
 /// The dotenv report a job published, as gitlab-ci-local stored it.
 fn dotenv_report(project: &Path, job: &str, file: &str) -> BTreeMap<String, String> {
     let path = project
@@ -821,6 +843,17 @@ fn merge_request_pipeline_plans_deploys_a_review_app_stops_and_sweeps_it() {
         assert!(
             !text.contains(PLAN_SECRET) && !text.contains(&encoded),
             "{what} holds the Secret's value"
+        );
+    }
+    // The review job's Code Quality and JUnit reports, as GitLab would collect them.
+    let quality: serde_json::Value =
+        serde_json::from_str(&job_report(&project, "review", "gl-code-quality.json")).unwrap();
+    assert!(quality.is_array(), "{quality}");
+    let junit = job_report(&project, "review", "kstep-junit.xml");
+    for check in ["<testsuite", "<testcase", "apply", "rollout"] {
+        assert!(
+            junit.contains(check),
+            "{check} missing from the JUnit report:\n{junit}"
         );
     }
     // The review app: its own namespace, its own set with every member, an expiry, a URL.
@@ -1453,7 +1486,10 @@ fn a_step_published_by_one_pipeline_runs_verified_in_another() {
     assert!(pipeline.passed("check"), "{}\n{log}", pipeline.output);
     assert!(log.contains("signature verified"), "{log}");
     assert!(log.contains("from kstep.lock"), "{log}");
-    assert!(log.contains("[deny-latest] checked 1 container(s)"), "{log}");
+    assert!(
+        log.contains("[deny-latest] checked 1 container(s)"),
+        "{log}"
+    );
 
     // The publisher moves the tag to another step: the locked consumer refuses it.
     let second = publish("kstep-example-ci-labels");
@@ -1464,13 +1500,20 @@ fn a_step_published_by_one_pipeline_runs_verified_in_another() {
     assert!(!log.contains("[deny-latest] checked"), "{log}");
 
     let password = reg.password.as_str();
-    let basic = base64::engine::general_purpose::STANDARD.encode(format!("{}:{password}", reg.user));
+    let basic =
+        base64::engine::general_purpose::STANDARD.encode(format!("{}:{password}", reg.user));
     for (what, text) in [
         ("publisher, first", first.everything()),
         ("publisher, second", second.everything()),
         ("consumer", pipeline.everything()),
     ] {
-        assert!(!text.contains(password), "{what}: the registry password shows");
-        assert!(!text.contains(&basic), "{what}: the registry credentials show");
+        assert!(
+            !text.contains(password),
+            "{what}: the registry password shows"
+        );
+        assert!(
+            !text.contains(&basic),
+            "{what}: the registry credentials show"
+        );
     }
 }

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use crate::cluster::{self, Namespace, kubectl_ok};
 use crate::support::Text::{EndsWith, Has, Lacks, StartsWith};
-use crate::support::{Run, TempDir, cache_dir, copy_dir, fixture, kstep_command, repo_root};
+use crate::support::{Run, TempDir, copy_dir, fixture, repo_root};
 
 const SHA: &str = "0123456789abcdef0123456789abcdef01234567";
 
@@ -44,14 +44,7 @@ impl Project {
     /// Runs `kstep args…` in the project with only `envs` (and the compile cache) in its
     /// environment, so CI variables of the machine running the tests cannot leak in.
     fn kstep(&self, args: &[&str], envs: &[(&str, &str)]) -> Run {
-        kstep_command(args)
-            .current_dir(&self.dir)
-            .env_clear()
-            .env("KSTEP_CACHE_DIR", cache_dir())
-            .envs(envs.iter().copied())
-            .output()
-            .unwrap()
-            .into()
+        crate::support::kstep_in(&self.dir, args, envs)
     }
 
     /// A pipeline of one hostile step doing `with`, then an `apply` it must never reach.

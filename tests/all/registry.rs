@@ -16,7 +16,9 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 
 use crate::support::Text::{Has, Lacks};
-use crate::support::{Run, TempDir, assert_no_secret, fixture, kstep_command, secret_forms};
+use crate::support::{
+    Run, TempDir, assert_no_secret, fixture, kstep_command, repo_root, secret_forms,
+};
 
 const IGNORE: &str =
     "needs the test registry (tests/registry/up.sh, then `. target/test-registry/env`)";
@@ -730,4 +732,28 @@ fn a_key_that_cannot_be_used_is_reported_where_verify_names_it() {
             .stderr(Has(message))
             .stderr(Has("the pipeline did not start"));
     }
+}
+
+/// `kstep step test` runs a step's cases against the step as published — by tag or by digest,
+/// pulled and checked against its digest — and another step under the same cases fails them.
+#[test]
+#[ignore = "needs the test registry (tests/registry/up.sh)"]
+fn step_test_runs_the_cases_against_a_published_step() {
+    let p = Project::new("step-test");
+    let reference = format!("{}:1.0", p.repo("deny-latest"));
+    let pinned = p.push("kstep-example-deny-latest", &reference);
+    let cases = repo_root().join("components/examples/deny-latest/tests");
+    let cases = cases.to_str().unwrap();
+    for step in [&reference, &pinned] {
+        p.kstep(&["step", "test", cases, "--step", step], &[])
+            .ok()
+            .stdout(Has(" 0 failed\n"));
+    }
+    let other = p.push(
+        "kstep-example-ci-labels",
+        &format!("{}:1.0", p.repo("ci-labels")),
+    );
+    p.kstep(&["step", "test", cases, "--step", &other], &[])
+        .exits_with(1)
+        .stdout(Has("FAIL"));
 }

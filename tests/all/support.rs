@@ -218,6 +218,18 @@ pub fn kstep(args: &[&str], envs: &[(&str, &str)], stdin: Option<&[u8]>) -> Run 
     child.wait_with_output().unwrap().into()
 }
 
+/// Runs `kstep args…` in `dir` with only `envs` (and the compile cache) in its environment.
+pub fn kstep_in(dir: &Path, args: &[&str], envs: &[(&str, &str)]) -> Run {
+    kstep_command(args)
+        .current_dir(dir)
+        .env_clear()
+        .env("KSTEP_CACHE_DIR", cache_dir())
+        .envs(envs.iter().copied())
+        .output()
+        .unwrap()
+        .into()
+}
+
 /// `kstep args…` with no environment variables and no stdin.
 pub fn run(args: &[&str]) -> Run {
     kstep(args, &[], None)

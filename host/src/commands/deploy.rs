@@ -54,6 +54,8 @@ pub struct Args {
     /// How to report: lines (GitLab sections inside GitLab CI) or JSON lines.
     #[arg(short = 'o', long, value_enum, default_value_t = ReportFormat::Text)]
     output: ReportFormat,
+    #[command(flatten)]
+    pub(crate) report: crate::report::ReportArgs,
 }
 
 impl Args {

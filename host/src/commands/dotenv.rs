@@ -92,6 +92,8 @@ pub(crate) struct CheckArgs {
     file: PathBuf,
     #[command(flatten)]
     limits: Limit,
+    #[command(flatten)]
+    pub(crate) report: crate::report::ReportArgs,
 }
 
 #[derive(Debug, clap::Args)]
@@ -103,6 +105,16 @@ pub(crate) struct SetArgs {
     assignments: Vec<String>,
     #[command(flatten)]
     limits: Limit,
+}
+
+impl Command {
+    /// The name and `--report` arguments of `dotenv check`, the subcommand that takes them.
+    pub(crate) fn reports(&self) -> Option<(&'static str, &crate::report::ReportArgs)> {
+        match self {
+            Command::Check(a) => Some(("kstep dotenv check", &a.report)),
+            _ => None,
+        }
+    }
 }
 
 /// Runs `kstep dotenv …`.

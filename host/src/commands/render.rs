@@ -40,6 +40,8 @@ pub struct Args {
     /// Print only warnings and errors on stderr, not the report.
     #[arg(short, long)]
     quiet: bool,
+    #[command(flatten)]
+    pub(crate) report: crate::report::ReportArgs,
 }
 
 /// Runs `kstep render`.

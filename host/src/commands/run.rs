@@ -34,6 +34,8 @@ pub struct Args {
     /// The cluster of `apply` and `wait`.
     #[command(flatten)]
     target: TargetArgs,
+    #[command(flatten)]
+    pub(crate) report: crate::report::ReportArgs,
 }
 
 /// Runs `kstep run`.
@@ -42,6 +44,16 @@ pub struct Args {
 /// See the module documentation for the exit codes; messages are printed before returning.
 pub fn run(args: &Args) -> CliResult {
     let pipeline = file::load(&args.file).map_err(|e| {
+        for error in &e.errors {
+            crate::report::record(crate::report::Finding {
+                check: "kstep/pipeline".into(),
+                level: crate::report::Level::Error,
+                message: error.message.clone(),
+                path: e.file.clone(),
+                line: u32::try_from(error.pos.line).unwrap_or(u32::MAX),
+                column: u32::try_from(error.pos.column).unwrap_or(u32::MAX),
+            });
+        }
         output::stderr_line(&e.to_string());
         CliError::reported_invalid()
     })?;
@@ -53,6 +65,7 @@ pub fn run(args: &Args) -> CliResult {
         locked: args
             .locked
             .unwrap_or_else(|| std::env::var_os("CI").is_some_and(|v| !v.is_empty())),
+        keep_documents: false,
     };
     pipeline::run(&runtime, &pipeline, &options, &Shell::new(false))
         .map(|_| ())

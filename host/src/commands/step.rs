@@ -4,7 +4,8 @@
 //! The step gets the `--param`s, every variable of the `--env-file`s, the documents of the
 //! `-f` manifests (rendered with those variables) and, with `--read`, one read-only directory.
 //! The documents it leaves are printed on stdout; the variables it sets, its findings and its
-//! log on stderr.
+//! log on stderr. `kstep step test` (`step_test.rs`) runs the same pipeline ([`OneStep`]) per
+//! test case.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -18,7 +19,7 @@ use crate::pipeline::file::{
     KindSpec, Pipeline, Pos, RenderSpec, StepSource, StepSpec, WasmSpec, check_grant,
 };
 use crate::pipeline::{self, Options};
-use crate::runtime::{Limits, Runtime};
+use crate::runtime::{GrantedDir, Limits, Runtime};
 use crate::shell::Shell;
 use crate::steps::dotenv::{self, EnvFileError, Flavor};
 
@@ -33,6 +34,12 @@ pub(crate) enum Command {
     Pull(super::step_oci::PullArgs),
     /// Resolve the `wasm: oci://…` steps of a pipeline file and write kstep.lock beside it.
     Lock(super::step_oci::LockArgs),
+    /// Run a step against test cases (`case.yaml` files): expected findings, variables and
+    /// documents; a pass/fail table, exit 1 when a case fails.
+    Test(super::step_test::TestArgs),
+    /// Scaffold a step: WIT, build script, test cases and a CI job that tests, pushes and
+    /// signs it.
+    New(super::step_new::NewArgs),
 }
 
 /// Arguments of `kstep step run`.
@@ -57,6 +64,18 @@ pub(crate) struct RunArgs {
     /// it, each value is a stand-in.
     #[arg(long)]
     secrets: bool,
+    #[command(flatten)]
+    limits: LimitArgs,
+    /// How the documents are printed.
+    #[arg(short = 'o', long, value_enum, default_value_t = DocumentFormat::Yaml)]
+    output: DocumentFormat,
+    #[command(flatten)]
+    pub(crate) report: crate::report::ReportArgs,
+}
+
+/// The limits of a step call, for `step run` and `step test`.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct LimitArgs {
     /// CPU budget.
     #[arg(long, value_parser = parse_duration, default_value = "2s")]
     cpu: Duration,
@@ -66,9 +85,18 @@ pub(crate) struct RunArgs {
     /// Memory limit.
     #[arg(long, value_parser = parse_size, default_value = "128MiB")]
     memory: usize,
-    /// How the documents are printed.
-    #[arg(short = 'o', long, value_enum, default_value_t = DocumentFormat::Yaml)]
-    output: DocumentFormat,
+}
+
+impl LimitArgs {
+    /// The limits.
+    pub(crate) fn limits(&self) -> Limits {
+        Limits {
+            cpu: self.cpu,
+            wall: self.wall,
+            memory: self.memory,
+            ..Limits::default()
+        }
+    }
 }
 
 fn parse_param(text: &str) -> Result<(String, Value), String> {
@@ -88,6 +116,17 @@ fn parse_param(text: &str) -> Result<(String, Value), String> {
     Ok((key.to_owned(), value))
 }
 
+impl Command {
+    /// The name and `--report` arguments of the subcommands that take them.
+    pub(crate) fn reports(&self) -> Option<(&'static str, &crate::report::ReportArgs)> {
+        match self {
+            Command::Run(a) => Some(("kstep step run", &a.report)),
+            Command::Test(a) => Some(("kstep step test", &a.report)),
+            Command::New(_) | Command::Push(_) | Command::Pull(_) | Command::Lock(_) => None,
+        }
+    }
+}
+
 /// Runs `kstep step`.
 ///
 /// # Errors
@@ -98,6 +137,8 @@ pub(crate) fn run(command: &Command) -> CliResult {
         Command::Push(args) => super::step_oci::push(args),
         Command::Pull(args) => super::step_oci::pull(args),
         Command::Lock(args) => super::step_oci::lock(args),
+        Command::Test(args) => super::step_test::run(args),
+        Command::New(args) => super::step_new::run(args),
     }
 }
 
@@ -138,50 +179,18 @@ fn run_step(args: &RunArgs) -> CliResult {
     for (k, v) in &args.params {
         params.insert(k.clone(), v.clone());
     }
-    let name = args
-        .component
-        .file_stem()
-        .map_or_else(|| "step".into(), |s| s.to_string_lossy().into_owned());
-    let mut steps = Vec::new();
-    if !args.files.is_empty() {
-        steps.push(StepSpec {
-            name: "render".into(),
-            pos: Pos::default(),
-            kind: KindSpec::Render(RenderSpec {
-                files: args.files.clone(),
-                images: Vec::new(),
-                upgrade_api_versions: false,
-            }),
-        });
-    }
-    steps.push(StepSpec {
-        name,
-        pos: Pos::default(),
-        kind: KindSpec::Wasm(WasmSpec {
-            source: StepSource::File(args.component.clone()),
-            verify: None,
-            params,
-            variables: variables
-                .iter()
-                .map(|(k, _)| (k.clone(), Pos::default()))
-                .collect(),
-            read,
-            secrets: args.secrets,
-            limits: Limits {
-                cpu: args.cpu,
-                wall: args.wall,
-                memory: args.memory,
-                ..Limits::default()
-            },
-        }),
-    });
-    let pipeline = Pipeline {
-        file: label,
+    let pipeline = OneStep {
+        label,
         project,
-        env: Vec::new(),
+        component: StepSource::File(args.component.clone()),
+        params,
         variables: variables.clone(),
-        steps,
-    };
+        files: args.files.clone(),
+        read,
+        secrets: args.secrets,
+        limits: args.limits.limits(),
+    }
+    .pipeline();
     let options = Options {
         dry_run: true,
         json: args.output == DocumentFormat::Json,
@@ -197,6 +206,77 @@ fn run_step(args: &RunArgs) -> CliResult {
         }
     }
     Ok(())
+}
+
+/// What `kstep step run` runs, and each case of `kstep step test`: the manifests rendered with
+/// the variables (when there are any), then the step, given every variable.
+pub(crate) struct OneStep {
+    /// The pipeline's label in messages (`kstep step run`, a case file).
+    pub label: String,
+    /// The project directory (grants are checked against it).
+    pub project: PathBuf,
+    /// The component: a file, or a registry reference.
+    pub component: StepSource,
+    /// Its parameters.
+    pub params: Map<String, Value>,
+    /// The variables, all passed to the step.
+    pub variables: Vec<(String, String)>,
+    /// Manifests to render first.
+    pub files: Vec<PathBuf>,
+    /// The read-only directory granted.
+    pub read: Option<GrantedDir>,
+    /// Whether it sees Secret values.
+    pub secrets: bool,
+    /// Its limits.
+    pub limits: Limits,
+}
+
+impl OneStep {
+    /// The pipeline.
+    pub(crate) fn pipeline(self) -> Pipeline {
+        let name = match &self.component {
+            StepSource::File(path) => path
+                .file_stem()
+                .map_or_else(|| "step".into(), |s| s.to_string_lossy().into_owned()),
+            StepSource::Oci(reference) => reference.name().to_owned(),
+        };
+        let mut steps = Vec::new();
+        if !self.files.is_empty() {
+            steps.push(StepSpec {
+                name: "render".into(),
+                pos: Pos::default(),
+                kind: KindSpec::Render(RenderSpec {
+                    files: self.files,
+                    images: Vec::new(),
+                    upgrade_api_versions: false,
+                }),
+            });
+        }
+        steps.push(StepSpec {
+            name,
+            pos: Pos::default(),
+            kind: KindSpec::Wasm(WasmSpec {
+                source: self.component,
+                verify: None,
+                params: self.params,
+                variables: self
+                    .variables
+                    .iter()
+                    .map(|(k, _)| (k.clone(), Pos::default()))
+                    .collect(),
+                read: self.read,
+                secrets: self.secrets,
+                limits: self.limits,
+            }),
+        });
+        Pipeline {
+            file: self.label,
+            project: self.project,
+            env: Vec::new(),
+            variables: self.variables,
+            steps,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@ use crate::secrets::{StandIns, is_secret_manifest, register_secret_manifest};
 use crate::steps::custom::{self, CustomError, Finding, Outcome, Request, Severity};
 
 use super::file::{Pos, StepSource, WasmSpec};
-use super::{Context, Document, Failure, Flow, Origin, StepKind, at};
+use super::{Context, Document, Failure, Flow, Origin, StepFinding, StepKind, at};
 
 /// A loaded custom step.
 pub struct Wasm {
@@ -152,6 +152,7 @@ impl StepKind for Wasm {
         match outcome {
             Outcome::Failed { message, findings } => {
                 report_findings(cx, &flow.documents, &findings);
+                keep_findings(cx, flow, findings);
                 cx.report(&format!("failed: {message}"));
                 Err(Failure::Invalid)
             }
@@ -170,6 +171,7 @@ impl StepKind for Wasm {
                     .iter()
                     .filter(|f| f.severity == Severity::Error)
                     .count();
+                keep_findings(cx, flow, response.findings);
                 if errors > 0 {
                     cx.report(&format!("refused the documents ({errors} error(s))"));
                     return Err(Failure::Invalid);
@@ -183,6 +185,25 @@ impl StepKind for Wasm {
                 Ok(())
             }
         }
+    }
+}
+
+/// Adds the step's findings to the flow's, each with the `Kind/name` of its document.
+fn keep_findings(cx: &Context<'_>, flow: &mut Flow, findings: Vec<Finding>) {
+    for finding in findings {
+        let object = finding
+            .document
+            .and_then(|i| flow.documents.get(i))
+            .and_then(|d| {
+                let kind = d.value.get("kind")?.as_str()?;
+                let name = d.value.pointer("/metadata/name")?.as_str()?;
+                Some(format!("{kind}/{name}"))
+            });
+        flow.findings.push(StepFinding {
+            step: cx.step.name.clone(),
+            finding,
+            object,
+        });
     }
 }
 
@@ -214,13 +235,20 @@ fn replace_documents(flow: &mut Flow, documents: Vec<serde_json::Value>, step: &
 }
 
 /// Prints each finding at the document it concerns (else at the step's entry):
-/// `ORIGIN: [warning: |note: ]message (at /json/pointer) [step NAME]`.
+/// `ORIGIN: [warning: |note: ]message (at /json/pointer) [step NAME]`; each is recorded for
+/// `--report` as a finding of `step/NAME` at the same place.
 pub fn report_findings(cx: &Context<'_>, documents: &[Document], findings: &[Finding]) {
     for f in findings {
-        let place = f
-            .document
-            .and_then(|i| documents.get(i))
-            .map_or_else(|| cx.at(), |d| d.origin.to_string());
+        let document = f.document.and_then(|i| documents.get(i));
+        let place = document.map_or_else(|| cx.at(), |d| d.origin.to_string());
+        let (path, line, column) = match document {
+            Some(d) => (d.origin.source.clone(), d.origin.line, d.origin.column),
+            None => (
+                cx.pipeline.file.clone(),
+                u32::try_from(cx.step.pos.line).unwrap_or(u32::MAX),
+                u32::try_from(cx.step.pos.column).unwrap_or(u32::MAX),
+            ),
+        };
         let severity = match f.severity {
             Severity::Error => "",
             Severity::Warning => "warning: ",
@@ -231,6 +259,14 @@ pub fn report_findings(cx: &Context<'_>, documents: &[Document], findings: &[Fin
             .as_deref()
             .map(|p| format!(" (at {p})"))
             .unwrap_or_default();
+        crate::report::record(crate::report::Finding {
+            check: format!("step/{}", cx.step.name),
+            level: f.severity.into(),
+            message: format!("{}{field}", f.message),
+            path,
+            line,
+            column,
+        });
         output::stderr_line(&format!(
             "{place}: {severity}{}{field} [step {}]",
             f.message, cx.step.name

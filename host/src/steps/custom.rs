@@ -146,6 +146,16 @@ pub enum Severity {
     Info,
 }
 
+impl From<Severity> for crate::report::Level {
+    fn from(s: Severity) -> Self {
+        match s {
+            Severity::Error => Self::Error,
+            Severity::Warning => Self::Warning,
+            Severity::Info => Self::Info,
+        }
+    }
+}
+
 impl Severity {
     /// `error`, `warning`, `info`.
     pub fn as_str(self) -> &'static str {

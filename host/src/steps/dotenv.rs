@@ -250,7 +250,7 @@ pub fn read_capped(path: &Path, limit: u64) -> Result<Vec<u8>, EnvFileError> {
 /// `argument N:` for problems about a command-line argument); warnings say so.
 pub fn format_diagnostic(file: &str, d: &Diagnostic) -> String {
     match (&d.source, d.line) {
-        (Some(source), 0) => super::format_diagnostic(source, 0, 0, d),
-        _ => super::format_diagnostic(file, d.line, d.column, d),
+        (Some(source), 0) => super::recorded("kstep/dotenv", source, 0, 0, d),
+        _ => super::recorded("kstep/dotenv", file, d.line, d.column, d),
     }
 }

@@ -105,7 +105,33 @@ pub fn render(
             .call_render(store, request)
             .await
     })?;
-    Ok(rendered.and_then(|rendered| refuse_credentials(request, rendered)))
+    let rendered = rendered.and_then(|rendered| refuse_credentials(request, rendered));
+    if let Ok(rendered) = &rendered {
+        record_upgrades(rendered);
+    }
+    Ok(rendered)
+}
+
+/// Each removed apiVersion `--upgrade-api-versions` rewrote, recorded for `--report` as a
+/// note at its document (one not rewritten is a warning of the step already).
+fn record_upgrades(rendered: &Rendered) {
+    for a in rendered.report.api_versions.iter().filter(|a| a.upgraded) {
+        crate::report::record(crate::report::Finding {
+            check: "kstep/render".into(),
+            level: crate::report::Level::Info,
+            message: format!(
+                "{} `{}`: {} was removed in Kubernetes {}; upgraded to {}",
+                a.kind,
+                a.name,
+                a.old_api_version,
+                a.removed_in,
+                a.new_api_version.as_deref().unwrap_or("-")
+            ),
+            path: a.source.clone(),
+            line: a.line,
+            column: a.column,
+        });
+    }
 }
 
 /// `rendered`, or an error at each placeholder a credential fed (with the warnings), naming
@@ -171,8 +197,8 @@ fn limits_for(input: usize) -> Limits {
 /// kstep diagnostic is printed.
 pub fn format_diagnostic(d: &Diagnostic) -> String {
     match &d.source {
-        Some(source) => super::format_diagnostic(source, d.line, d.column, d),
-        None => super::format_diagnostic("kstep render", 0, 0, d),
+        Some(source) => super::recorded("kstep/render", source, d.line, d.column, d),
+        None => super::recorded("kstep/render", "kstep render", 0, 0, d),
     }
 }
 

@@ -81,7 +81,7 @@ pub fn migrate(
 
 /// `FILE:LINE:COL: [warning: ]message`, the form every kstep diagnostic takes.
 pub fn format_diagnostic(file: &str, d: &Diagnostic) -> String {
-    super::format_diagnostic(file, d.line, d.column, d)
+    super::recorded("kstep/traefik", file, d.line, d.column, d)
 }
 
 /// `FILE:LINE:COL: warning|note: KEY: reason` for a migration note.
