@@ -187,3 +187,42 @@ impl Drop for Cleanup {
         }
     }
 }
+
+/// A ValidatingAdmissionPolicy (CEL: no webhook server needed) and its Deny binding, both named
+/// `name`, created now and deleted when the returned cleanup is dropped. `rules` is the flow
+/// list of `matchConstraints.resourceRules`, `validation` one item of `validations` (`expression:
+/// … , message…: …`), `selector` the binding's `matchResources`.
+pub fn admission_policy(name: &str, rules: &str, validation: &str, selector: &str) -> Cleanup {
+    let cleanup = Cleanup::default()
+        .object("validatingadmissionpolicybinding", name)
+        .object("validatingadmissionpolicy", name);
+    kubectl_stdin_ok(
+        &["apply", "-f", "-"],
+        &format!(
+            r#"apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicy
+metadata: {{name: {name}}}
+spec:
+  failurePolicy: Fail
+  matchConstraints:
+    resourceRules: {rules}
+  validations: [{{{validation}}}]
+---
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicyBinding
+metadata: {{name: {name}}}
+spec:
+  policyName: {name}
+  validationActions: [Deny]
+  matchResources: {selector}
+"#
+        ),
+    );
+    cleanup
+}
+
+/// `matchResources` of the objects in namespace `ns` (and of every cluster-scoped object: a
+/// policy meant for a namespace only also limits its rules to `scope: Namespaced`).
+pub fn in_namespace(ns: &str) -> String {
+    format!("{{namespaceSelector: {{matchLabels: {{kubernetes.io/metadata.name: {ns}}}}}}}")
+}

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 
-use crate::cluster::{self, Cleanup, Namespace, kubectl, kubectl_ok, kubectl_stdin_ok};
+use crate::cluster::{self, Cleanup, Namespace, kubectl, kubectl_ok};
 use crate::support::{Run, TempDir, assert_no_secret, kstep_bin, secret_forms, test_fixture};
 
 const BAD_TOKEN: &str = "kstepHuntBadTOKEN-3f9a6c1e5b7d2048";
@@ -186,35 +186,14 @@ fn manifests(image: &str, denied: bool) -> String {
     )
 }
 
-/// An admission policy (CEL, no webhook server needed) that refuses Secrets labelled
-/// `kstep-hunt` in `ns`, its message quoting the Secret's password: the server echoes a secret.
-fn deny_policy(name: &str, ns: &str) -> String {
-    format!(
-        r#"apiVersion: admissionregistration.k8s.io/v1
-kind: ValidatingAdmissionPolicy
-metadata: {{name: {name}}}
-spec:
-  failurePolicy: Fail
-  matchConstraints:
-    resourceRules:
-    - apiGroups: [""]
-      apiVersions: [v1]
-      operations: [CREATE, UPDATE]
-      resources: [secrets]
-  validations:
-  - expression: "!has(object.metadata.labels) || !('kstep-hunt' in object.metadata.labels)"
-    messageExpression: "'hunt policy refuses ' + object.metadata.name + ' holding ' + string(object.data['password'])"
----
-apiVersion: admissionregistration.k8s.io/v1
-kind: ValidatingAdmissionPolicyBinding
-metadata: {{name: {name}}}
-spec:
-  policyName: {name}
-  validationActions: [Deny]
-  matchResources:
-    namespaceSelector:
-      matchLabels: {{kubernetes.io/metadata.name: {ns}}}
-"#
+/// An admission policy that refuses Secrets labelled `kstep-hunt` in `ns`, its message quoting
+/// the Secret's password: the server echoes a secret.
+fn deny_policy(name: &str, ns: &str) -> Cleanup {
+    cluster::admission_policy(
+        name,
+        r#"[{apiGroups: [""], apiVersions: [v1], operations: [CREATE, UPDATE], resources: [secrets]}]"#,
+        r#"expression: "!has(object.metadata.labels) || !('kstep-hunt' in object.metadata.labels)", messageExpression: "'hunt policy refuses ' + object.metadata.name + ' holding ' + string(object.data['password'])""#,
+        &cluster::in_namespace(ns),
     )
 }
 
@@ -239,10 +218,7 @@ fn no_form_of_any_secret_on_any_path() {
     let exec_token = token(n, "deployer");
     let nobody = token(n, "nobody");
     let policy = format!("kstep-hunt-{}", std::process::id());
-    let _cleanup = Cleanup::default()
-        .object("validatingadmissionpolicybinding", &policy)
-        .object("validatingadmissionpolicy", &policy);
-    kubectl_stdin_ok(&["apply", "-f", "-"], &deny_policy(&policy, n));
+    let _cleanup = deny_policy(&policy, n);
 
     let root = TempDir::new("leak-hunt");
     for dir in ["work", "home", "tmp", "cache", "input"] {

@@ -7,9 +7,7 @@ use std::fs;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::cluster::{
-    self, Cleanup, Namespace, kubectl, kubectl_json, kubectl_ok, kubectl_stdin_ok,
-};
+use crate::cluster::{self, Cleanup, Namespace, kubectl, kubectl_json, kubectl_ok};
 use crate::support::Text::{Has, Lacks};
 use crate::support::{Run, TempDir, kstep, repo_root};
 
@@ -18,37 +16,14 @@ fn as_admin(args: &[&str]) -> Run {
     kstep(args, &[("KUBECONFIG", &kubeconfig)], None)
 }
 
-/// A policy refusing every create and update of `resources` (namespaced ones in `ns`, or the
-/// cluster-scoped ones labelled `kstep-test-reapply=NAME`), and the cleanup that removes it.
+/// A policy refusing every create and update matched by `rules` and `selector`.
 fn deny_everything(name: &str, rules: &str, selector: &str) -> Cleanup {
-    let cleanup = Cleanup::default()
-        .object("validatingadmissionpolicybinding", name)
-        .object("validatingadmissionpolicy", name);
-    kubectl_stdin_ok(
-        &["apply", "-f", "-"],
-        &format!(
-            r#"apiVersion: admissionregistration.k8s.io/v1
-kind: ValidatingAdmissionPolicy
-metadata: {{name: {name}}}
-spec:
-  failurePolicy: Fail
-  matchConstraints:
-    resourceRules: {rules}
-  validations:
-  - expression: "false"
-    message: "{name} refuses every write"
----
-apiVersion: admissionregistration.k8s.io/v1
-kind: ValidatingAdmissionPolicyBinding
-metadata: {{name: {name}}}
-spec:
-  policyName: {name}
-  validationActions: [Deny]
-  matchResources: {selector}
-"#
-        ),
-    );
-    cleanup
+    cluster::admission_policy(
+        name,
+        rules,
+        &format!(r#"expression: "false", message: "{name} refuses every write""#),
+        selector,
+    )
 }
 
 /// Waits until `probe` (a `kubectl … --dry-run=server` command) is refused by policy `name`
@@ -98,7 +73,7 @@ fn an_unchanged_reapply_sends_nothing_and_every_change_is_applied() {
     let cleanup = deny_everything(
         &policy,
         r#"[{apiGroups: ["*"], apiVersions: ["*"], operations: [CREATE, UPDATE], resources: ["*"], scope: Namespaced}]"#,
-        &format!("{{namespaceSelector: {{matchLabels: {{kubernetes.io/metadata.name: {n}}}}}}}"),
+        &cluster::in_namespace(n),
     );
     let probe = ["create", "configmap", "probe", "-n", n, "--dry-run=server"];
     until_policy(&policy, &probe, true);
@@ -261,7 +236,7 @@ fn an_identity_that_may_not_list_reads_each_object() {
     let _policy = deny_everything(
         &policy,
         r#"[{apiGroups: ["*"], apiVersions: ["*"], operations: [CREATE, UPDATE], resources: ["*"], scope: Namespaced}]"#,
-        &format!("{{namespaceSelector: {{matchLabels: {{kubernetes.io/metadata.name: {n}}}}}}}"),
+        &cluster::in_namespace(n),
     );
     let probe = ["create", "configmap", "probe", "-n", n, "--dry-run=server"];
     until_policy(&policy, &probe, true);
