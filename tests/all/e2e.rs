@@ -1452,7 +1452,8 @@ fn a_step_published_by_one_pipeline_runs_verified_in_another() {
         consumer.join("k8s/web.yaml"),
         "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  selector:\n    \
          matchLabels: {app: web}\n  template:\n    metadata:\n      labels: {app: web}\n    \
-         spec:\n      containers:\n        - name: web\n          image: registry.example/web:1.0\n",
+         spec:\n      containers:\n        - name: web\n          image: registry.example/web:1.0\n          \
+         resources:\n            limits: {memory: 64Mi, cpu: 100m}\n",
     )
     .unwrap();
     fs::write(
@@ -1485,7 +1486,7 @@ fn a_step_published_by_one_pipeline_runs_verified_in_another() {
     let log = pipeline.log("check");
     assert!(pipeline.passed("check"), "{}\n{log}", pipeline.output);
     assert!(log.contains("signature verified"), "{log}");
-    assert!(log.contains("from kstep.lock"), "{log}");
+    assert!(log.contains("(from the lock, tag checked"), "{log}");
     assert!(
         log.contains("[deny-latest] checked 1 container(s)"),
         "{log}"

@@ -134,7 +134,7 @@ fn invalid_case_files_are_named_at_their_line_and_column_before_anything_runs() 
     );
     dir.write(
         "cases/floating-tag/case.yaml",
-        "step: oci://registry.example/steps/deny:1\n",
+        "step: https://registry.example/steps/deny.wasm\n",
     );
     let run = kstep_in(
         &dir,
@@ -144,7 +144,7 @@ fn invalid_case_files_are_named_at_their_line_and_column_before_anything_runs() 
         .stderr(Has("cases/pinned/case.yaml:1:30: manifest `missing.yaml`: no such file"))
         .stderr(Has("cases/pinned/case.yaml:4:17: severity `fatal`: expected error, warning or info"))
         .stderr(Has("cases/missing-limits/case.yaml:1:1: "))
-        .stderr(Has("cases/floating-tag/case.yaml:1:7: `oci://registry.example/steps/deny:1`: only local .wasm files"))
+        .stderr(Has("cases/floating-tag/case.yaml:1:7: `https://registry.example/steps/deny.wasm`: a step is a .wasm file or an oci:// reference"))
         // Nothing ran.
         .stderr(Lacks("case floating-tag"));
     let run = kstep_in(&dir, &["step", "test", "nowhere"]);
