@@ -1,5 +1,5 @@
 //! The built-in steps embedded in the binary by `build.rs`: each component, and its native code
-//! precompiled at build time with the runtime's engine settings.
+//! precompiled at build time with the runtime's engine settings, both gzip-compressed.
 
 /// One embedded component.
 #[derive(Debug)]
@@ -14,9 +14,11 @@ pub struct Builtin {
     pub size: usize,
     /// The component, gzip-compressed: needed only where the native code cannot run.
     pub wasm_gz: &'static [u8],
-    /// Its native code (`Engine::precompile_component` output of this build), or empty when
-    /// the build could not precompile for its target.
-    pub native: &'static [u8],
+    /// The size of its native code (`Engine::precompile_component` output of this build).
+    pub native_size: usize,
+    /// That native code, gzip-compressed, or empty when the build could not precompile for its
+    /// target.
+    pub native_gz: &'static [u8],
 }
 
 include!(concat!(env!("OUT_DIR"), "/builtins.rs"));
@@ -27,11 +29,26 @@ impl Builtin {
     /// # Errors
     /// Corrupt embedded data (a broken build).
     pub fn wasm(&self) -> std::io::Result<Vec<u8>> {
-        use std::io::Read as _;
-        let mut wasm = Vec::with_capacity(self.size);
-        flate2::read::GzDecoder::new(self.wasm_gz).read_to_end(&mut wasm)?;
-        Ok(wasm)
+        gunzip(self.wasm_gz, self.size)
     }
+
+    /// Its native code (empty when there is none).
+    ///
+    /// # Errors
+    /// Corrupt embedded data (a broken build).
+    pub fn native(&self) -> std::io::Result<Vec<u8>> {
+        if self.native_gz.is_empty() {
+            return Ok(Vec::new());
+        }
+        gunzip(self.native_gz, self.native_size)
+    }
+}
+
+fn gunzip(data: &[u8], size: usize) -> std::io::Result<Vec<u8>> {
+    use std::io::Read as _;
+    let mut out = Vec::with_capacity(size);
+    flate2::read::GzDecoder::new(data).read_to_end(&mut out)?;
+    Ok(out)
 }
 
 /// The built-in step called `name`.
@@ -55,6 +72,16 @@ mod tests {
                 .collect();
             assert_eq!(sha256, builtin.sha256, "{}", builtin.name);
             assert!(builtin.wasm_gz.len() < builtin.size, "{}", builtin.name);
+            assert_eq!(
+                builtin.native().unwrap().len(),
+                if builtin.native_gz.is_empty() {
+                    0
+                } else {
+                    builtin.native_size
+                },
+                "{}",
+                builtin.name
+            );
         }
     }
 }

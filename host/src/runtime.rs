@@ -397,16 +397,17 @@ impl Runtime {
     /// refuses code from another wasmtime version, other engine settings or for CPU features
     /// this machine lacks, and the caller then compiles in memory (never from the cache).
     fn embedded_native(&self, builtin: &crate::builtins::Builtin) -> Option<Component> {
-        if Engine::detect_precompiled(builtin.native) != Some(Precompiled::Component) {
+        let native = builtin.native().ok()?;
+        if Engine::detect_precompiled(&native) != Some(Precompiled::Component) {
             return None;
         }
         // SAFETY: `native` is `Engine::precompile_component` output that build.rs produced for
-        // this very binary (embedded with `include_bytes!`, read-only in the executable), with
-        // the engine settings of `engine::config()`, which this engine also uses; wasmtime
-        // checks its version, settings and the CPU features it needs and returns an error, not
-        // UB, on any mismatch.
+        // this very binary (embedded gzip-compressed with `include_bytes!`, read-only in the
+        // executable, inflated here), with the engine settings of `engine::config()`, which this
+        // engine also uses; wasmtime checks its version, settings and the CPU features it needs
+        // and returns an error, not UB, on any mismatch.
         #[allow(unsafe_code)]
-        let component = unsafe { Component::deserialize(&self.engine, builtin.native) };
+        let component = unsafe { Component::deserialize(&self.engine, &native) };
         component.ok()
     }
 

@@ -133,8 +133,8 @@ pub struct ClusterArgs {
     /// namespace-scoped CI identity cannot apply them.
     #[arg(long)]
     pub allow_cluster_scoped: bool,
-    /// Validate every object with a server-side dry run and report what would change; change
-    /// nothing.
+    /// Report what would change, each object validated with a server-side dry run (those
+    /// proven unchanged from their live version are not sent); change nothing.
     #[arg(long)]
     pub dry_run: bool,
     /// Take over fields owned by another field manager instead of failing on the conflict.
