@@ -397,7 +397,7 @@ pub async fn apply(
         before.insert(*i, before_of(result));
     }
     let (takeovers, mut dry, failed) =
-        plan_takeovers(client, &planned, dry, failed, options, concurrency).await?;
+        plan_takeovers(client, &planned, dry, failed, &live, options, concurrency).await?;
     if !failed.is_empty() {
         return Err(ApplyError::Rejected {
             rejections: rejections(&planned, failed),
@@ -741,8 +741,9 @@ struct Takeover {
     retry: bool,
 }
 
-/// Reads the live version of every object whose dry run shows another tool's marks or
-/// conflicted, and decides its takeover ([`adopt::plan`]). Returns the takeovers, the dry-run
+/// Decides the takeover ([`adopt::plan`]) of every object whose dry run shows another tool's
+/// marks or conflicted, from its live version (`live`, read before the dry run; read again
+/// only where that read found nothing). Returns the takeovers, the dry-run
 /// answers of the objects not to be retried, and the failures that remain rejections.
 ///
 /// # Errors
@@ -752,6 +753,7 @@ async fn plan_takeovers(
     planned: &[Planned],
     dry: Vec<(usize, DynamicObject)>,
     failed: Vec<(usize, kube::Error)>,
+    live: &Live,
     options: &Options,
     concurrency: usize,
 ) -> Result<
@@ -777,10 +779,24 @@ async fn plan_takeovers(
     if candidates.is_empty() {
         return Ok((Vec::new(), dry, failed));
     }
-    let live = read_live(client, planned, candidates, concurrency).await;
+    let known = |i: &usize| match live.get(i) {
+        Some(Ok(Some(object))) => Some(object.clone()),
+        _ => None,
+    };
+    let unread: Vec<usize> = candidates
+        .iter()
+        .copied()
+        .filter(|i| !matches!(live.get(i), Some(Ok(Some(_)))))
+        .collect();
+    let mut found = read_live(client, planned, unread, concurrency).await;
+    found.extend(
+        candidates
+            .iter()
+            .filter_map(|i| known(i).map(|object| (*i, Ok(Some(object))))),
+    );
     let mut takeovers = Vec::new();
     let mut helm = Vec::new();
-    for (i, result) in live {
+    for (i, result) in found {
         let Some(live) = result? else { continue };
         let value = serde_json::to_value(&live).unwrap_or(Value::Null);
         match adopt::plan(&value, &options.field_manager, options.adopt_helm) {
